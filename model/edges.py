@@ -1,0 +1,136 @@
+"""The network as flat numpy arrays: the form the hot path (skims, assignment, levers) works on.
+
+networkx stays the container; :class:`EdgeArrays` is built once per run and
+levers change its arrays (capacity, speed, bike factors) in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+from scipy.spatial import cKDTree
+
+from model.errors import VmobError
+
+
+@dataclass
+class EdgeArrays:
+    """One entry per directed edge of the normalised graph.
+
+    Attributes
+    ----------
+    keys
+        ``(u, v, k)`` of each edge in the networkx graph.
+    node_ids, x, y
+        OSM node ids and EPSG:25832 coordinates, by node index.
+    u, v
+        Edge endpoints as node indices.
+    length_m, maxspeed_kph, speed_kph, capacity_vph, lanes, lanes_total
+        Road attributes; ``speed_kph`` is the free-flow driven speed.
+    drive, bike, walk, cycleway
+        Permissions and cycle infrastructure.
+    inside_share
+        Share of the length inside the municipal boundary.
+    road_category, name, highway, osmid
+        Labels (object arrays).
+    bike_speed_factor, bike_comfort_factor
+        Multipliers on bike speed and on perceived bike time (levers change them).
+    """
+
+    keys: list[tuple[int, int, int]]
+    node_ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    maxspeed_kph: np.ndarray
+    speed_kph: np.ndarray
+    capacity_vph: np.ndarray
+    lanes: np.ndarray
+    lanes_total: np.ndarray
+    drive: np.ndarray
+    bike: np.ndarray
+    walk: np.ndarray
+    cycleway: np.ndarray
+    inside_share: np.ndarray
+    road_category: np.ndarray
+    name: np.ndarray
+    highway: np.ndarray
+    osmid: np.ndarray
+    bike_speed_factor: np.ndarray = field(default=None)  # type: ignore[assignment]
+    bike_comfort_factor: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.bike_speed_factor is None:
+            self.bike_speed_factor = np.ones(len(self.u))
+        if self.bike_comfort_factor is None:
+            self.bike_comfort_factor = np.ones(len(self.u))
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_ids)
+
+    @property
+    def free_flow_time_s(self) -> np.ndarray:
+        """Free-flow car time per edge, s."""
+        return self.length_m / (self.speed_kph / 3.6)
+
+    def copy(self) -> "EdgeArrays":
+        """A deep copy, so that a scenario's levers never touch another's network."""
+        values = {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in vars(self).items()}
+        return EdgeArrays(**values)
+
+    def road_mask(self, names: list[str]) -> np.ndarray:
+        """Edges whose OSM name is one of ``names``."""
+        return np.isin(self.name, names)
+
+    def nearest_node(self, x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node (index, distance m) among nodes touched by edges in ``mask``."""
+        candidates = np.unique(np.concatenate([self.u[mask], self.v[mask]]))
+        if len(candidates) == 0:
+            raise VmobError("the network has no edge of the kind needed to attach zones and stations")
+        tree = cKDTree(np.column_stack([self.x[candidates], self.y[candidates]]))
+        distance, position = tree.query(np.column_stack([x, y]))
+        return candidates[position], distance
+
+
+def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
+    """Flatten a normalised graph (see :func:`model.network.normalise`) into arrays."""
+    node_ids = np.array(list(graph.nodes), dtype=np.int64)
+    index = {node: i for i, node in enumerate(graph.nodes)}
+    keys, rows = [], []
+    for u, v, k, data in graph.edges(keys=True, data=True):
+        keys.append((u, v, k))
+        rows.append(data)
+
+    def column(name: str, dtype: type | str = float) -> np.ndarray:
+        return np.array([row[name] for row in rows], dtype=dtype)
+
+    osmid = np.array([row["osmid"][0] if isinstance(row["osmid"], list) else row["osmid"] for row in rows], dtype=object)
+    return EdgeArrays(
+        keys=keys,
+        node_ids=node_ids,
+        x=np.array([graph.nodes[n]["x"] for n in graph.nodes], dtype=float),
+        y=np.array([graph.nodes[n]["y"] for n in graph.nodes], dtype=float),
+        u=np.array([index[key[0]] for key in keys], dtype=np.int64),
+        v=np.array([index[key[1]] for key in keys], dtype=np.int64),
+        length_m=np.maximum(column("length"), 0.1),
+        maxspeed_kph=column("maxspeed_kph"),
+        speed_kph=column("speed_kph"),
+        capacity_vph=column("capacity_vph"),
+        lanes=column("lanes", np.int64),
+        lanes_total=column("lanes_total", np.int64),
+        drive=column("drive_allowed", bool),
+        bike=column("bike_allowed", bool),
+        walk=column("walk_allowed", bool),
+        cycleway=column("cycleway", bool),
+        inside_share=column("inside_share"),
+        road_category=column("road_category", object),
+        name=column("name", object),
+        highway=column("highway", object),
+        osmid=osmid,
+    )

@@ -1,0 +1,728 @@
+"""Energy and CO2 from vehicle-km and passenger-km: a pure layer, no Mesa inside.
+
+Cars use the COPERT hot energy-consumption speed curves of the EMEP/EEA guidebook 2019
+(chapter 1.A.3.b.i-iv, Appendix 4, 2020 Sept. workbook, sheet ``HOT_EMISSIONS_PARAMETERS``;
+facts: ``parameters.md`` §1), evaluated at each link's driven speed. Battery-electric cars use
+the PHEV electric-mode row as a proxy and the Danish electricity CO2 intensity of the year
+(``behaviour-and-emissions.md`` §4). Trucks use one speed-independent diesel factor (assumption).
+Rail and bus use g CO2 per passenger-km (``behaviour-and-emissions.md`` §4).
+
+All numbers live in ``experiments/parameters/emissions.toml``; the method is in
+``docs/emissions.md``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from model.errors import VmobError
+from model.settings import PARAMETERS_DIR
+
+#: Vocabulary of the vehicle-km contract (``docs/outputs.md``).
+VEHICLES: tuple[str, ...] = ("car", "truck")
+POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
+ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
+AREAS: tuple[str, ...] = ("inside", "outside")
+TRAFFIC_TYPES: tuple[str, ...] = ("commute", "other_local", "through")
+ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
+CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
+#: Public transport modes with a g/pkm factor; their powertrain label in the co2 table.
+TRANSIT_MODES: tuple[str, ...] = ("s_train", "light_rail", "bus")
+TRANSIT_POWERTRAIN = "electric"
+#: CO2 sources and accountings of the co2 table.
+CO2_SOURCES: tuple[str, ...] = ("car", "truck") + TRANSIT_MODES
+ACCOUNTINGS: tuple[str, ...] = ("territorial", "resident")
+
+MJ_PER_KWH = 3.6
+
+#: Columns required in the link-level input of :func:`vehicle_energy_and_co2`.
+LINK_VKM_COLUMNS: tuple[str, ...] = (
+    "vehicle",
+    "powertrain",
+    "road_category",
+    "speed_limit_kph",
+    "speed_kph",
+    "area",
+    "traffic",
+    "road_user",
+    "vkm_per_year",
+)
+_GROUP_KEYS = ["vehicle", "powertrain", "road_category", "area", "traffic", "road_user"]
+_CO2_KEYS = ["source", "area", "traffic", "road_user", "powertrain"]
+
+#: Which energy carriers each (vehicle, powertrain) uses; other pairs are unknown.
+_CARRIERS_OF: dict[tuple[str, str], tuple[str, ...]] = {
+    ("car", "petrol"): ("petrol_l",),
+    ("car", "diesel"): ("diesel_l",),
+    ("car", "phev"): ("petrol_l", "electricity_kwh"),
+    ("car", "bev"): ("electricity_kwh",),
+    ("truck", "diesel"): ("diesel_l",),
+    ("truck", "bev"): ("electricity_kwh",),
+}
+
+
+class SpeedClampWarning(UserWarning):
+    """Speeds outside a COPERT curve's valid range were clamped to it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Factor file
+# --------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SpeedCurve(_Strict):
+    """One COPERT hot energy-consumption row (MJ/km as a function of km/h)."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    delta: float
+    epsilon: float
+    zeta: float
+    eta: float
+    v_min_kph: float = Field(gt=0)
+    v_max_kph: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> SpeedCurve:
+        if self.v_min_kph >= self.v_max_kph:
+            raise ValueError("v_min_kph must be below v_max_kph")
+        return self
+
+
+class Curves(_Strict):
+    """The three curves: petrol and diesel fuel, electric (BEV proxy, MJ of electricity)."""
+
+    petrol: SpeedCurve
+    diesel: SpeedCurve
+    electric: SpeedCurve
+
+
+class Fuel(_Strict):
+    """Fuel constants: CO2 per kg, net calorific value, density."""
+
+    co2_kg_per_kg: float = Field(gt=0)
+    ncv_mj_per_kg: float = Field(gt=0)
+    density_kg_per_l: float = Field(gt=0)
+
+    @property
+    def litres_per_mj(self) -> float:
+        """Litres of fuel per MJ of fuel energy."""
+        return 1.0 / (self.ncv_mj_per_kg * self.density_kg_per_l)
+
+    @property
+    def co2_kg_per_l(self) -> float:
+        """kg CO2 per litre burnt."""
+        return self.co2_kg_per_kg * self.density_kg_per_l
+
+
+class Fuels(_Strict):
+    petrol: Fuel
+    diesel: Fuel
+
+
+class Cars(_Strict):
+    phev_utility_factor: float = Field(ge=0, le=1)
+    charging_efficiency: float = Field(gt=0, le=1)
+
+
+class Trucks(_Strict):
+    diesel_l_per_100km: float = Field(gt=0)
+    bev_kwh_per_km: float = Field(gt=0)
+
+
+class Series(_Strict):
+    years: list[int]
+    g_per_kwh: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Series:
+        if len(self.years) != len(self.g_per_kwh) or not self.years:
+            raise ValueError("years and g_per_kwh must be non-empty and of equal length")
+        if any(b <= a for a, b in zip(self.years, self.years[1:], strict=False)):
+            raise ValueError("years must increase strictly")
+        if any(v < 0 for v in self.g_per_kwh):
+            raise ValueError("g_per_kwh must not be negative")
+        return self
+
+
+class Electricity(Series):
+    interpolation: Literal["linear"] = "linear"
+    projection: Series | None = None
+
+    @model_validator(mode="after")
+    def _projection_after(self) -> Electricity:
+        if self.projection is not None and self.projection.years[0] <= self.years[-1]:
+            raise ValueError("projection years must come after the last known year")
+        return self
+
+
+class TransitFactor(_Strict):
+    g_per_pkm: float = Field(ge=0)
+    scale_with_electricity: bool = False
+
+
+class TransitModes(_Strict):
+    s_train: TransitFactor
+    light_rail: TransitFactor
+    bus: TransitFactor
+
+
+class Rail(_Strict):
+    reference_year: int
+    modes: TransitModes
+
+
+class OtherLocal(_Strict):
+    """Scaling from commuting car vkm to residents' other local car vkm, with its derivation."""
+
+    factor: float = Field(ge=0)
+    residents: int = Field(gt=0)
+    km_per_person_per_day: float = Field(gt=0)
+    commute_km_per_day: float = Field(gt=0)
+    workdays_per_year: int = Field(gt=0, le=366)
+    occupancy_commute: float = Field(gt=0)
+    occupancy_other: float = Field(gt=0)
+
+    @property
+    def derived_factor(self) -> float:
+        """The factor recomputed from its inputs (see ``emissions.toml``)."""
+        pkm_all = self.residents * self.km_per_person_per_day * 365.0
+        pkm_commute = self.commute_km_per_day * self.workdays_per_year
+        return (pkm_all - pkm_commute) / pkm_commute * self.occupancy_commute / self.occupancy_other
+
+
+class EmissionFactors(_Strict):
+    """All factors of ``emissions.toml``, validated strictly."""
+
+    curves: Curves
+    fuels: Fuels
+    cars: Cars
+    trucks: Trucks
+    electricity: Electricity
+    rail: Rail
+    other_local: OtherLocal
+
+
+def load_emission_factors(path: Path | str | None = None) -> EmissionFactors:
+    """Read and validate an emission-factor file.
+
+    Parameters
+    ----------
+    path
+        TOML file; defaults to ``model.settings.PARAMETERS_DIR / "emissions.toml"``.
+
+    Returns
+    -------
+    EmissionFactors
+
+    Raises
+    ------
+    VmobError
+        If the file is missing or unreadable, a key is unknown or missing, or a value is invalid;
+        the message names the file and the key path.
+    """
+    path = Path(path) if path is not None else PARAMETERS_DIR / "emissions.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise VmobError(f"Emission-factor file {path} does not exist.") from err
+    except tomllib.TOMLDecodeError as err:
+        raise VmobError(f"Emission-factor file {path} is not valid TOML: {err}.") from err
+    try:
+        return EmissionFactors.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            raise VmobError(f"{path}: unknown key '{key}'.") from err
+        if first["type"] == "missing":
+            raise VmobError(f"{path}: missing key '{key}'.") from err
+        raise VmobError(f"{path}: key '{key}': {first['msg']}.") from err
+
+
+# --------------------------------------------------------------------------------------------
+# Speed curves and per-km factors
+# --------------------------------------------------------------------------------------------
+
+
+def _curve_mj_per_km(curve: SpeedCurve, speed_kph: np.ndarray) -> tuple[np.ndarray, int]:
+    """Evaluate one COPERT row; return (MJ/km, number of clamped speeds)."""
+    v = np.asarray(speed_kph, dtype=float)
+    if np.isnan(v).any():
+        raise VmobError(f"Speed contains {int(np.isnan(v).sum())} missing values (NaN).")
+    if (v < 0).any():
+        raise VmobError(f"Speed contains {int((v < 0).sum())} negative values.")
+    outside = (v < curve.v_min_kph) | (v > curve.v_max_kph)
+    v = np.clip(v, curve.v_min_kph, curve.v_max_kph)
+    num = curve.alpha * v**2 + curve.beta * v + curve.gamma + curve.delta / v
+    den = curve.epsilon * v**2 + curve.zeta * v + curve.eta
+    return num / den, int(outside.sum())
+
+
+def _warn_clamped(n_clamped: int) -> None:
+    if n_clamped:
+        warnings.warn(
+            f"{n_clamped} speed value(s) lay outside the COPERT curves' valid range "
+            "and were clamped to it.",
+            SpeedClampWarning,
+            stacklevel=3,
+        )
+
+
+def _unknown(kind: str, value: object, allowed: tuple[str, ...]) -> VmobError:
+    return VmobError(f"Unknown {kind} '{value}'; expected one of {', '.join(allowed)}.")
+
+
+def _car_carriers(
+    powertrain: str, speed_kph: np.ndarray, factors: EmissionFactors
+) -> tuple[dict[str, np.ndarray], int]:
+    """Per-km carrier use of a car: litres of fuel and grid kWh; plus the clamp count."""
+    c, cars = factors.curves, factors.cars
+    if powertrain == "petrol":
+        mj, n = _curve_mj_per_km(c.petrol, speed_kph)
+        return {"petrol_l": mj * factors.fuels.petrol.litres_per_mj}, n
+    if powertrain == "diesel":
+        mj, n = _curve_mj_per_km(c.diesel, speed_kph)
+        return {"diesel_l": mj * factors.fuels.diesel.litres_per_mj}, n
+    if powertrain in ("bev", "phev"):
+        mj_el, n = _curve_mj_per_km(c.electric, speed_kph)
+        kwh = mj_el / MJ_PER_KWH / cars.charging_efficiency
+        if powertrain == "bev":
+            return {"electricity_kwh": kwh}, n
+        mj_p, n_p = _curve_mj_per_km(c.petrol, speed_kph)
+        uf = cars.phev_utility_factor
+        return {
+            "petrol_l": (1.0 - uf) * mj_p * factors.fuels.petrol.litres_per_mj,
+            "electricity_kwh": uf * kwh,
+        }, max(n, n_p)
+    raise _unknown("powertrain", powertrain, POWERTRAINS)
+
+
+def _carriers_per_km(
+    vehicle: str, powertrain: str, speed_kph: np.ndarray, factors: EmissionFactors
+) -> tuple[dict[str, np.ndarray], int]:
+    """Per-km carrier use of any vehicle/powertrain pair; plus the clamp count."""
+    if vehicle == "car":
+        return _car_carriers(powertrain, speed_kph, factors)
+    if vehicle == "truck":
+        ones = np.ones(np.shape(speed_kph), dtype=float)
+        if powertrain == "diesel":
+            return {"diesel_l": ones * factors.trucks.diesel_l_per_100km / 100.0}, 0
+        if powertrain == "bev":
+            return {"electricity_kwh": ones * factors.trucks.bev_kwh_per_km}, 0
+        raise VmobError(f"Unknown truck powertrain '{powertrain}'; expected one of diesel, bev.")
+    raise _unknown("vehicle", vehicle, VEHICLES)
+
+
+def energy_mj_per_km(
+    powertrain: str, speed_kph: np.ndarray | float, factors: EmissionFactors
+) -> np.ndarray:
+    """Energy use of a car per km at the vehicle (COPERT hot curve), MJ/km.
+
+    EC = (αV² + βV + γ + δ/V) / (εV² + ζV + η), with V clamped to the row's valid range
+    (``parameters.md`` §1). Electricity is counted at the vehicle, before charging losses; a PHEV
+    is the utility-factor-weighted mix of the electric and petrol curves.
+
+    Parameters
+    ----------
+    powertrain
+        ``petrol``, ``diesel``, ``phev`` or ``bev`` (``bev`` uses the PHEV electric-mode row).
+    speed_kph
+        Driven speeds, km/h.
+    factors
+        From :func:`load_emission_factors`.
+
+    Returns
+    -------
+    numpy.ndarray
+        MJ/km, same shape as ``speed_kph``.
+
+    Warns
+    -----
+    SpeedClampWarning
+        Once per call, with the number of speeds outside the valid range.
+    """
+    c = factors.curves
+    speed = np.asarray(speed_kph, dtype=float)
+    if powertrain == "petrol":
+        mj, n = _curve_mj_per_km(c.petrol, speed)
+    elif powertrain == "diesel":
+        mj, n = _curve_mj_per_km(c.diesel, speed)
+    elif powertrain == "bev":
+        mj, n = _curve_mj_per_km(c.electric, speed)
+    elif powertrain == "phev":
+        mj_el, n_el = _curve_mj_per_km(c.electric, speed)
+        mj_p, n_p = _curve_mj_per_km(c.petrol, speed)
+        uf = factors.cars.phev_utility_factor
+        mj, n = uf * mj_el + (1.0 - uf) * mj_p, max(n_el, n_p)
+    else:
+        raise _unknown("powertrain", powertrain, POWERTRAINS)
+    _warn_clamped(n)
+    return mj
+
+
+def electricity_intensity_g_per_kwh(year: int, factors: EmissionFactors) -> float:
+    """Danish electricity CO2 intensity of a year, g/kWh.
+
+    Linear interpolation between the known years (``behaviour-and-emissions.md`` §4) and the
+    projection points after them (assumption, see ``emissions.toml``).
+
+    Raises
+    ------
+    VmobError
+        If the year lies before the series or after its last (projected) year.
+    """
+    el = factors.electricity
+    years = list(el.years) + (list(el.projection.years) if el.projection else [])
+    values = list(el.g_per_kwh) + (list(el.projection.g_per_kwh) if el.projection else [])
+    if not years[0] <= year <= years[-1]:
+        raise VmobError(
+            f"No electricity CO2 intensity for year {year} in emissions.toml "
+            f"(the series and its projection cover {years[0]}-{years[-1]})."
+        )
+    return float(np.interp(year, years, values))
+
+
+def co2_g_per_km(
+    powertrain: str,
+    speed_kph: np.ndarray | float,
+    year: int,
+    factors: EmissionFactors,
+    *,
+    vehicle: str = "car",
+) -> np.ndarray:
+    """Hot CO2 per vehicle-km, g/km, at the driven speed and in the given year.
+
+    Fuel: litres × density × 3.169 kg CO2/kg. Electricity: grid kWh (curve / charging
+    efficiency) × the year's intensity. Trucks: the speed-independent factor.
+
+    Parameters
+    ----------
+    powertrain
+        ``petrol``, ``diesel``, ``phev``, ``bev`` (cars) or ``diesel``, ``bev`` (trucks).
+    speed_kph
+        Driven speeds, km/h (ignored for trucks).
+    year
+        Year of the electricity intensity.
+    factors
+        From :func:`load_emission_factors`.
+    vehicle
+        ``car`` or ``truck``.
+
+    Returns
+    -------
+    numpy.ndarray
+        g CO2/km, same shape as ``speed_kph``.
+    """
+    per_km, n = _carriers_per_km(vehicle, powertrain, np.asarray(speed_kph, dtype=float), factors)
+    _warn_clamped(n)
+    return _co2_g(per_km, year, factors)
+
+
+def _co2_g(carriers: Mapping[str, np.ndarray], year: int, factors: EmissionFactors) -> np.ndarray:
+    """g CO2 from carrier amounts (litres, grid kWh)."""
+    total: np.ndarray | float = 0.0
+    if "petrol_l" in carriers:
+        total = total + carriers["petrol_l"] * factors.fuels.petrol.co2_kg_per_l * 1000.0
+    if "diesel_l" in carriers:
+        total = total + carriers["diesel_l"] * factors.fuels.diesel.co2_kg_per_l * 1000.0
+    if "electricity_kwh" in carriers:
+        total = total + carriers["electricity_kwh"] * electricity_intensity_g_per_kwh(year, factors)
+    return np.asarray(total, dtype=float)
+
+
+def _carrier_mj(carrier: str, amount: pd.Series, factors: EmissionFactors) -> pd.Series:
+    """Energy content of a carrier amount, MJ."""
+    if carrier == "electricity_kwh":
+        return amount * MJ_PER_KWH
+    fuel = factors.fuels.petrol if carrier == "petrol_l" else factors.fuels.diesel
+    return amount / fuel.litres_per_mj
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def _check_vocabulary(df: pd.DataFrame, column: str, allowed: tuple[str, ...], what: str) -> None:
+    bad = sorted(set(df[column].unique()) - set(allowed), key=str)
+    if bad:
+        raise VmobError(
+            f"Unknown {what} '{bad[0]}' in column '{column}'; expected one of {', '.join(allowed)}."
+        )
+
+
+def _check_link_table(link_vkm: pd.DataFrame) -> None:
+    missing = [c for c in LINK_VKM_COLUMNS if c not in link_vkm.columns]
+    if missing:
+        raise VmobError(f"Vehicle-km table lacks the column '{missing[0]}'.")
+    _check_vocabulary(link_vkm, "vehicle", VEHICLES, "vehicle")
+    _check_vocabulary(link_vkm, "powertrain", POWERTRAINS, "powertrain")
+    _check_vocabulary(link_vkm, "road_category", ROAD_CATEGORIES, "road category")
+    _check_vocabulary(link_vkm, "area", AREAS, "area")
+    _check_vocabulary(link_vkm, "traffic", TRAFFIC_TYPES, "traffic type")
+    _check_vocabulary(link_vkm, "road_user", ROAD_USERS, "road user")
+    vkm = pd.to_numeric(link_vkm["vkm_per_year"], errors="coerce")
+    if vkm.isna().any() or (vkm < 0).any():
+        raise VmobError("Column 'vkm_per_year' of the vehicle-km table has missing or negative values.")
+
+
+def vehicle_energy_and_co2(
+    link_vkm: pd.DataFrame, year: int, factors: EmissionFactors
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Energy by carrier and CO2 of road vehicles from a link-level vehicle-km table.
+
+    Parameters
+    ----------
+    link_vkm
+        Long table, one row per link × vehicle group, with the columns ``vehicle`` (car|truck),
+        ``powertrain`` (petrol|diesel|phev|bev), ``road_category`` (motorway|ring|urban|local),
+        ``speed_limit_kph``, ``speed_kph`` (driven speed), ``area`` (inside|outside), ``traffic``
+        (commute|other_local|through), ``road_user`` (resident|non_resident), ``vkm_per_year``.
+    year
+        Simulated year (electricity intensity).
+    factors
+        From :func:`load_emission_factors`.
+
+    Returns
+    -------
+    energy : pandas.DataFrame
+        Keys ``vehicle, powertrain, road_category, area, traffic, road_user, carrier``
+        (petrol_l|diesel_l|electricity_kwh); values ``amount`` (litres or grid kWh per year) and
+        ``energy_mj`` (MJ per year). Only the carriers a powertrain uses appear.
+    co2 : pandas.DataFrame
+        Keys ``source`` (car|truck), ``area, traffic, road_user, powertrain``; value ``co2_t``.
+
+    Raises
+    ------
+    VmobError
+        Unknown vehicle, powertrain, road category, area, traffic type or road user (the value is
+        named), a truck powertrain without a factor, missing or negative vkm or speeds.
+
+    Warns
+    -----
+    SpeedClampWarning
+        Once per call, with the number of link rows whose speed was clamped.
+    """
+    _check_link_table(link_vkm)
+    df = link_vkm[_GROUP_KEYS].copy()
+    vkm = link_vkm["vkm_per_year"].to_numpy(dtype=float)
+    speed = link_vkm["speed_kph"].to_numpy(dtype=float)
+    for carrier in CARRIERS:
+        df[carrier] = np.nan
+    n_clamped = 0
+    for (vehicle, powertrain), idx in df.groupby(["vehicle", "powertrain"], sort=False).indices.items():
+        per_km, n = _carriers_per_km(vehicle, powertrain, speed[idx], factors)
+        n_clamped += n
+        for carrier, value in per_km.items():
+            df.iloc[idx, df.columns.get_loc(carrier)] = value * vkm[idx]
+    _warn_clamped(n_clamped)
+
+    energy = df.melt(id_vars=_GROUP_KEYS, value_vars=list(CARRIERS), var_name="carrier", value_name="amount")
+    energy = energy.dropna(subset=["amount"])
+    energy = energy.groupby(_GROUP_KEYS + ["carrier"], as_index=False, sort=True)["amount"].sum()
+    energy["energy_mj"] = 0.0
+    for carrier in CARRIERS:
+        mask = energy["carrier"] == carrier
+        energy.loc[mask, "energy_mj"] = _carrier_mj(carrier, energy.loc[mask, "amount"], factors)
+
+    co2_kg_per_unit = {
+        "petrol_l": factors.fuels.petrol.co2_kg_per_l,
+        "diesel_l": factors.fuels.diesel.co2_kg_per_l,
+        "electricity_kwh": electricity_intensity_g_per_kwh(year, factors) / 1000.0,
+    }
+    tonnes = energy["amount"] * energy["carrier"].map(co2_kg_per_unit) / 1000.0
+    co2 = (
+        energy.assign(co2_t=tonnes, source=energy["vehicle"])
+        .groupby(_CO2_KEYS, as_index=False, sort=True)["co2_t"]
+        .sum()
+    )
+    return energy.reset_index(drop=True), co2
+
+
+def other_local_vkm(commute_vkm: pd.DataFrame, factors: EmissionFactors) -> pd.DataFrame:
+    """Residents' other local car vkm, scaled from their commuting car vkm.
+
+    Rows with ``vehicle == car``, ``traffic == commute`` and ``road_user == resident`` are copied
+    with ``traffic = other_local`` and ``vkm_per_year`` × ``other_local.factor`` (derivation in
+    ``emissions.toml`` and ``docs/emissions.md``). Other rows are ignored.
+
+    Parameters
+    ----------
+    commute_vkm
+        Link-level table as for :func:`vehicle_energy_and_co2`.
+    factors
+        From :func:`load_emission_factors`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The new ``other_local`` rows only, same columns as the input.
+    """
+    mask = (
+        (commute_vkm["vehicle"] == "car")
+        & (commute_vkm["traffic"] == "commute")
+        & (commute_vkm["road_user"] == "resident")
+    )
+    out = commute_vkm.loc[mask].copy()
+    out["traffic"] = "other_local"
+    out["vkm_per_year"] = out["vkm_per_year"] * factors.other_local.factor
+    return out.reset_index(drop=True)
+
+
+def transit_g_per_pkm(mode: str, year: int, factors: EmissionFactors) -> float:
+    """g CO2 per passenger-km of a public-transport mode in a year.
+
+    With ``scale_with_electricity`` the source value is scaled by the ratio of the year's
+    electricity intensity to that of ``rail.reference_year``.
+    """
+    if mode not in TRANSIT_MODES:
+        raise _unknown("public-transport mode", mode, TRANSIT_MODES)
+    f: TransitFactor = getattr(factors.rail.modes, mode)
+    if not f.scale_with_electricity:
+        return f.g_per_pkm
+    ref = electricity_intensity_g_per_kwh(factors.rail.reference_year, factors)
+    return f.g_per_pkm * electricity_intensity_g_per_kwh(year, factors) / ref
+
+
+def rail_co2_t(pkm_by_mode: Mapping[str, float], year: int, factors: EmissionFactors) -> dict[str, float]:
+    """CO2 of public-transport passenger-km, t per year, by mode.
+
+    Parameters
+    ----------
+    pkm_by_mode
+        Passenger-km per year for ``s_train``, ``light_rail`` and optionally ``bus``.
+    year
+        Simulated year.
+    factors
+        From :func:`load_emission_factors`.
+
+    Returns
+    -------
+    dict
+        Mode → t CO2.
+
+    Raises
+    ------
+    VmobError
+        For a mode without a factor or a negative or missing pkm value.
+    """
+    out: dict[str, float] = {}
+    for mode, pkm in pkm_by_mode.items():
+        if pkm is None or not np.isfinite(pkm) or pkm < 0:
+            raise VmobError(f"Passenger-km of mode '{mode}' must be a non-negative number, got {pkm}.")
+        out[mode] = float(pkm) * transit_g_per_pkm(mode, year, factors) / 1e6
+    return out
+
+
+def rail_co2_table(rail_pkm: pd.DataFrame, year: int, factors: EmissionFactors) -> pd.DataFrame:
+    """CO2 rows for public transport in the layout of the vehicle CO2 table.
+
+    Parameters
+    ----------
+    rail_pkm
+        Columns ``mode`` (s_train|light_rail|bus), ``area`` (inside|outside: where the pkm were
+        travelled), ``road_user`` (resident|non_resident), ``pkm_per_year``; optional ``traffic``
+        (default ``commute``).
+    year, factors
+        As for :func:`rail_co2_t`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source, area, traffic, road_user, powertrain`` (= ``electric``), ``co2_t``.
+    """
+    _check_vocabulary(rail_pkm, "mode", TRANSIT_MODES, "public-transport mode")
+    _check_vocabulary(rail_pkm, "area", AREAS, "area")
+    _check_vocabulary(rail_pkm, "road_user", ROAD_USERS, "road user")
+    if "traffic" in rail_pkm:
+        _check_vocabulary(rail_pkm, "traffic", TRAFFIC_TYPES, "traffic type")
+    pkm = pd.to_numeric(rail_pkm["pkm_per_year"], errors="coerce")
+    if pkm.isna().any() or (pkm < 0).any():
+        raise VmobError("Column 'pkm_per_year' of the rail table has missing or negative values.")
+    g = rail_pkm["mode"].map({m: transit_g_per_pkm(m, year, factors) for m in rail_pkm["mode"].unique()})
+    out = pd.DataFrame(
+        {
+            "source": rail_pkm["mode"].to_numpy(),
+            "area": rail_pkm["area"].to_numpy(),
+            "traffic": rail_pkm["traffic"].to_numpy() if "traffic" in rail_pkm else "commute",
+            "road_user": rail_pkm["road_user"].to_numpy(),
+            "powertrain": TRANSIT_POWERTRAIN,
+            "co2_t": (pkm * g / 1e6).to_numpy(),
+        }
+    )
+    return out.groupby(_CO2_KEYS, as_index=False, sort=True)["co2_t"].sum()
+
+
+def split_rail_pkm(
+    pkm_by_mode: Mapping[str, float],
+    inside_share: Mapping[str, float],
+    *,
+    road_user: str = "resident",
+) -> pd.DataFrame:
+    """Split each mode's passenger-km into inside/outside the boundary.
+
+    ``inside_share`` is the share of the mode's pkm travelled on track inside the municipal
+    boundary (e.g. track length inside / average trip length; a modelling choice of the caller).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``mode, area, road_user, pkm_per_year`` for :func:`rail_co2_table`.
+    """
+    rows = []
+    for mode, pkm in pkm_by_mode.items():
+        if mode not in inside_share:
+            raise VmobError(f"No inside-boundary share given for mode '{mode}'.")
+        share = float(inside_share[mode])
+        if not 0.0 <= share <= 1.0:
+            raise VmobError(f"Inside-boundary share of mode '{mode}' must lie in [0, 1], got {share}.")
+        rows.append((mode, "inside", road_user, float(pkm) * share))
+        rows.append((mode, "outside", road_user, float(pkm) * (1.0 - share)))
+    return pd.DataFrame(rows, columns=["mode", "area", "road_user", "pkm_per_year"])
+
+
+def co2_accounting(vehicle_co2: pd.DataFrame, rail_co2: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Both CO2 accountings, stacked with an ``accounting`` column.
+
+    - ``territorial``: every row with ``area == inside`` — all road users and traffic types
+      (commuting, other local, through), and public-transport pkm travelled inside the boundary.
+      This is the municipal (geographical) CO2 account.
+    - ``resident``: every row with ``road_user == resident``, inside and outside — residents'
+      commuting and other local car use and their public-transport pkm. Through traffic and
+      in-commuters are non-residents and do not count here.
+
+    A row may appear in both accountings; never add the two together.
+
+    Parameters
+    ----------
+    vehicle_co2
+        The second table of :func:`vehicle_energy_and_co2`.
+    rail_co2
+        Optional table of :func:`rail_co2_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source, powertrain, area, traffic, road_user, accounting, co2_t``.
+    """
+    frames = [vehicle_co2] + ([rail_co2] if rail_co2 is not None else [])
+    allrows = pd.concat(frames, ignore_index=True)
+    territorial = allrows[allrows["area"] == "inside"].assign(accounting="territorial")
+    resident = allrows[allrows["road_user"] == "resident"].assign(accounting="resident")
+    out = pd.concat([territorial, resident], ignore_index=True)
+    keys = ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
+    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[keys + ["co2_t"]]

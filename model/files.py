@@ -1,0 +1,95 @@
+"""Reading inputs and writing outputs safely: TOML with clear errors, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from model.errors import VmobError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; a missing file or a syntax error becomes a one-line error.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Raises
+    ------
+    VmobError
+        Naming the file, and the line and column of a syntax error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VmobError(f"file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise VmobError(f"{path}: invalid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise VmobError(f"{path}: cannot read file ({err})") from None
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """Format a pydantic error location as ``a.b[0].c``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+def validation_message(err: ValidationError, source: str | Path) -> str:
+    """One sentence for the first pydantic error: file, key path and problem."""
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    where = key_path(loc) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{source}: key '{where}': {message}"
+
+
+def parse_model(model: type[M], data: dict[str, Any], source: str | Path) -> M:
+    """Validate ``data`` with a pydantic model, raising a one-line :class:`VmobError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise VmobError(validation_message(err, source)) from None
+
+
+def load_toml_model(model: type[M], path: str | Path) -> M:
+    """Read a TOML file and validate it with ``model``."""
+    return parse_model(model, read_toml(path), path)
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it into place on success.
+
+    Nothing is left behind if the block raises.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        tmp_path.replace(target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

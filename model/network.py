@@ -1,0 +1,425 @@
+"""Road, cycle and foot network: one osmnx pipeline for every source.
+
+Sources are the embedded OSM XML of Vallensbæk (``networks/vallensbaek``), any
+local ``.osm``/``.osm.xml``/``.osm.pbf``/``.graphml`` file, or a download by
+:func:`fetch_network` that is cached as GraphML. Whatever the source, the graph
+is read by osmnx and normalised by :func:`normalise` into the edge attributes
+listed in ``docs/network.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import shapely
+from pydantic import BaseModel, ConfigDict
+
+from model.errors import VmobError
+from model.files import load_toml_model
+from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR, PARAMETERS_DIR
+
+DEFAULT_OSM = DEFAULT_NETWORK_DIR / "vallensbaek.osm"
+DEFAULT_BOUNDARY = DEFAULT_NETWORK_DIR / "boundary.geojson"
+CAR_EXCLUDED = {"cycleway", "footway", "path", "pedestrian", "steps", "track", "bridleway", "corridor", "platform"}
+BIKE_EXCLUDED = {"motorway", "motorway_link", "steps"}
+WALK_EXCLUDED = {"motorway", "motorway_link", "trunk", "trunk_link"}
+ROAD_CATEGORIES = ("motorway", "ring", "urban", "local")
+
+
+class NetworkParameters(BaseModel):
+    """Tag-to-attribute rules from ``experiments/parameters/network.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_maxspeed_kph: dict[str, float]
+    default_lanes_per_direction: dict[str, int]
+    capacity_per_lane_vph: dict[str, float]
+    compliance: dict[str, float]
+    road_category: dict[str, list[str]]
+    speeds_kph: dict[str, float]
+
+
+@dataclass
+class Network:
+    """A normalised network and where it came from.
+
+    Attributes
+    ----------
+    graph
+        osmnx ``MultiDiGraph`` in EPSG:25832 with the normalised edge attributes.
+    boundary
+        Municipal boundary polygon in EPSG:25832.
+    source
+        The file the graph was read from.
+    digest
+        SHA-256 of the source file and boundary file, for the run manifest.
+    """
+
+    graph: nx.MultiDiGraph
+    boundary: shapely.Geometry
+    source: str
+    digest: str
+    parameters: NetworkParameters = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+def load_parameters(path: Path | None = None) -> NetworkParameters:
+    """Read the network normalisation rules.
+
+    Parameters
+    ----------
+    path
+        TOML file; defaults to ``experiments/parameters/network.toml``.
+    """
+    return load_toml_model(NetworkParameters, Path(path or PARAMETERS_DIR / "network.toml"))
+
+
+def load_network(
+    source: str | Path = "default",
+    boundary: str | Path | None = None,
+    parameters: NetworkParameters | None = None,
+) -> Network:
+    """Read a network from any supported source and normalise it.
+
+    Parameters
+    ----------
+    source
+        ``"default"`` for the embedded Vallensbæk network, or a path to an
+        ``.osm``/``.osm.xml``/``.osm.pbf``/``.graphml`` file.
+    boundary
+        GeoJSON of the municipal boundary in WGS84; defaults to a
+        ``*.boundary.geojson`` next to a cached download, else the embedded one.
+    parameters
+        Normalisation rules; defaults to :func:`load_parameters`.
+
+    Returns
+    -------
+    Network
+    """
+    path = DEFAULT_OSM if str(source) == "default" else Path(source)
+    boundary_path = Path(boundary) if boundary else _boundary_for(path)
+    parameters = parameters or load_parameters()
+    raw = read_graph(path)
+    boundary_polygon = load_boundary(boundary_path)
+    graph = normalise(raw, boundary_polygon, parameters, source_name=str(path))
+    return Network(graph, boundary_polygon, str(path), _digest(path, boundary_path), parameters)
+
+
+def read_graph(path: Path) -> nx.MultiDiGraph:
+    """Read a raw osmnx graph from OSM XML, OSM PBF or GraphML.
+
+    Parameters
+    ----------
+    path
+        Input file; the suffix picks the reader.
+
+    Raises
+    ------
+    VmobError
+        If the file is missing, unreadable, malformed or of an unknown type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VmobError(f"network file not found: {path}")
+    name = path.name.lower()
+    if name.endswith(".graphml"):
+        try:
+            return ox.load_graphml(path)
+        except Exception as err:  # networkx/lxml raise many types for a bad file
+            raise VmobError(f"{path}: not a readable GraphML network ({_short(err)})") from None
+    if name.endswith(".osm.pbf") or name.endswith(".pbf"):
+        with tempfile.TemporaryDirectory() as tmp:
+            xml_path = Path(tmp) / "converted.osm"
+            _pbf_to_xml(path, xml_path)
+            return _read_osm_xml(xml_path, shown_as=path)
+    if name.endswith(".osm") or name.endswith(".xml"):
+        return _read_osm_xml(path, shown_as=path)
+    raise VmobError(f"{path}: unknown network file type (use .osm, .osm.xml, .osm.pbf or .graphml)")
+
+
+def _read_osm_xml(path: Path, shown_as: Path) -> nx.MultiDiGraph:
+    try:
+        ET.parse(path)
+    except ET.ParseError as err:
+        raise VmobError(f"{shown_as}: malformed OSM XML ({err})") from None
+    except OSError as err:
+        raise VmobError(f"{shown_as}: cannot read file ({err.strerror})") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
+    except Exception as err:  # osmnx raises ValueError/KeyError/InsufficientResponseError
+        raise VmobError(f"{shown_as}: no usable street network in this OSM file ({_short(err)})") from None
+
+
+def _pbf_to_xml(pbf: Path, xml_path: Path) -> None:
+    import osmium
+
+    try:
+        with osmium.SimpleWriter(str(xml_path)) as writer:
+            for obj in osmium.FileProcessor(str(pbf)):
+                writer.add(obj)
+    except Exception as err:  # osmium raises RuntimeError for bad input
+        raise VmobError(f"{pbf}: not a readable OSM PBF file ({_short(err)})") from None
+
+
+def load_boundary(path: Path) -> shapely.Geometry:
+    """Read the municipal boundary (GeoJSON, WGS84) and project it to EPSG:25832."""
+    path = Path(path)
+    if not path.is_file():
+        raise VmobError(f"boundary file not found: {path}")
+    try:
+        frame = gpd.read_file(path)
+    except Exception as err:  # pyogrio raises DataSourceError and others
+        raise VmobError(f"{path}: not a readable GeoJSON boundary ({_short(err)})") from None
+    if frame.empty:
+        raise VmobError(f"{path}: the boundary file has no polygon")
+    if frame.crs is None:
+        frame = frame.set_crs(CRS_WGS84)
+    return shapely.union_all(frame.to_crs(CRS_METRIC).geometry.values)
+
+
+def normalise(
+    graph: nx.MultiDiGraph,
+    boundary: shapely.Geometry,
+    parameters: NetworkParameters,
+    source_name: str = "graph",
+) -> nx.MultiDiGraph:
+    """Project a raw osmnx graph and give every edge the normalised attributes.
+
+    Parameters
+    ----------
+    graph
+        Raw osmnx graph (any CRS).
+    boundary
+        Municipal boundary in EPSG:25832, for ``inside_share``.
+    parameters
+        Normalisation rules.
+    source_name
+        Shown in error messages.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        A new projected graph; see ``docs/network.md`` for the attributes.
+    """
+    if graph.number_of_edges() == 0:
+        raise VmobError(f"{source_name}: the network has no edges")
+    graph = ox.project_graph(graph, to_crs=CRS_METRIC)
+    if "length" not in next(iter(graph.edges(data=True)))[2]:
+        graph = ox.distance.add_edge_lengths(graph)
+    categories = _category_lookup(parameters)
+    for _, _, data in graph.edges(data=True):
+        _normalise_tags(data, parameters, categories)
+    if not any(d["drive_allowed"] for _, _, d in graph.edges(data=True)):
+        raise VmobError(f"{source_name}: the network has no drivable edge")
+    hwy_speeds = {k: float(v) for k, v in parameters.default_maxspeed_kph.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = ox.routing.add_edge_speeds(graph, hwy_speeds=hwy_speeds, fallback=50.0)
+    for _, _, data in graph.edges(data=True):
+        _set_speed_and_capacity(data, parameters)
+    _set_inside_share(graph, boundary)
+    graph.graph["crs"] = CRS_METRIC
+    graph.graph["vmob_normalised"] = True
+    return graph
+
+
+def _category_lookup(parameters: NetworkParameters) -> dict[str, str]:
+    lookup = {}
+    for category in ROAD_CATEGORIES:
+        for highway in parameters.road_category.get(category, []):
+            lookup[highway] = category
+    return lookup
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value
+
+
+def _as_bool_tag(value: Any) -> str:
+    return str(_first(value)).lower() if value is not None else ""
+
+
+def _normalise_tags(data: dict, parameters: NetworkParameters, categories: dict[str, str]) -> None:
+    highway = str(_first(data.get("highway", "road")))
+    data["highway"] = highway
+    data["name"] = str(_first(data["name"])) if data.get("name") else ""
+    data["ref"] = str(_first(data["ref"])) if data.get("ref") else ""
+    oneway = _as_bool_tag(data.get("oneway")) in {"yes", "true", "1", "-1"} or highway in {"motorway"}
+    lanes_total = _parse_int(_first(data.get("lanes")))
+    default_dir = parameters.default_lanes_per_direction.get(
+        highway.removesuffix("_link") if highway.endswith("_link") and highway != "motorway_link" else highway,
+        parameters.default_lanes_per_direction.get("other", 1),
+    )
+    if lanes_total is None:
+        lanes_total = default_dir if oneway else 2 * default_dir
+    data["lanes_total"] = int(lanes_total)
+    data["lanes"] = max(1, lanes_total if oneway else lanes_total // 2)
+    access = _as_bool_tag(data.get("access"))
+    motor = _as_bool_tag(data.get("motor_vehicle")) or _as_bool_tag(data.get("motorcar"))
+    bicycle = _as_bool_tag(data.get("bicycle"))
+    foot = _as_bool_tag(data.get("foot"))
+    data["drive_allowed"] = highway not in CAR_EXCLUDED and access != "no" and motor != "no"
+    bike_ok_on_foot = highway in {"footway", "pedestrian"} and bicycle in {"yes", "designated"}
+    data["bike_allowed"] = (
+        highway not in BIKE_EXCLUDED
+        and bicycle != "no"
+        and (highway not in {"footway", "pedestrian"} or bike_ok_on_foot)
+        and not (highway in {"trunk", "trunk_link"} and bicycle not in {"yes", "designated"} and not _has_cycleway(data))
+    )
+    data["walk_allowed"] = (highway not in WALK_EXCLUDED or foot in {"yes", "designated"}) and foot != "no"
+    data["cycleway"] = highway == "cycleway" or _has_cycleway(data) or bicycle == "designated"
+    ring_names = set(parameters.road_category.get("ring_roads", []))
+    category = categories.get(highway, "local")
+    if data["drive_allowed"] and (data["ref"] in ring_names or data["name"] in ring_names):
+        category = "ring"
+    data["road_category"] = category
+
+
+def _has_cycleway(data: dict) -> bool:
+    for key in ("cycleway", "cycleway:both", "cycleway:right", "cycleway:left"):
+        value = _as_bool_tag(data.get(key))
+        if value and value not in {"no", "none", "separate"}:
+            return True
+    return False
+
+
+def _parse_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(str(value).split(";")[0]))
+    except ValueError:
+        return None
+
+
+def _set_speed_and_capacity(data: dict, parameters: NetworkParameters) -> None:
+    limit = float(data.pop("speed_kph"))
+    data["maxspeed_kph"] = limit
+    compliance = parameters.compliance.get(data["road_category"], 1.0)
+    data["speed_kph"] = limit * compliance
+    per_lane = parameters.capacity_per_lane_vph.get(data["highway"], parameters.capacity_per_lane_vph.get("road", 600.0))
+    data["capacity_vph"] = float(data["lanes"]) * per_lane if data["drive_allowed"] else 0.0
+    data["travel_time"] = data["length"] / (data["speed_kph"] / 3.6)
+
+
+def _set_inside_share(graph: nx.MultiDiGraph, boundary: shapely.Geometry) -> None:
+    edges = ox.convert.graph_to_gdfs(graph, nodes=False, fill_edge_geometry=True)
+    lengths = edges.geometry.length.to_numpy()
+    inside = shapely.length(shapely.intersection(edges.geometry.values, boundary))
+    share = np.where(lengths > 0, np.clip(inside / np.maximum(lengths, 1e-9), 0.0, 1.0), 0.0)
+    for (u, v, k), value in zip(edges.index, share, strict=True):
+        graph.edges[u, v, k]["inside_share"] = float(value)
+
+
+def network_summary(network: Network) -> dict[str, Any]:
+    """Figures a planner checks first: size, km by class, km inside, named roads.
+
+    Returns
+    -------
+    dict
+        ``nodes``, ``edges``, ``km_by_highway``, ``km_inside_boundary``,
+        ``named_roads`` (name → lanes_total and maxspeed sets) and ``source``.
+    """
+    graph = network.graph
+    km_by_highway: dict[str, float] = {}
+    km_inside = 0.0
+    named: dict[str, dict[str, set]] = {}
+    for _, _, data in graph.edges(data=True):
+        km = data["length"] / 1000.0
+        km_by_highway[data["highway"]] = km_by_highway.get(data["highway"], 0.0) + km
+        km_inside += km * data["inside_share"]
+        if data["name"]:
+            entry = named.setdefault(data["name"], {"lanes": set(), "maxspeed_kph": set(), "highway": set()})
+            entry["lanes"].add(data["lanes_total"])
+            entry["maxspeed_kph"].add(int(round(data["maxspeed_kph"])))
+            entry["highway"].add(data["highway"])
+    return {
+        "source": network.source,
+        "nodes": graph.number_of_nodes(),
+        "edges": graph.number_of_edges(),
+        "km_by_highway": dict(sorted(km_by_highway.items(), key=lambda item: -item[1])),
+        "km_inside_boundary": km_inside,
+        "named_roads": {name: {k: sorted(v) for k, v in entry.items()} for name, entry in sorted(named.items())},
+    }
+
+
+def fetch_network(place: str, buffer_km: float, cache_dir: Path | None = None) -> Path:
+    """Download the drive + bike + walk network around a municipality and cache it.
+
+    Uses the administrative boundary polygon of ``place`` from Nominatim,
+    buffered by ``buffer_km``, and ``osmnx.graph_from_polygon`` with
+    ``network_type="all"``. Needs internet.
+
+    Parameters
+    ----------
+    place
+        Place query, e.g. ``"Vallensbæk Kommune"``.
+    buffer_km
+        Buffer around the boundary in km.
+    cache_dir
+        Folder for ``<slug>.graphml`` and ``<slug>.boundary.geojson``.
+
+    Returns
+    -------
+    Path
+        The cached GraphML file, loadable with :func:`load_network`.
+    """
+    cache_dir = Path(cache_dir or NETWORK_CACHE_DIR)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "_" for c in place.lower()).strip("_") + f"_{buffer_km:g}km"
+    target = cache_dir / f"{slug}.graphml"
+    try:
+        boundary = ox.geocode_to_gdf(place)
+        buffered = boundary.to_crs(CRS_METRIC).buffer(buffer_km * 1000.0).to_crs(CRS_WGS84).union_all()
+        graph = ox.graph_from_polygon(buffered, network_type="all", simplify=True, retain_all=False)
+    except Exception as err:  # network errors, Nominatim misses
+        raise VmobError(f"could not download the network for '{place}' ({_short(err)}); this needs internet") from None
+    save_cached(graph, boundary, target)
+    return target
+
+
+def save_cached(graph: nx.MultiDiGraph, boundary: gpd.GeoDataFrame, target: Path) -> None:
+    """Write a downloaded graph and its boundary atomically into the cache."""
+    target = Path(target)
+    tmp_graph = target.with_name(target.name + ".tmp")
+    ox.save_graphml(graph, tmp_graph)
+    boundary_path = _boundary_path(target)
+    tmp_boundary = boundary_path.with_name(boundary_path.name + ".tmp")
+    boundary.to_crs(CRS_WGS84)[["geometry"]].to_file(tmp_boundary, driver="GeoJSON")
+    tmp_boundary.replace(boundary_path)
+    tmp_graph.replace(target)
+
+
+def _boundary_path(path: Path) -> Path:
+    """The boundary file that belongs to a network file (``<stem>.boundary.geojson``)."""
+    return Path(path).with_name(Path(path).name.split(".")[0] + ".boundary.geojson")
+
+
+def _boundary_for(path: Path) -> Path:
+    candidate = _boundary_path(path)
+    return candidate if candidate.is_file() else DEFAULT_BOUNDARY
+
+
+def _digest(*paths: Path) -> str:
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(Path(path).read_bytes())
+    return sha.hexdigest()
+
+
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__

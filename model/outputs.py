@@ -1,0 +1,523 @@
+"""The output-table contract: schemas, writing, reading and reconciliation of the result tables.
+
+Five long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``), each keyed by
+``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
+``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
+its Table Schema before anything is renamed into place. The contract is described in
+``docs/outputs.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from model.emissions import (
+    ACCOUNTINGS,
+    AREAS,
+    CARRIERS,
+    CO2_SOURCES,
+    POWERTRAINS,
+    ROAD_CATEGORIES,
+    ROAD_USERS,
+    TRAFFIC_TYPES,
+    TRANSIT_POWERTRAIN,
+    VEHICLES,
+)
+from model.errors import VmobError
+from model.settings import BASE_YEAR
+
+#: Table names in writing order.
+TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary")
+#: Key columns that start every table.
+RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
+#: Commuter modes of the mode_split table.
+MODES: tuple[str, ...] = ("car", "bike", "walk", "s_train", "light_rail")
+#: Excel's row limit per sheet (header included).
+_XLSX_MAX_ROWS = 1_048_575
+
+# --------------------------------------------------------------------------------------------
+# Schemas
+# --------------------------------------------------------------------------------------------
+
+
+def _field(
+    name: str,
+    type_: str,
+    description: str,
+    unit: str = "",
+    *,
+    enum: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    required: bool = False,
+) -> dict[str, Any]:
+    """One Frictionless field descriptor; ``unit`` is kept as a custom property."""
+    field: dict[str, Any] = {"name": name, "type": type_, "description": description}
+    if unit:
+        field["unit"] = unit
+    constraints: dict[str, Any] = {}
+    if enum is not None:
+        constraints["enum"] = list(enum)
+    if minimum is not None:
+        constraints["minimum"] = minimum
+    if maximum is not None:
+        constraints["maximum"] = maximum
+    if required:
+        constraints["required"] = True
+    if constraints:
+        field["constraints"] = constraints
+    return field
+
+
+_KEY_FIELDS = [
+    _field("experiment", "string", "Experiment name (the experiment file's name).", required=True),
+    _field("scenario", "string", "Scenario name within the experiment.", required=True),
+    _field("seed", "integer", "Random seed of the run.", minimum=0, required=True),
+    _field("year", "integer", "Simulated year (one model step).", "year", minimum=1990, required=True),
+]
+
+
+def _link_fields() -> list[dict[str, Any]]:
+    return [
+        _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True),
+        _field("powertrain", "string", "Powertrain.", enum=POWERTRAINS, required=True),
+        _field(
+            "road_category",
+            "string",
+            "Emission road category of the link (ring = Ring 3 / Søndre Ringvej class).",
+            enum=ROAD_CATEGORIES,
+            required=True,
+        ),
+    ]
+
+
+_GROUP_FIELDS_AFTER = [
+    _field("area", "string", "Where the km were driven: inside or outside the municipal boundary.",
+           enum=AREAS, required=True),
+    _field("traffic", "string",
+           "Traffic type: commute (agents), other_local (residents' other purposes, scaled), "
+           "through (motorway background flow).", enum=TRAFFIC_TYPES, required=True),
+    _field("road_user", "string", "Whether the driver lives in Vallensbæk.", enum=ROAD_USERS,
+           required=True),
+]
+
+_DESCRIPTIONS: dict[str, str] = {
+    "mode_split": "Commuters' mode choice per year: counts, weekday trips, shares and passenger-km.",
+    "vehicle_km": "Vehicle-km per year by vehicle, powertrain, road category, speed limit, area, "
+    "traffic type and road user (the contract to the emissions model).",
+    "energy": "Energy use per year by energy carrier (fuel litres or grid kWh) and in MJ.",
+    "co2": "CO2 per year by source in two accountings (territorial, resident); never add the two.",
+    "summary": "Headline figures per run and year: mode shares, CO2 totals and change vs 2019.",
+}
+
+
+def _schemas() -> dict[str, dict[str, Any]]:
+    mode_split = {
+        "fields": _KEY_FIELDS
+        + [
+            _field("mode", "string", "Main commuting mode.", enum=MODES, required=True),
+            _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons",
+                   minimum=0),
+            _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day",
+                   minimum=0),
+            _field("share", "number", "Share of commuters choosing the mode (sums to 1 per run-year).",
+                   "1", minimum=0, maximum=1),
+            _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year",
+                   minimum=0),
+        ],
+        "primaryKey": list(RUN_KEYS) + ["mode"],
+    }
+    vkm_keys = list(RUN_KEYS) + ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area",
+                                 "traffic", "road_user"]
+    vehicle_km = {
+        "fields": _KEY_FIELDS
+        + _link_fields()
+        + [_field("speed_limit_kph", "integer", "Posted speed limit of the links.", "km/h", minimum=0,
+                  required=True)]
+        + _GROUP_FIELDS_AFTER
+        + [_field("vkm_per_year", "number", "Vehicle-km per year.", "vkm/year", minimum=0)],
+        "primaryKey": vkm_keys,
+    }
+    energy_keys = list(RUN_KEYS) + ["vehicle", "powertrain", "road_category", "area", "traffic",
+                                    "road_user", "carrier"]
+    energy = {
+        "fields": _KEY_FIELDS
+        + _link_fields()
+        + _GROUP_FIELDS_AFTER
+        + [
+            _field("carrier", "string", "Energy carrier and the unit of amount: petrol_l and "
+                   "diesel_l in litres, electricity_kwh in kWh drawn from the grid.", enum=CARRIERS,
+                   required=True),
+            _field("amount", "number", "Amount of the carrier per year, in the unit named by carrier.",
+                   "l/year or kWh/year", minimum=0),
+            _field("energy_mj", "number", "Energy content of amount (net calorific value for fuels).",
+                   "MJ/year", minimum=0),
+        ],
+        "primaryKey": energy_keys,
+    }
+    co2_keys = list(RUN_KEYS) + ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
+    co2 = {
+        "fields": _KEY_FIELDS
+        + [
+            _field("source", "string", "Emitting source.", enum=CO2_SOURCES, required=True),
+            _field("powertrain", "string", "Powertrain (electric for rail and bus).",
+                   enum=POWERTRAINS + (TRANSIT_POWERTRAIN,), required=True),
+        ]
+        + _GROUP_FIELDS_AFTER
+        + [
+            _field("accounting", "string", "territorial: emitted inside the boundary by anyone; "
+                   "resident: emitted anywhere by residents.", enum=ACCOUNTINGS, required=True),
+            _field("co2_t", "number", "CO2 emitted per year (rail and bus: CO2e).", "t/year",
+                   minimum=0),
+        ],
+        "primaryKey": co2_keys,
+    }
+    share_fields = [
+        _field(f"share_{m}", "number", f"Commuters' mode share of {m}.", "1", minimum=0, maximum=1)
+        for m in MODES
+    ]
+    summary = {
+        "fields": _KEY_FIELDS
+        + share_fields
+        + [
+            _field("co2_territorial_t", "number", "Transport CO2 inside the boundary (all sources).",
+                   "t/year", minimum=0),
+            _field("co2_resident_t", "number", "Transport CO2 of residents, anywhere.", "t/year",
+                   minimum=0),
+            _field("co2_through_t", "number", "Territorial CO2 of motorway through traffic.", "t/year",
+                   minimum=0),
+            _field("co2_territorial_change_vs_2019_pct", "number",
+                   "Change of co2_territorial_t against the same run's 2019 value; empty without a "
+                   "2019 row.", "%"),
+            _field("vkm_total_per_year", "number", "All vehicle-km in vehicle_km.", "vkm/year",
+                   minimum=0),
+            _field("vkm_inside_per_year", "number", "Vehicle-km inside the boundary.", "vkm/year",
+                   minimum=0),
+        ],
+        "primaryKey": list(RUN_KEYS),
+    }
+    return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
+            "summary": summary}
+
+
+#: Frictionless Table Schema descriptors, by table name.
+SCHEMAS: dict[str, dict[str, Any]] = _schemas()
+
+
+def columns(table: str) -> list[str]:
+    """Column names of a table, in contract order."""
+    if table not in SCHEMAS:
+        raise VmobError(f"Unknown output table '{table}'; expected one of {', '.join(TABLES)}.")
+    return [f["name"] for f in SCHEMAS[table]["fields"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Building tables
+# --------------------------------------------------------------------------------------------
+
+
+def summary_table(mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.DataFrame) -> pd.DataFrame:
+    """The summary table from the other three, one row per (experiment, scenario, seed, year).
+
+    Parameters
+    ----------
+    mode_split, co2, vehicle_km
+        Tables in contract layout (with the run keys).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of ``SCHEMAS["summary"]``; the change vs 2019 is relative to the same
+        experiment/scenario/seed's ``BASE_YEAR`` row and empty where that row is missing.
+    """
+    keys = list(RUN_KEYS)
+    shares = (
+        mode_split.pivot_table(index=keys, columns="mode", values="share", aggfunc="sum")
+        .reindex(columns=list(MODES), fill_value=0.0)
+        .fillna(0.0)
+    )
+    shares.columns = [f"share_{m}" for m in shares.columns]
+    terr = co2[co2["accounting"] == "territorial"]
+    parts = {
+        "co2_territorial_t": terr.groupby(keys)["co2_t"].sum(),
+        "co2_resident_t": co2[co2["accounting"] == "resident"].groupby(keys)["co2_t"].sum(),
+        "co2_through_t": terr[terr["traffic"] == "through"].groupby(keys)["co2_t"].sum(),
+        "vkm_total_per_year": vehicle_km.groupby(keys)["vkm_per_year"].sum(),
+        "vkm_inside_per_year": vehicle_km[vehicle_km["area"] == "inside"].groupby(keys)["vkm_per_year"].sum(),
+    }
+    out = shares.join(pd.DataFrame(parts), how="outer").reset_index()
+    for col in parts:
+        out[col] = out[col].fillna(0.0)
+    base = out[out["year"] == BASE_YEAR].set_index(["experiment", "scenario", "seed"])["co2_territorial_t"]
+    ref = out.set_index(["experiment", "scenario", "seed"]).index.map(base.to_dict())
+    ref = pd.Series(ref, index=out.index, dtype=float).where(lambda s: s > 0)
+    out["co2_territorial_change_vs_2019_pct"] = 100.0 * (out["co2_territorial_t"] / ref - 1.0)
+    for m in MODES:
+        out[f"share_{m}"] = out[f"share_{m}"].fillna(0.0)
+    return out[columns("summary")]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing and reading
+# --------------------------------------------------------------------------------------------
+
+
+def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Order columns as in the schema and give them CSV-friendly dtypes; name what is wrong."""
+    want = columns(name)
+    missing = [c for c in want if c not in df.columns]
+    if missing:
+        raise VmobError(f"Output table '{name}' lacks the column '{missing[0]}'.")
+    extra = [c for c in df.columns if c not in want]
+    if extra:
+        raise VmobError(f"Output table '{name}' has the column '{extra[0]}', which is not in its schema.")
+    out = df[want].copy()
+    for field in SCHEMAS[name]["fields"]:
+        col = field["name"]
+        if field["type"] == "integer":
+            values = pd.to_numeric(out[col], errors="coerce")
+            bad = values.isna() | (values != np.round(values))
+            if bad.any():
+                raise VmobError(
+                    f"Output table '{name}', column '{col}': value '{out[col][bad].iloc[0]}' is not an integer."
+                )
+            out[col] = values.astype("int64")
+        elif field["type"] == "number":
+            values = pd.to_numeric(out[col], errors="coerce")
+            if (values.isna() & out[col].notna()).any():
+                first = out[col][values.isna() & out[col].notna()].iloc[0]
+                raise VmobError(f"Output table '{name}', column '{col}': value '{first}' is not a number.")
+            out[col] = values.astype("float64")
+        else:
+            if out[col].isna().any():
+                raise VmobError(f"Output table '{name}', column '{col}' has missing values.")
+            out[col] = out[col].astype(str)
+    return out.reset_index(drop=True)
+
+
+def _package_name(experiment_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", experiment_name.lower()).strip("-._")
+    return slug or "experiment"
+
+
+def _columns_sheet() -> pd.DataFrame:
+    rows = []
+    for table in TABLES:
+        for f in SCHEMAS[table]["fields"]:
+            c = f.get("constraints", {})
+            rows.append(
+                {
+                    "table": table,
+                    "column": f["name"],
+                    "type": f["type"],
+                    "unit": f.get("unit", ""),
+                    "allowed_values": ", ".join(c.get("enum", [])),
+                    "key": f["name"] in SCHEMAS[table]["primaryKey"],
+                    "description": f["description"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        for name, df in tables.items():
+            df.head(_XLSX_MAX_ROWS).to_excel(xl, sheet_name=name, index=False)
+        _columns_sheet().to_excel(xl, sheet_name="columns", index=False)
+
+
+def _validate_resource(name: str, resource: Any) -> None:
+    report = resource.validate()
+    if not report.valid:
+        errors = report.flatten(["rowNumber", "fieldName", "message"])
+        if errors:
+            row, field, message = errors[0]
+            where = f"row {row}, column '{field}'" if field else f"row {row}"
+            raise VmobError(f"Output table '{name}' breaks its schema at {where}: {message}")
+        raise VmobError(f"Output table '{name}' breaks its schema: {report.errors[0].message}")
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame],
+    out_dir: Path | str,
+    *,
+    experiment_name: str,
+    extra_metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Validate and write the output tables, their data package and the planner workbook.
+
+    Each table becomes ``<table>.csv`` and ``<table>.parquet``; ``datapackage.json`` describes the
+    CSVs with their Table Schemas; ``summary.xlsx`` has one sheet per table and a ``columns``
+    sheet. Everything is first written to a temporary folder inside ``out_dir``, validated with
+    ``frictionless``, and only then renamed into place, so a failure leaves no new file behind.
+
+    Parameters
+    ----------
+    tables
+        Table name → DataFrame, names from :data:`TABLES` (a subset is allowed).
+    out_dir
+        Destination folder (created if needed).
+    experiment_name
+        Recorded as the package's title; its slug is the package name.
+    extra_metadata
+        Stored under the ``vmob`` property of ``datapackage.json`` (e.g. provenance).
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written ``datapackage.json``.
+
+    Raises
+    ------
+    VmobError
+        Unknown table name, wrong columns, or a table that breaks its schema (naming the table and
+        the first error).
+    """
+    from frictionless import Package, Resource, Schema
+
+    unknown = [n for n in tables if n not in SCHEMAS]
+    if unknown:
+        raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES)}.")
+    ordered = {n: _conform(n, tables[n]) for n in TABLES if n in tables}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out_dir))
+    try:
+        resources = []
+        for name, df in ordered.items():
+            df.to_csv(tmp / f"{name}.csv", index=False)
+            df.to_parquet(tmp / f"{name}.parquet", index=False)
+            resource = Resource(
+                name=name,
+                path=f"{name}.csv",
+                description=_DESCRIPTIONS[name],
+                schema=Schema.from_descriptor(SCHEMAS[name]),
+                basepath=str(tmp),
+            )
+            _validate_resource(name, resource)
+            resources.append(resource)
+        package = Package(
+            name=_package_name(experiment_name),
+            title=experiment_name,
+            resources=resources,
+            basepath=str(tmp),
+        )
+        descriptor = package.to_descriptor()
+        descriptor["vmob"] = {
+            "parquet": {name: f"{name}.parquet" for name in ordered},
+            "workbook": "summary.xlsx",
+            **dict(extra_metadata or {}),
+        }
+        (tmp / "datapackage.json").write_text(
+            json.dumps(descriptor, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
+        )
+        _write_workbook(ordered, tmp / "summary.xlsx")
+        names = [f"{n}.{ext}" for n in ordered for ext in ("csv", "parquet")] + ["summary.xlsx"]
+        for fname in names + ["datapackage.json"]:  # the package last: it names the others
+            os.replace(tmp / fname, out_dir / fname)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir / "datapackage.json"
+
+
+def read_tables(out_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Read the tables listed in ``<out_dir>/datapackage.json`` from their Parquet files.
+
+    Raises
+    ------
+    VmobError
+        If the package or a table's Parquet file is missing.
+    """
+    out_dir = Path(out_dir)
+    descriptor_path = out_dir / "datapackage.json"
+    if not descriptor_path.is_file():
+        raise VmobError(f"No datapackage.json in {out_dir}; write the tables first.")
+    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    tables: dict[str, pd.DataFrame] = {}
+    for resource in descriptor.get("resources", []):
+        path = out_dir / f"{resource['name']}.parquet"
+        if not path.is_file():
+            raise VmobError(f"Table file {path} named in {descriptor_path} is missing.")
+        tables[resource["name"]] = pd.read_parquet(path)
+    return tables
+
+
+# --------------------------------------------------------------------------------------------
+# Reconciliation
+# --------------------------------------------------------------------------------------------
+
+
+def _close(a: pd.Series, b: pd.Series, rtol: float) -> pd.Series:
+    a, b = a.align(b, fill_value=0.0)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    return np.abs(a - b) <= rtol * scale + 1e-9
+
+
+def _require_close(a: pd.Series, b: pd.Series, rtol: float, what: str) -> None:
+    ok = _close(a, b, rtol)
+    if not ok.all():
+        a, b = a.align(b, fill_value=0.0)
+        key = ok[~ok].index[0]
+        raise VmobError(f"Sums do not reconcile: {what} for {key}: {a[key]!r} vs {b[key]!r}.")
+
+
+def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e-6) -> None:
+    """Check that the tables add up, raising on the first mismatch.
+
+    Checks, per (experiment, scenario, seed, year), whichever tables are present:
+
+    - ``mode_split``: shares sum to 1;
+    - ``vehicle_km``: no missing vkm; vkm summed by each category column (vehicle, powertrain,
+      road_category, speed limit, area, traffic, road user) equals the total, and the total and
+      the inside total equal the summary's ``vkm_total_per_year`` / ``vkm_inside_per_year``;
+    - ``co2``: CO2 by source summed per accounting equals the summary's ``co2_territorial_t`` and
+      ``co2_resident_t``; through traffic equals ``co2_through_t``;
+    - ``summary``: mode shares equal those of ``mode_split``.
+
+    Raises
+    ------
+    VmobError
+        Naming the check and the run/year that fails (relative tolerance ``rtol``).
+    """
+    keys = list(RUN_KEYS)
+    summary = tables.get("summary")
+    s = summary.set_index(keys) if summary is not None else None
+    if "mode_split" in tables:
+        ms = tables["mode_split"]
+        totals = ms.groupby(keys)["share"].sum()
+        _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "mode shares summed")
+        if s is not None:
+            for m in MODES:
+                got = ms[ms["mode"] == m].groupby(keys)["share"].sum().reindex(s.index, fill_value=0.0)
+                _require_close(got, s[f"share_{m}"], rtol, f"share of {m} vs summary")
+    if "vehicle_km" in tables:
+        vk = tables["vehicle_km"]
+        if vk["vkm_per_year"].isna().any():
+            raise VmobError("Sums do not reconcile: vehicle_km has missing vkm_per_year values.")
+        total = vk.groupby(keys)["vkm_per_year"].sum()
+        for cat in ("vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"):
+            by_cat = vk.groupby(keys + [cat])["vkm_per_year"].sum().groupby(level=keys).sum()
+            _require_close(by_cat, total, rtol, f"vkm by {cat} vs total")
+        if s is not None:
+            _require_close(total, s["vkm_total_per_year"], rtol, "vkm total vs summary")
+            inside = vk[vk["area"] == "inside"].groupby(keys)["vkm_per_year"].sum()
+            _require_close(inside, s["vkm_inside_per_year"], rtol, "vkm inside vs summary")
+    if "co2" in tables and s is not None:
+        co2 = tables["co2"]
+        for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
+            part = co2[co2["accounting"] == accounting]
+            by_source = part.groupby(keys + ["source"])["co2_t"].sum().groupby(level=keys).sum()
+            _require_close(by_source, s[col], rtol, f"{accounting} CO2 by source vs summary")
+        through = co2[(co2["accounting"] == "territorial") & (co2["traffic"] == "through")]
+        _require_close(through.groupby(keys)["co2_t"].sum(), s["co2_through_t"], rtol,
+                       "through-traffic CO2 vs summary")

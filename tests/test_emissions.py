@@ -1,0 +1,304 @@
+"""Tests of model.emissions: COPERT curves, unit conversions, accountings, bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.emissions import (
+    SpeedClampWarning,
+    co2_accounting,
+    co2_g_per_km,
+    electricity_intensity_g_per_kwh,
+    energy_mj_per_km,
+    load_emission_factors,
+    other_local_vkm,
+    rail_co2_t,
+    rail_co2_table,
+    split_rail_pkm,
+    vehicle_energy_and_co2,
+)
+from model.errors import VmobError
+from model.settings import PARAMETERS_DIR
+
+SPEEDS = np.array([50.0, 80.0, 90.0, 110.0, 130.0])
+
+
+@pytest.fixture(scope="module")
+def factors():
+    return load_emission_factors()
+
+
+# ---- speed curves: published test points, parameters.md §1 -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("powertrain", "expected", "divisor"),
+    [
+        ("petrol", [2.458, 2.313, 2.351, 2.522, 2.817], 1.0),  # MJ/km
+        ("diesel", [1.960, 1.852, 1.881, 2.055, 2.530], 1.0),  # MJ/km
+        ("bev", [0.154, 0.186, 0.210, 0.279, 0.375], 3.6),  # PHEV electric mode, kWh/km
+    ],
+)
+def test_curve_reproduces_published_points(factors, powertrain, expected, divisor):
+    got = energy_mj_per_km(powertrain, SPEEDS, factors) / divisor
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("powertrain", ["petrol", "diesel"])
+def test_fuel_curve_minimum_near_75(factors, powertrain):
+    v = np.arange(20.0, 130.0, 0.5)
+    v_min = v[np.argmin(energy_mj_per_km(powertrain, v, factors))]
+    assert 65.0 <= v_min <= 85.0
+
+
+def test_phev_is_utility_factor_mix(factors):
+    uf = factors.cars.phev_utility_factor
+    mix = uf * energy_mj_per_km("bev", SPEEDS, factors) + (1 - uf) * energy_mj_per_km("petrol", SPEEDS, factors)
+    np.testing.assert_allclose(energy_mj_per_km("phev", SPEEDS, factors), mix)
+
+
+def test_clamping_warns_once_with_count(factors):
+    speeds = np.array([1.0, 2.0, 50.0, 150.0, 200.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = energy_mj_per_km("petrol", speeds, factors)
+    clamp = [w for w in caught if issubclass(w.category, SpeedClampWarning)]
+    assert len(clamp) == 1
+    assert "4 speed value(s)" in str(clamp[0].message)
+    np.testing.assert_allclose(got[3:], energy_mj_per_km("petrol", np.array([130.0, 130.0]), factors))
+
+
+def test_no_warning_inside_range(factors):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpeedClampWarning)
+        energy_mj_per_km("diesel", SPEEDS, factors)
+
+
+def test_nan_speed_is_an_error(factors):
+    with pytest.raises(VmobError, match="NaN"):
+        energy_mj_per_km("petrol", np.array([50.0, np.nan]), factors)
+
+
+# ---- unit conversions --------------------------------------------------------------------------
+
+
+def test_fuel_conversion_chain(factors):
+    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km)."""
+    mj = energy_mj_per_km("petrol", np.array([50.0]), factors)[0]
+    kg_fuel = mj / 43.2
+    litres = kg_fuel / 0.745
+    kg_co2 = litres * 0.745 * 3.169
+    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(kg_co2 * 1000, rel=1e-12)
+    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(180.3, abs=0.1)
+    assert co2_g_per_km("diesel", 50.0, 2019, factors) == pytest.approx(144.1, abs=0.1)
+    assert factors.fuels.petrol.co2_kg_per_l == pytest.approx(2.36, abs=0.01)
+    assert factors.fuels.diesel.co2_kg_per_l == pytest.approx(2.64, abs=0.01)
+
+
+def test_bev_kwh_times_intensity(factors):
+    kwh_grid = energy_mj_per_km("bev", np.array([80.0]), factors)[0] / 3.6 / factors.cars.charging_efficiency
+    assert co2_g_per_km("bev", 80.0, 2019, factors) == pytest.approx(kwh_grid * 157.0)
+    assert co2_g_per_km("bev", 80.0, 2023, factors) == pytest.approx(kwh_grid * 96.0)
+
+
+def test_bev_co2_falls_with_intensity(factors):
+    years = [2013, 2015, 2017, 2019, 2020, 2023, 2030, 2035]
+    g = [float(co2_g_per_km("bev", 80.0, y, factors)) for y in years]
+    assert all(b < a for a, b in zip(g, g[1:], strict=False))
+
+
+def test_truck_factor(factors):
+    # 30 l/100 km x 0.832 kg/l x 3.169 kg CO2/kg
+    assert co2_g_per_km("diesel", 80.0, 2019, factors, vehicle="truck") == pytest.approx(0.30 * 0.832 * 3169)
+
+
+# ---- electricity intensity ----------------------------------------------------------------------
+
+
+def test_electricity_known_interpolated_and_projected(factors):
+    assert electricity_intensity_g_per_kwh(2019, factors) == 157.0
+    assert electricity_intensity_g_per_kwh(2018, factors) == pytest.approx((190 + 157) / 2)
+    assert electricity_intensity_g_per_kwh(2035, factors) == 10.0
+    assert electricity_intensity_g_per_kwh(2050, factors) == 10.0
+
+
+def test_electricity_year_outside_series(factors):
+    with pytest.raises(VmobError, match="2012"):
+        electricity_intensity_g_per_kwh(2012, factors)
+    with pytest.raises(VmobError, match="2051"):
+        electricity_intensity_g_per_kwh(2051, factors)
+
+
+def test_electricity_without_projection(tmp_path: Path):
+    text = (PARAMETERS_DIR / "emissions.toml").read_text(encoding="utf-8")
+    start = text.index("[electricity.projection]")
+    end = text.index("g_per_kwh = [10.0, 10.0]") + len("g_per_kwh = [10.0, 10.0]")
+    path = tmp_path / "emissions.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    f = load_emission_factors(path)
+    with pytest.raises(VmobError, match="2024"):
+        electricity_intensity_g_per_kwh(2024, f)
+
+
+# ---- loader ---------------------------------------------------------------------------------------
+
+
+def test_unknown_key_is_named(tmp_path: Path):
+    text = (PARAMETERS_DIR / "emissions.toml").read_text(encoding="utf-8")
+    path = tmp_path / "emissions.toml"
+    path.write_text(text.replace("[curves.diesel]", "[curves.hydrogen]\nalpha = 1.0\n\n[curves.diesel]"))
+    with pytest.raises(VmobError, match=r"unknown key 'curves\.hydrogen'"):
+        load_emission_factors(path)
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(VmobError, match="does not exist"):
+        load_emission_factors(tmp_path / "nope.toml")
+
+
+def test_other_local_factor_matches_derivation(factors):
+    assert factors.other_local.factor == pytest.approx(factors.other_local.derived_factor, rel=0.01)
+
+
+# ---- tables and accountings -------------------------------------------------------------------------
+
+
+def _link(vehicle, powertrain, area, traffic, road_user, vkm, speed=80.0, road_category="urban"):
+    return {
+        "vehicle": vehicle,
+        "powertrain": powertrain,
+        "road_category": road_category,
+        "speed_limit_kph": 80,
+        "speed_kph": speed,
+        "area": area,
+        "traffic": traffic,
+        "road_user": road_user,
+        "vkm_per_year": vkm,
+    }
+
+
+def test_territorial_vs_resident_by_hand(factors):
+    """Four petrol links at 80 km/h; the g/km is one number, so the answer is known by hand."""
+    links = pd.DataFrame(
+        [
+            _link("car", "petrol", "inside", "commute", "resident", 1000.0),
+            _link("car", "petrol", "outside", "commute", "resident", 3000.0),
+            _link("car", "petrol", "inside", "through", "non_resident", 5000.0),
+            _link("car", "petrol", "outside", "commute", "non_resident", 7000.0),
+        ]
+    )
+    g = float(co2_g_per_km("petrol", 80.0, 2019, factors))
+    energy, co2 = vehicle_energy_and_co2(links, 2019, factors)
+    rail = rail_co2_table(
+        pd.DataFrame(
+            {"mode": ["s_train", "s_train"], "area": ["inside", "outside"],
+             "road_user": ["resident", "resident"], "pkm_per_year": [1e6, 9e6]}
+        ),
+        2023,
+        factors,
+    )
+    acc = co2_accounting(co2, rail)
+    totals = acc.groupby("accounting")["co2_t"].sum()
+    # territorial: inside links (1000 + 5000 vkm) + 1 M pkm of S-tog at 11 g (2023 = reference year)
+    assert totals["territorial"] == pytest.approx(6000 * g / 1e6 + 11.0)
+    # resident: residents' links anywhere (1000 + 3000 vkm) + all 10 M pkm
+    assert totals["resident"] == pytest.approx(4000 * g / 1e6 + 110.0)
+    through = acc[(acc["accounting"] == "territorial") & (acc["traffic"] == "through")]["co2_t"].sum()
+    assert through == pytest.approx(5000 * g / 1e6)
+    assert set(energy["carrier"]) == {"petrol_l"}
+    assert energy["amount"].sum() == pytest.approx(16000 * g / 1000 / factors.fuels.petrol.co2_kg_per_l)
+
+
+def test_energy_and_co2_consistent_across_powertrains(factors):
+    links = pd.DataFrame(
+        [
+            _link("car", "petrol", "inside", "commute", "resident", 100.0, speed=30.0),
+            _link("car", "diesel", "inside", "commute", "resident", 200.0, speed=110.0, road_category="motorway"),
+            _link("car", "phev", "outside", "other_local", "resident", 300.0, speed=50.0),
+            _link("car", "bev", "inside", "through", "non_resident", 400.0, speed=110.0, road_category="motorway"),
+            _link("truck", "diesel", "inside", "through", "non_resident", 500.0, speed=80.0, road_category="motorway"),
+        ]
+    )
+    energy, co2 = vehicle_energy_and_co2(links, 2019, factors)
+    expected = sum(
+        float(co2_g_per_km(r.powertrain, r.speed_kph, 2019, factors, vehicle=r.vehicle)) * r.vkm_per_year / 1e6
+        for r in links.itertuples()
+    )
+    assert co2["co2_t"].sum() == pytest.approx(expected)
+    phev = energy[energy["powertrain"] == "phev"]
+    assert set(phev["carrier"]) == {"petrol_l", "electricity_kwh"}
+    assert set(co2["source"]) == {"car", "truck"}
+    assert (energy["energy_mj"] > 0).all()
+
+
+def test_clamping_in_table_warns_once(factors):
+    links = pd.DataFrame(
+        [_link("car", "petrol", "inside", "commute", "resident", 1.0, speed=2.0),
+         _link("car", "diesel", "inside", "commute", "resident", 1.0, speed=5.0),
+         _link("car", "bev", "inside", "commute", "resident", 1.0, speed=10.0)]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vehicle_energy_and_co2(links, 2019, factors)
+    clamp = [w for w in caught if issubclass(w.category, SpeedClampWarning)]
+    assert len(clamp) == 1 and "3 speed value(s)" in str(clamp[0].message)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        ("powertrain", "hydrogen", "Unknown powertrain 'hydrogen'"),
+        ("road_category", "highway", "Unknown road category 'highway'"),
+        ("vehicle", "bus", "Unknown vehicle 'bus'"),
+    ],
+)
+def test_unknown_values_are_named(factors, column, value, match):
+    links = pd.DataFrame([_link("car", "petrol", "inside", "commute", "resident", 1.0)])
+    links[column] = value
+    with pytest.raises(VmobError, match=match):
+        vehicle_energy_and_co2(links, 2019, factors)
+
+
+def test_truck_petrol_is_an_error(factors):
+    links = pd.DataFrame([_link("truck", "petrol", "inside", "through", "non_resident", 1.0)])
+    with pytest.raises(VmobError, match="truck powertrain 'petrol'"):
+        vehicle_energy_and_co2(links, 2019, factors)
+
+
+def test_missing_year_in_table(factors):
+    links = pd.DataFrame([_link("car", "bev", "inside", "commute", "resident", 1.0)])
+    with pytest.raises(VmobError, match="2060"):
+        vehicle_energy_and_co2(links, 2060, factors)
+
+
+# ---- rail and other local ---------------------------------------------------------------------------
+
+
+def test_rail_factors(factors):
+    got = rail_co2_t({"s_train": 1e6, "light_rail": 2e6, "bus": 1e6}, 2023, factors)
+    assert got == pytest.approx({"s_train": 11.0, "light_rail": 22.0, "bus": 4.0})
+    scaled = rail_co2_t({"s_train": 1e6}, 2019, factors)["s_train"]
+    assert scaled == pytest.approx(11.0 * 157.0 / 96.0)
+    with pytest.raises(VmobError, match="'tram'"):
+        rail_co2_t({"tram": 1.0}, 2023, factors)
+
+
+def test_split_rail_pkm():
+    df = split_rail_pkm({"s_train": 100.0}, {"s_train": 0.25})
+    assert df.set_index("area")["pkm_per_year"].to_dict() == {"inside": 25.0, "outside": 75.0}
+
+
+def test_other_local_vkm(factors):
+    links = pd.DataFrame(
+        [_link("car", "petrol", "inside", "commute", "resident", 10.0),
+         _link("car", "petrol", "inside", "commute", "non_resident", 10.0)]
+    )
+    out = other_local_vkm(links, factors)
+    assert len(out) == 1
+    assert out["traffic"].iloc[0] == "other_local"
+    assert out["vkm_per_year"].iloc[0] == pytest.approx(10.0 * factors.other_local.factor)

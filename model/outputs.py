@@ -125,17 +125,21 @@ def _schemas() -> dict[str, dict[str, Any]]:
     mode_split = {
         "fields": _KEY_FIELDS
         + [
+            _field("road_user", "string", "Commuter group: resident (lives in Vallensbæk, works "
+                   "anywhere) or non_resident (in-commuter working in Vallensbæk).", enum=ROAD_USERS,
+                   required=True),
             _field("mode", "string", "Main commuting mode.", enum=MODES, required=True),
             _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons",
                    minimum=0),
             _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day",
                    minimum=0),
-            _field("share", "number", "Share of commuters choosing the mode (sums to 1 per run-year).",
+            _field("share", "number", "Share of the group's commuters choosing the mode (sums to 1 "
+                   "per run, year and road_user).",
                    "1", minimum=0, maximum=1),
             _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year",
                    minimum=0),
         ],
-        "primaryKey": list(RUN_KEYS) + ["mode"],
+        "primaryKey": list(RUN_KEYS) + ["road_user", "mode"],
     }
     vkm_keys = list(RUN_KEYS) + ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area",
                                  "traffic", "road_user"]
@@ -241,8 +245,9 @@ def summary_table(mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.Da
         experiment/scenario/seed's ``BASE_YEAR`` row and empty where that row is missing.
     """
     keys = list(RUN_KEYS)
+    residents = mode_split[mode_split["road_user"] == "resident"]
     shares = (
-        mode_split.pivot_table(index=keys, columns="mode", values="share", aggfunc="sum")
+        residents.pivot_table(index=keys, columns="mode", values="share", aggfunc="sum")
         .reindex(columns=list(MODES), fill_value=0.0)
         .fillna(0.0)
     )
@@ -476,13 +481,13 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
 
     Checks, per (experiment, scenario, seed, year), whichever tables are present:
 
-    - ``mode_split``: shares sum to 1;
+    - ``mode_split``: shares sum to 1 per road user (resident, non_resident);
     - ``vehicle_km``: no missing vkm; vkm summed by each category column (vehicle, powertrain,
       road_category, speed limit, area, traffic, road user) equals the total, and the total and
       the inside total equal the summary's ``vkm_total_per_year`` / ``vkm_inside_per_year``;
     - ``co2``: CO2 by source summed per accounting equals the summary's ``co2_territorial_t`` and
       ``co2_resident_t``; through traffic equals ``co2_through_t``;
-    - ``summary``: mode shares equal those of ``mode_split``.
+    - ``summary``: mode shares equal the residents' shares in ``mode_split``.
 
     Raises
     ------
@@ -494,11 +499,12 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
     s = summary.set_index(keys) if summary is not None else None
     if "mode_split" in tables:
         ms = tables["mode_split"]
-        totals = ms.groupby(keys)["share"].sum()
+        totals = ms.groupby(keys + ["road_user"])["share"].sum()
         _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "mode shares summed")
         if s is not None:
             for m in MODES:
-                got = ms[ms["mode"] == m].groupby(keys)["share"].sum().reindex(s.index, fill_value=0.0)
+                resident = ms[(ms["mode"] == m) & (ms["road_user"] == "resident")]
+                got = resident.groupby(keys)["share"].sum().reindex(s.index, fill_value=0.0)
                 _require_close(got, s[f"share_{m}"], rtol, f"share of {m} vs summary")
     if "vehicle_km" in tables:
         vk = tables["vehicle_km"]

@@ -145,4 +145,13 @@ def write_tiny_inputs(folder: Path) -> dict[str, Path]:
     zones.write_text(tiny_zones_toml(), encoding="utf-8")
     transit = folder / "transit.toml"
     transit.write_text(tiny_transit_toml(), encoding="utf-8")
-    return {"osm": osm, "boundary": boundary, "zones": zones, "transit": transit}
+    counts = folder / "traffic_counts.toml"
+    counts.write_text(tiny_counts_toml(), encoding="utf-8")
+    return {"osm": osm, "boundary": boundary, "zones": zones, "transit": transit, "counts": counts}
+
+
+def tiny_counts_toml(aadt: float = 60000.0) -> str:
+    """Through traffic on the tiny network's motorway."""
+    return (
+        f'[[counts]]\nroad = "Køge Bugt Motorvejen"\naadt = {aadt}\nyear = 2019\ntruck_share = 0.1\nsource = "test"\n'
+    )

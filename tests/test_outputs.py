@@ -53,10 +53,12 @@ def _year_tables(year: int, car_scale: float) -> dict[str, pd.DataFrame]:
     co2_out = co2_accounting(co2, rail)
     vkm = links.drop(columns="speed_kph")
     shares = [0.5, 0.2, 0.05, 0.2, 0.05]
+    in_shares = [0.7, 0.1, 0.0, 0.15, 0.05]
     mode_split = pd.DataFrame(
-        {"mode": list(MODES), "commuters": [s * 1000 for s in shares],
-         "trips_per_weekday": [s * 2000 for s in shares], "share": shares,
-         "pkm_per_year": [s * 1e7 for s in shares]}
+        {"road_user": ["resident"] * len(MODES) + ["non_resident"] * len(MODES),
+         "mode": list(MODES) * 2, "commuters": [s * 1000 for s in shares + in_shares],
+         "trips_per_weekday": [s * 2000 for s in shares + in_shares], "share": shares + in_shares,
+         "pkm_per_year": [s * 1e7 for s in shares + in_shares]}
     )
     return {
         "mode_split": _keys(mode_split, year),

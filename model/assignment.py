@@ -1,0 +1,62 @@
+"""Peak-hour car assignment: all-or-nothing loads, BPR link times, MSA averaging.
+
+The simulation runs the method of successive averages with the mode choice in
+the loop (:meth:`model.simulation.MobilityModel.step`); this module holds the
+pieces: path incidence, loading, BPR and the relative gap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from model.edges import EdgeArrays
+from model.skims import car_paths
+
+
+def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``."""
+    capacity = np.where(edges.capacity_vph > 0, edges.capacity_vph, np.inf)
+    return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
+
+
+def path_incidence(paths: list[list[np.ndarray]], n_edges: int) -> sp.csr_matrix:
+    """Edge × OD-pair incidence of the paths (OD pairs in row-major zone order)."""
+    rows, cols = [], []
+    n_dest = len(paths[0]) if paths else 0
+    for i, row in enumerate(paths):
+        for j, path in enumerate(row):
+            rows.append(path)
+            cols.append(np.full(len(path), i * n_dest + j))
+    if not rows:
+        return sp.csr_matrix((n_edges, 0))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_edges, len(paths) * n_dest))
+
+
+def all_or_nothing(
+    edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, od_vph: np.ndarray
+) -> tuple[np.ndarray, sp.csr_matrix, float]:
+    """Load an OD matrix on the fastest paths.
+
+    Returns
+    -------
+    volume
+        Auxiliary edge volumes (vehicles per hour).
+    incidence
+        Edge × OD path incidence used.
+    shortest_total
+        Σ demand × shortest-path time (vehicle-seconds), for the relative gap.
+    """
+    times_min, paths = car_paths(edges, time_s, zone_nodes, zone_nodes)
+    incidence = path_incidence(paths, len(edges.u))
+    flat = od_vph.ravel()
+    volume = incidence @ flat
+    return volume, incidence, float(flat @ (times_min.ravel() * 60.0))
+
+
+def relative_gap(time_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:
+    """``(Σ t·V − Σ d·t_sp) / Σ t·V`` over the agents' own volumes (background flow excluded)."""
+    total = float(time_s @ agent_volume)
+    return max(total - shortest_total, 0.0) / total if total > 0 else 0.0

@@ -1,0 +1,425 @@
+"""The Mesa model: one step is one year of commuting, congestion, fleet change and CO2.
+
+A step applies the levers due that year, ages and replaces cars, lets some
+agents change jobs, then runs the method of successive averages with the mode
+choice in the loop until the relative gap is small, draws the reconsidering
+agents' modes, and turns the result into the year's output tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import shapely
+
+from model import emissions
+from model.agents import Commuter
+from model.assignment import all_or_nothing, bpr_time_s, relative_gap
+from model.choice import CAR, probabilities, utilities
+from model.edges import EdgeArrays, edge_arrays
+from model.fleet import charger_multiplier, national_stock_shares, replace_cars
+from model.network import Network, load_network
+from model.outputs import summary_table
+from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
+from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
+from model.settings import BASE_YEAR
+from model.skims import SkimSettings, Skims, ZoneGraph, build_skims
+from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
+from model.transit import RAIL_MODES, Transit, load_transit
+from model.zones import Zones, load_zones
+
+if TYPE_CHECKING:
+    from model.levers import Lever
+
+#: The day of the year whose network and timetable stand for the whole year: a lever
+#: counts in a year if it has started by then.
+REFERENCE_MONTH_DAY = (7, 1)
+#: Iterations of the habit process used to put the base year in its steady state.
+HABIT_BURN_IN = 30
+
+
+@dataclass
+class ModelContext:
+    """Inputs read from files once and shared, read-only, by every run."""
+
+    network: Network
+    edges: EdgeArrays
+    zones: Zones
+    transit: Transit
+    anchors: ZoneGraph
+    counts: list[TrafficCount]
+    factors: emissions.EmissionFactors
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        network: str | Path = "default",
+        zones: str | Path | None = None,
+        transit: str | Path | None = None,
+        counts: str | Path | None = None,
+        boundary: str | Path | None = None,
+    ) -> "ModelContext":
+        """Read the network, zones, transit lines, traffic counts and emission factors."""
+        net = load_network(network, boundary=boundary)
+        edges = edge_arrays(net.graph)
+        zone_set = load_zones(zones)
+        lines = load_transit(transit)
+        return cls(
+            network=net,
+            edges=edges,
+            zones=zone_set,
+            transit=lines,
+            anchors=ZoneGraph(edges, zone_set, lines),
+            counts=load_counts(counts),
+            factors=emissions.load_emission_factors(),
+            sources={"network": net.source, "network_sha256": net.digest, "transit": lines.source},
+        )
+
+
+def reference_date(year: int) -> dt.date:
+    """The date that stands for ``year``."""
+    return dt.date(year, *REFERENCE_MONTH_DAY)
+
+
+def habit_steady_state(V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN) -> np.ndarray:
+    """Each agent's long-run mode distribution when every year's choice favours last year's mode.
+
+    Iterates ``p ← Σ_l p(l) · P(· | last = l)`` from the habit-free
+    probabilities; this is the state the reconsideration process keeps when
+    nothing changes, so a business-as-usual run stays flat.
+    """
+    p = probabilities(V, available)
+    conditional = []
+    for last in range(V.shape[1]):
+        bonus = np.zeros(V.shape[1])
+        bonus[last] = habit
+        conditional.append(probabilities(V + bonus, available))
+    stack = np.stack(conditional, axis=1)  # N × last × next
+    for _ in range(iterations):
+        p = np.einsum("nl,nlm->nm", p, stack)
+    return p
+
+
+class MobilityModel(mesa.Model):
+    """Commuting in and around Vallensbæk, one step per year.
+
+    Parameters
+    ----------
+    context
+        Inputs shared by runs (:meth:`ModelContext.load`).
+    parameters
+        Behavioural and technical parameters; defaults to the files.
+    levers
+        Policy levers; each is applied once, in the first year it is due.
+    start_year, end_year
+        Simulated years, inclusive.
+    sample_fraction
+        Share of real commuters represented by agents.
+    rng
+        Seed of the model's random generator (Mesa's ``rng``).
+    labels
+        ``experiment``, ``scenario`` and ``seed`` written into every table row.
+    """
+
+    def __init__(
+        self,
+        context: ModelContext,
+        parameters: ModelParameters | None = None,
+        levers: list["Lever"] | tuple = (),
+        *,
+        start_year: int = BASE_YEAR,
+        end_year: int = 2050,
+        sample_fraction: float = 1.0,
+        rng: int | None = None,
+        labels: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(rng=rng)
+        self.context = context
+        self.params = parameters or load_parameters()
+        self.levers = sorted(levers, key=lambda lever: lever.start)
+        self.applied: set[int] = set()
+        self.start_year, self.end_year = start_year, end_year
+        self.year = start_year
+        self.labels = {"experiment": "", "scenario": "", "seed": 0 if rng is None else int(rng), **(labels or {})}
+        self.edges = context.edges.copy()
+        self.transit = context.transit.copy()
+        self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
+        choice = self.params.choice.coefficients
+        speeds = context.network.parameters.speeds_kph
+        self.skim_settings = SkimSettings(
+            bike_kph=speeds["bike"], ebike_kph=speeds["ebike"], walk_kph=speeds["walk"],
+            wait_weight=choice.wait_weight, access_weight=choice.access_weight,
+            transfer_penalty_min=choice.transfer_penalty_min,
+        )
+        free_flow = self._skims(reference_date(start_year), None)
+        self.gravity = calibrate_gravity(
+            context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
+        )
+        self.population: Population = synthesize(
+            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng
+        )
+        self.weights = weights_in(self.population, self.params.population, start_year)
+        for index in range(len(self.population)):
+            Commuter(self, index)
+        self.through: ThroughTraffic = through_traffic(self.edges, context.counts)
+        self.agent_volume = np.zeros(len(self.edges.u))
+        self.skims: Skims = free_flow
+        self.gap_history: dict[int, list[float]] = {}
+        self.link_volumes: dict[int, np.ndarray] = {}
+        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": []}
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "year": lambda m: m.year,
+                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(MODES)},
+                "car_vkm_commute": lambda m: m.last_commute_vkm,
+                "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
+            }
+        )
+        self.last_commute_vkm = 0.0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _skims(self, date: dt.date, car_time_s: np.ndarray | None) -> Skims:
+        return build_skims(self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s)
+
+    @property
+    def residents(self) -> float:
+        """Residents of the municipality in the current year."""
+        return self.params.population.residents.population_in(self.year)
+
+    def resident_share(self, mode_index: int) -> float:
+        """Residents' commute share of a mode in the current year."""
+        res = self.population.resident
+        w = self.weights[res]
+        return float(w[self.population.mode[res] == mode_index].sum() / w.sum())
+
+    def chargers_in(self, year: int) -> float:
+        """Public chargers in the municipality in ``year``."""
+        return interpolate(self.local_chargers, year)
+
+    def background_vph(self) -> np.ndarray:
+        """Peak-hour through traffic per edge."""
+        return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor
+
+    # --------------------------------------------------------------------- step
+
+    def step(self) -> None:
+        """Simulate one year."""
+        year = self.year
+        date = reference_date(year)
+        for lever in self.levers:
+            if id(lever) not in self.applied and lever.start <= date:
+                lever.apply(self, date)
+                self.applied.add(id(lever))
+        self.weights = weights_in(self.population, self.params.population, year)
+        first = year == self.start_year
+        reconsider = np.ones(len(self.population), dtype=bool) if first else self._life_events(year)
+        P = self._equilibrate(year, date, reconsider, first)
+        unavailable = (self.population.mode >= 0) & (P[np.arange(len(P)), np.maximum(self.population.mode, 0)] <= 0)
+        choosing = reconsider | unavailable | (self.population.mode < 0)
+        self.population.mode[choosing] = draw_categorical(P[choosing], self.rng)
+        self._record(year)
+        self.datacollector.collect(self)
+        self.year += 1
+        if self.year > self.end_year:
+            self.running = False
+
+    def _life_events(self, year: int) -> np.ndarray:
+        """Car replacement, job changes and e-bike uptake; returns who reconsiders."""
+        pop, rng = self.population, self.rng
+        params = self.params
+        multiplier = charger_multiplier(params.fleet, self.chargers_in(year), self.residents, year)
+        replaced = replace_cars(pop, params.fleet, year, multiplier, rng)
+        changing = rng.random(len(pop)) < params.choice.reconsideration.job_change_rate
+        self._change_jobs(changing)
+        growth = params.population.residents.ebike_share_growth_per_year
+        share = min(params.population.residents.ebike_share_2019 + growth * (year - BASE_YEAR), 1.0)
+        convert_p = growth / max(1.0 - (share - growth), 1e-9)
+        pop.ebike |= pop.has_bike & ~pop.ebike & (rng.random(len(pop)) < convert_p)
+        base = rng.random(len(pop)) < params.choice.reconsideration.base_rate
+        return base | replaced | changing
+
+    def _change_jobs(self, changing: np.ndarray) -> None:
+        """Residents draw a new workplace; departing in-commuters are replaced by new ones."""
+        pop, zones = self.population, self.context.zones
+        row = {z: i for i, z in enumerate(zones.home)}
+        movers = np.flatnonzero(changing & pop.resident)
+        if len(movers):
+            probs = self.gravity.resident_dest_prob[[row[h] for h in pop.home[movers]]]
+            pop.work[movers] = draw_categorical(probs, self.rng)
+        replaced = np.flatnonzero(changing & ~pop.resident)
+        if len(replaced):
+            probs = self.gravity.incommuter_origin_prob[[row[w] for w in pop.work[replaced]]]
+            pop.home[replaced] = draw_categorical(probs, self.rng)
+
+    def _car_od_vph(self, car_persons: np.ndarray) -> np.ndarray:
+        """Peak-hour car OD matrix (vehicles/h) from weighted car commuters per agent."""
+        a = self.params.assignment
+        n = len(self.context.zones.ids)
+        flat = np.bincount(self.population.home * n + self.population.work, weights=car_persons, minlength=n * n)
+        od = flat.reshape(n, n) * a.attendance * a.peak_hour_share / a.car_occupancy
+        np.fill_diagonal(od, 0.0)
+        return od
+
+    def _equilibrate(self, year: int, date: dt.date, reconsider: np.ndarray, first: bool) -> np.ndarray:
+        """MSA with the mode choice in the loop; returns the final choice probabilities."""
+        a = self.params.assignment
+        background = self.background_vph()
+        habit = self.params.choice.coefficients.habit
+        ratio = self.skim_settings.bike_kph / self.skim_settings.ebike_kph
+        zone_nodes = self.context.anchors.zone_node
+        current_car = (self.population.mode == CAR).astype(float)
+        gaps: list[float] = []
+        P = None
+        for k in range(1, a.max_iterations + 1):
+            time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
+            self.skims = self._skims(date, time_s)
+            V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
+            P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
+            car_share = np.where(reconsider, P[:, CAR], current_car)
+            od = self._car_od_vph(car_share * self.weights)
+            aux, _, shortest = all_or_nothing(self.edges, time_s, zone_nodes, od)
+            if k > 1:
+                gaps.append(relative_gap(time_s, self.agent_volume, shortest))
+            self.agent_volume = aux if k == 1 and not self.agent_volume.any() else self.agent_volume + (aux - self.agent_volume) / k
+            if gaps and gaps[-1] < a.relative_gap:
+                break
+        self.gap_history[year] = gaps
+        return P
+
+    # ------------------------------------------------------------------ outputs
+
+    def _record(self, year: int) -> None:
+        """Turn this year's choices and flows into the long output tables."""
+        a = self.params.assignment
+        pop, skims = self.population, self.skims
+        h, w, mode = pop.home, pop.work, pop.mode
+        annual_trips = self.weights * a.attendance * 2.0 * a.working_days_per_year
+        distance = np.select(
+            [mode == i for i in range(len(MODES))],
+            [skims.car_dist_km[h, w], skims.bike_dist_km[h, w], skims.walk_dist_km[h, w],
+             np.nan_to_num(skims.transit["s_train"].rail_km[h, w]), np.nan_to_num(skims.transit["light_rail"].rail_km[h, w])],
+        )
+        rows = []
+        for group, mask in (("resident", pop.resident), ("non_resident", ~pop.resident)):
+            total = self.weights[mask].sum()
+            for i, m in enumerate(MODES):
+                sel = mask & (mode == i)
+                commuters = float(self.weights[sel].sum())
+                rows.append({
+                    "road_user": group, "mode": m, "commuters": commuters,
+                    "trips_per_weekday": commuters * a.attendance * 2.0,
+                    "share": commuters / total if total > 0 else 0.0,
+                    "pkm_per_year": float((annual_trips[sel] * distance[sel]).sum()),
+                })
+        mode_split = pd.DataFrame(rows)
+        link_vkm, commute_daily = self._link_vkm(year)
+        self.last_commute_vkm = float(link_vkm.loc[link_vkm["traffic"] == "commute", "vkm_per_year"].sum())
+        self.link_volumes[year] = commute_daily
+        link_vkm = pd.concat([link_vkm, emissions.other_local_vkm(link_vkm, self.context.factors)], ignore_index=True)
+        energy, vehicle_co2 = emissions.vehicle_energy_and_co2(link_vkm, year, self.context.factors)
+        rail = mode_split[mode_split["mode"].isin(RAIL_MODES)]
+        rail_pkm = pd.concat(
+            [emissions.split_rail_pkm(dict(zip(g["mode"], g["pkm_per_year"], strict=True)), self.rail_inside_share, road_user=user)
+             for user, g in rail.groupby("road_user")],
+            ignore_index=True,
+        )
+        co2 = emissions.co2_accounting(vehicle_co2, emissions.rail_co2_table(rail_pkm, year, self.context.factors))
+        keys = ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
+        vehicle_km = link_vkm.groupby(keys, as_index=False)["vkm_per_year"].sum()
+        for name, table in (("mode_split", mode_split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2)):
+            self.tables[name].append(table.assign(**self.labels, year=year))
+
+    @property
+    def rail_inside_share(self) -> dict[str, float]:
+        """Share of each rail mode's track-km inside the boundary (line segments between stops)."""
+        if not hasattr(self, "_rail_inside"):
+            anchors = self.context.anchors
+            xy = dict(zip(anchors.stations, zip(anchors.station_x, anchors.station_y, strict=True), strict=True))
+            boundary = self.context.network.boundary
+            totals = {m: [0.0, 0.0] for m in RAIL_MODES}
+            for line in self.transit.lines.values():
+                for a_stop, b_stop in zip(line.stops[:-1], line.stops[1:], strict=True):
+                    segment = shapely.LineString([xy[a_stop], xy[b_stop]])
+                    totals[line.mode][0] += segment.length
+                    totals[line.mode][1] += segment.intersection(boundary).length
+            self._rail_inside = {m: (inside / total if total else 0.0) for m, (total, inside) in totals.items()}
+        return self._rail_inside
+
+    def _link_vkm(self, year: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """Link-level vehicle-km of commuting and through traffic by vehicle group."""
+        a = self.params.assignment
+        edges, pop = self.edges, self.population
+        n = len(self.context.zones.ids)
+        time_s = bpr_time_s(edges, self.agent_volume + self.background_vph(), a.bpr_alpha, a.bpr_beta)
+        is_car = pop.mode == CAR
+        daily_vehicles = self.weights * a.attendance * 2.0 / a.car_occupancy * is_car
+        od_index = pop.home * n + pop.work
+        groups, loads = [], []
+        for user, user_mask in (("resident", pop.resident), ("non_resident", ~pop.resident)):
+            for p_index, powertrain in enumerate(POWERTRAINS):
+                sel = user_mask & (pop.powertrain == p_index)
+                od = np.bincount(od_index[sel], weights=daily_vehicles[sel], minlength=n * n).reshape(n, n)
+                np.fill_diagonal(od, 0.0)
+                groups.append(("car", powertrain, "commute", user))
+                loads.append(od)
+        total_od = np.sum(loads, axis=0)
+        _, incidence, _ = all_or_nothing(edges, time_s, self.context.anchors.zone_node, total_od)
+        daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
+        commute_daily = daily.sum(axis=1)
+        annual = daily * a.working_days_per_year
+        through_daily = np.maximum(self.through.daily_per_direction - commute_daily * a.working_days_per_year / a.days_per_year, 0.0)
+        stock = national_stock_shares(self.params.fleet, year)
+        truck = self.through.truck_share
+        for powertrain in POWERTRAINS:
+            groups.append(("car", powertrain, "through", "non_resident"))
+            annual = np.column_stack([annual, through_daily * (1.0 - truck) * stock[powertrain] * a.days_per_year])
+        groups.append(("truck", "diesel", "through", "non_resident"))
+        annual = np.column_stack([annual, through_daily * truck * a.days_per_year])
+        vkm = annual * (edges.length_m / 1000.0)[:, None]
+        congested_kph = edges.length_m / time_s * 3.6
+        frames = []
+        for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
+            used = vkm[:, g] > 0
+            if not used.any():
+                continue
+            peak = a.peak_period_vkm_share if traffic == "commute" else 0.0
+            for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
+                for speed, fraction in ((congested_kph[used], peak), (edges.speed_kph[used], 1.0 - peak)):
+                    values = vkm[used, g] * share * fraction
+                    keep = values > 0
+                    if not keep.any():
+                        continue
+                    frames.append(pd.DataFrame({
+                        "vehicle": vehicle, "powertrain": powertrain,
+                        "road_category": edges.road_category[used][keep],
+                        "speed_limit_kph": np.rint(edges.maxspeed_kph[used][keep]).astype(int),
+                        "speed_kph": speed[keep], "area": area, "traffic": traffic, "road_user": user,
+                        "vkm_per_year": values[keep],
+                    }))
+        return pd.concat(frames, ignore_index=True), commute_daily
+
+    # ------------------------------------------------------------------- public
+
+    def run(self, progress: bool = False) -> None:
+        """Step until the end year."""
+        years = range(self.year, self.end_year + 1)
+        if progress:
+            from tqdm import tqdm
+
+            years = tqdm(years, desc="years", unit="year", leave=False)
+        for _ in years:
+            self.step()
+
+    def results(self) -> dict[str, pd.DataFrame]:
+        """The long output tables of all simulated years, plus the summary."""
+        tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items() if frames}
+        tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
+        return tables

@@ -35,6 +35,8 @@ from model.transit import RAIL_MODES, Transit, load_transit
 from model.zones import Zones, load_zones
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from model.levers import Lever
 
 #: The day of the year whose network and timetable stand for the whole year: a lever
@@ -80,6 +82,25 @@ class ModelContext:
             counts=load_counts(counts),
             factors=emissions.load_emission_factors(),
             sources={"network": net.source, "network_sha256": net.digest, "transit": lines.source},
+        )
+
+    def links_frame(self) -> "gpd.GeoDataFrame":
+        """One row per edge (``edge`` = position in :class:`EdgeArrays`) with its geometry in EPSG:25832."""
+        import geopandas as gpd
+        import osmnx as ox
+
+        gdf = ox.convert.graph_to_gdfs(self.network.graph, nodes=False, fill_edge_geometry=True)
+        geometry = gdf.geometry.reindex(pd.MultiIndex.from_tuples(self.edges.keys, names=gdf.index.names))
+        e = self.edges
+        return gpd.GeoDataFrame(
+            {
+                "edge": np.arange(len(e.u)), "name": e.name.astype(str), "highway": e.highway.astype(str),
+                "road_category": e.road_category.astype(str), "lanes_total": e.lanes_total,
+                "maxspeed_kph": e.maxspeed_kph, "drive": e.drive, "bike": e.bike, "cycleway": e.cycleway,
+                "inside_share": e.inside_share,
+            },
+            geometry=geometry.to_numpy(),
+            crs=self.network.graph.graph["crs"],
         )
 
 
@@ -172,7 +193,7 @@ class MobilityModel(mesa.Model):
         self.agent_volume = np.zeros(len(self.edges.u))
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
-        self.link_volumes: dict[int, np.ndarray] = {}
+        self.link_records: list[pd.DataFrame] = []
         self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": []}
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -322,7 +343,15 @@ class MobilityModel(mesa.Model):
         mode_split = pd.DataFrame(rows)
         link_vkm, commute_daily = self._link_vkm(year)
         self.last_commute_vkm = float(link_vkm.loc[link_vkm["traffic"] == "commute", "vkm_per_year"].sum())
-        self.link_volumes[year] = commute_daily
+        self.link_records.append(pd.DataFrame({
+            **self.labels, "year": year, "edge": np.arange(len(self.edges.u)),
+            "car_commute_daily": commute_daily, "through_daily": self.through.daily_per_direction,
+            "peak_volume_vph": self.agent_volume + self.background_vph(),
+            "congested_speed_kph": self.edges.length_m / bpr_time_s(
+                self.edges, self.agent_volume + self.background_vph(), self.params.assignment.bpr_alpha,
+                self.params.assignment.bpr_beta) * 3.6,
+            "lanes_total": self.edges.lanes_total, "maxspeed_kph": self.edges.maxspeed_kph,
+        }))
         link_vkm = pd.concat([link_vkm, emissions.other_local_vkm(link_vkm, self.context.factors)], ignore_index=True)
         energy, vehicle_co2 = emissions.vehicle_energy_and_co2(link_vkm, year, self.context.factors)
         rail = mode_split[mode_split["mode"].isin(RAIL_MODES)]
@@ -423,3 +452,10 @@ class MobilityModel(mesa.Model):
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items() if frames}
         tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
         return tables
+
+    def link_volumes(self) -> pd.DataFrame:
+        """Per year and edge: commuters' daily cars, through traffic, peak volume, speed, lanes.
+
+        ``edge`` indexes :meth:`ModelContext.links_frame`; for the car-volume maps.
+        """
+        return pd.concat(self.link_records, ignore_index=True)

@@ -10,9 +10,15 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
+from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from model.errors import VmobError
+from model.settings import CRS_METRIC, CRS_WGS84
+from model.transit import Transit
+
+#: A station farther than this from any walkable node is an input error (m).
+MAX_STATION_SNAP_M = 1000.0
 
 
 @dataclass
@@ -134,3 +140,51 @@ def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
         highway=column("highway", object),
         osmid=osmid,
     )
+
+
+@dataclass(frozen=True)
+class StationSnap:
+    """Stations placed on the walk network.
+
+    Attributes
+    ----------
+    names
+        Station names, sorted.
+    x, y
+        Station coordinates in EPSG:25832.
+    node
+        Index of the nearest walkable node of each station.
+    distance_m
+        Straight-line distance from the station to that node.
+    """
+
+    names: tuple[str, ...]
+    x: np.ndarray
+    y: np.ndarray
+    node: np.ndarray
+    distance_m: np.ndarray
+
+
+def snap_stations(edges: EdgeArrays, transit: Transit) -> StationSnap:
+    """Attach every station to its nearest walkable node.
+
+    Raises
+    ------
+    VmobError
+        Naming the transit file and the station farthest from the network, if
+        any station is more than :data:`MAX_STATION_SNAP_M` from a walkable node.
+    """
+    names = tuple(sorted(transit.stations))
+    to_metric = Transformer.from_crs(CRS_WGS84, CRS_METRIC, always_xy=True)
+    lon = np.array([transit.stations[name].lon for name in names])
+    lat = np.array([transit.stations[name].lat for name in names])
+    x, y = (np.asarray(c, dtype=float) for c in to_metric.transform(lon, lat))
+    node, distance = edges.nearest_node(x, y, edges.walk)
+    far = np.flatnonzero(distance > MAX_STATION_SNAP_M)
+    if len(far):
+        worst = far[np.argmax(distance[far])]
+        raise VmobError(
+            f"{transit.source}: station '{names[worst]}' is {distance[worst] / 1000:.1f} km from the nearest "
+            f"walkable street; add streets near it or fix its coordinates"
+        )
+    return StationSnap(names, x, y, node, distance)

@@ -13,6 +13,8 @@ import hashlib
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,16 +26,24 @@ import osmnx as ox
 import shapely
 from pydantic import BaseModel, ConfigDict
 
+from model.edges import edge_arrays, snap_stations
 from model.errors import VmobError
 from model.files import load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR, PARAMETERS_DIR
+from model.transit import Transit
 
 DEFAULT_OSM = DEFAULT_NETWORK_DIR / "vallensbaek.osm"
 DEFAULT_BOUNDARY = DEFAULT_NETWORK_DIR / "boundary.geojson"
 CAR_EXCLUDED = {"cycleway", "footway", "path", "pedestrian", "steps", "track", "bridleway", "corridor", "platform"}
 BIKE_EXCLUDED = {"motorway", "motorway_link", "steps"}
-WALK_EXCLUDED = {"motorway", "motorway_link", "trunk", "trunk_link"}
+WALK_EXCLUDED = {"motorway", "motorway_link", "trunk", "trunk_link", "cycleway"}
 ROAD_CATEGORIES = ("motorway", "ring", "urban", "local")
+#: OSM way tags kept on edges beyond osmnx's defaults: the bike and foot permissions
+#: and cycle infrastructure that :func:`normalise` reads.
+EXTRA_WAY_TAGS = (
+    "bicycle", "foot", "motor_vehicle", "motorcar",
+    "cycleway", "cycleway:both", "cycleway:right", "cycleway:left",
+)
 
 
 class NetworkParameters(BaseModel):
@@ -146,6 +156,17 @@ def read_graph(path: Path) -> nx.MultiDiGraph:
     raise VmobError(f"{path}: unknown network file type (use .osm, .osm.xml, .osm.pbf or .graphml)")
 
 
+@contextmanager
+def _way_tags() -> Iterator[None]:
+    """Make osmnx keep :data:`EXTRA_WAY_TAGS` while reading or downloading."""
+    saved = list(ox.settings.useful_tags_way)
+    ox.settings.useful_tags_way = saved + [tag for tag in EXTRA_WAY_TAGS if tag not in saved]
+    try:
+        yield
+    finally:
+        ox.settings.useful_tags_way = saved
+
+
 def _read_osm_xml(path: Path, shown_as: Path) -> nx.MultiDiGraph:
     try:
         ET.parse(path)
@@ -154,7 +175,7 @@ def _read_osm_xml(path: Path, shown_as: Path) -> nx.MultiDiGraph:
     except OSError as err:
         raise VmobError(f"{shown_as}: cannot read file ({err.strerror})") from None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _way_tags():
             warnings.simplefilter("ignore")
             return ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
     except Exception as err:  # osmnx raises ValueError/KeyError/InsufficientResponseError
@@ -222,7 +243,7 @@ def normalise(
         _normalise_tags(data, parameters, categories)
     if not any(d["drive_allowed"] for _, _, d in graph.edges(data=True)):
         raise VmobError(f"{source_name}: the network has no drivable edge")
-    hwy_speeds = {k: float(v) for k, v in parameters.default_maxspeed_kph.items()}
+    hwy_speeds = _default_speeds_for_untagged_classes(graph, parameters)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph = ox.routing.add_edge_speeds(graph, hwy_speeds=hwy_speeds, fallback=50.0)
@@ -232,6 +253,20 @@ def normalise(
     graph.graph["crs"] = CRS_METRIC
     graph.graph["vmob_normalised"] = True
     return graph
+
+
+def _default_speeds_for_untagged_classes(graph: nx.MultiDiGraph, parameters: NetworkParameters) -> dict[str, float]:
+    """Default limits for the highway classes where no edge has a usable ``maxspeed``.
+
+    Classes with at least one tagged edge are left out, so that osmnx imputes
+    their gaps from the mean of the tagged edges of the same class.
+    """
+    tagged = {
+        data["highway"]
+        for _, _, data in graph.edges(data=True)
+        if _parse_int(_first(data.get("maxspeed"))) is not None
+    }
+    return {k: float(v) for k, v in parameters.default_maxspeed_kph.items() if k not in tagged}
 
 
 def _category_lookup(parameters: NetworkParameters) -> dict[str, str]:
@@ -322,29 +357,51 @@ def _set_inside_share(graph: nx.MultiDiGraph, boundary: shapely.Geometry) -> Non
         graph.edges[u, v, k]["inside_share"] = float(value)
 
 
-def network_summary(network: Network) -> dict[str, Any]:
-    """Figures a planner checks first: size, km by class, km inside, named roads.
+def network_summary(network: Network, transit: Transit | None = None) -> dict[str, Any]:
+    """Figures a planner checks first: size, km by class, km inside, named roads, rail.
+
+    Parameters
+    ----------
+    network
+        A normalised network.
+    transit
+        Rail lines and stations; when given, each station is snapped to the
+        nearest walkable node (a :class:`VmobError` names a station farther
+        than 1 km) and the lines are listed with their dated services.
 
     Returns
     -------
     dict
-        ``nodes``, ``edges``, ``km_by_highway``, ``km_inside_boundary``,
-        ``named_roads`` (name → lanes_total and maxspeed sets) and ``source``.
+        ``source``, ``nodes``, ``edges``, ``km_by_highway`` and ``km_inside_boundary``
+        (road km: each OSM way counted once, not once per direction of travel),
+        ``named_roads`` (name → its ``highway`` classes, and the ``lanes`` (way
+        total), ``lanes_per_direction`` and ``maxspeed_kph`` values of its
+        drivable edges), and with ``transit``:
+        ``stations`` (name → ``lat``, ``lon``, ``lines``, ``walk_snap_m``) and
+        ``lines`` (id → ``name``, ``mode``, ``stops``, ``skip``, ``services``).
     """
     graph = network.graph
     km_by_highway: dict[str, float] = {}
     km_inside = 0.0
     named: dict[str, dict[str, set]] = {}
-    for _, _, data in graph.edges(data=True):
-        km = data["length"] / 1000.0
-        km_by_highway[data["highway"]] = km_by_highway.get(data["highway"], 0.0) + km
-        km_inside += km * data["inside_share"]
+    counted: set[tuple] = set()
+    for u, v, data in graph.edges(data=True):
+        segment = (min(u, v), max(u, v), str(_first(data.get("osmid"))))
+        if segment not in counted:
+            counted.add(segment)
+            km = data["length"] / 1000.0
+            km_by_highway[data["highway"]] = km_by_highway.get(data["highway"], 0.0) + km
+            km_inside += km * data["inside_share"]
         if data["name"]:
-            entry = named.setdefault(data["name"], {"lanes": set(), "maxspeed_kph": set(), "highway": set()})
-            entry["lanes"].add(data["lanes_total"])
-            entry["maxspeed_kph"].add(int(round(data["maxspeed_kph"])))
+            entry = named.setdefault(
+                data["name"], {"highway": set(), "lanes": set(), "lanes_per_direction": set(), "maxspeed_kph": set()}
+            )
             entry["highway"].add(data["highway"])
-    return {
+            if data["drive_allowed"]:
+                entry["lanes"].add(data["lanes_total"])
+                entry["lanes_per_direction"].add(data["lanes"])
+                entry["maxspeed_kph"].add(int(round(data["maxspeed_kph"])))
+    summary = {
         "source": network.source,
         "nodes": graph.number_of_nodes(),
         "edges": graph.number_of_edges(),
@@ -352,6 +409,33 @@ def network_summary(network: Network) -> dict[str, Any]:
         "km_inside_boundary": km_inside,
         "named_roads": {name: {k: sorted(v) for k, v in entry.items()} for name, entry in sorted(named.items())},
     }
+    if transit is not None:
+        summary.update(_transit_summary(network, transit))
+    return summary
+
+
+def _transit_summary(network: Network, transit: Transit) -> dict[str, Any]:
+    snaps = snap_stations(edge_arrays(network.graph), transit)
+    served: dict[str, list[str]] = {name: [] for name in transit.stations}
+    for line in transit.lines.values():
+        for stop in line.stops:
+            if line.id not in served[stop]:
+                served[stop].append(line.id)
+    stations = {
+        name: {"lat": station.lat, "lon": station.lon, "lines": served[name], "walk_snap_m": float(snaps.distance_m[i])}
+        for i, (name, station) in enumerate(zip(snaps.names, (transit.stations[n] for n in snaps.names), strict=True))
+    }
+    lines = {
+        line.id: {
+            "name": line.name,
+            "mode": line.mode,
+            "stops": list(line.stops),
+            "skip": list(line.skip),
+            "services": [service.model_dump() for service in sorted(line.services, key=lambda s: s.start)],
+        }
+        for line in transit.lines.values()
+    }
+    return {"stations": stations, "lines": lines}
 
 
 def fetch_network(place: str, buffer_km: float, cache_dir: Path | None = None) -> Path:
@@ -377,12 +461,13 @@ def fetch_network(place: str, buffer_km: float, cache_dir: Path | None = None) -
     """
     cache_dir = Path(cache_dir or NETWORK_CACHE_DIR)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    slug = "".join(c if c.isalnum() else "_" for c in place.lower()).strip("_") + f"_{buffer_km:g}km"
+    slug = "".join(c if c.isalnum() else "_" for c in place.lower()).strip("_") + f"_{buffer_km:g}km".replace(".", "p")
     target = cache_dir / f"{slug}.graphml"
     try:
         boundary = ox.geocode_to_gdf(place)
         buffered = boundary.to_crs(CRS_METRIC).buffer(buffer_km * 1000.0).to_crs(CRS_WGS84).union_all()
-        graph = ox.graph_from_polygon(buffered, network_type="all", simplify=True, retain_all=False)
+        with _way_tags():
+            graph = ox.graph_from_polygon(buffered, network_type="all", simplify=True, retain_all=False)
     except Exception as err:  # network errors, Nominatim misses
         raise VmobError(f"could not download the network for '{place}' ({_short(err)}); this needs internet") from None
     save_cached(graph, boundary, target)
@@ -416,8 +501,6 @@ def _digest(*paths: Path) -> str:
     for path in paths:
         sha.update(Path(path).read_bytes())
     return sha.hexdigest()
-
-
 
 
 def _short(err: Exception) -> str:

@@ -12,19 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 
-from model.edges import EdgeArrays
+from model.edges import EdgeArrays, snap_stations
 from model.errors import VmobError
-from model.settings import CRS_METRIC, CRS_WGS84
 from model.transit import RAIL_MODES, Transit
 from model.zones import Zones
 
 #: Distance assumed for a trip that starts and ends in the same zone (km; assumption).
 INTRA_ZONE_KM = 1.0
-#: A station farther than this from any walkable node is an input error (m).
-MAX_STATION_SNAP_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -86,21 +82,11 @@ class ZoneGraph:
     def __init__(self, edges: EdgeArrays, zones: Zones, transit: Transit) -> None:
         both = edges.drive & edges.walk
         self.zone_node, _ = edges.nearest_node(zones.x, zones.y, both)
-        to_metric = Transformer.from_crs(CRS_WGS84, CRS_METRIC, always_xy=True)
-        self.stations = tuple(sorted(transit.stations))
-        lon = np.array([transit.stations[s].lon for s in self.stations])
-        lat = np.array([transit.stations[s].lat for s in self.stations])
-        sx, sy = to_metric.transform(lon, lat)
-        self.station_x, self.station_y = np.asarray(sx), np.asarray(sy)
-        self.station_node, distance = edges.nearest_node(self.station_x, self.station_y, edges.walk)
-        far = np.flatnonzero(distance > MAX_STATION_SNAP_M)
-        if len(far):
-            worst = far[np.argmax(distance[far])]
-            raise VmobError(
-                f"{transit.source}: station '{self.stations[worst]}' is {distance[worst] / 1000:.1f} km from the nearest "
-                f"walkable street; add streets near it or fix its coordinates"
-            )
-        self.station_snap_m = distance
+        snap = snap_stations(edges, transit)
+        self.stations = snap.names
+        self.station_x, self.station_y = snap.x, snap.y
+        self.station_node = snap.node
+        self.station_snap_m = snap.distance_m
 
 
 def shortest_trees(
@@ -277,11 +263,16 @@ def _transit_skim(lines, anchors: ZoneGraph, access, egress, settings: SkimSetti
     destination zones. Only riding nodes lead to an alighting, so every path
     rides at least one leg. Boarding at the origin costs access + wait; boarding
     again at a station costs wait + the transfer penalty.
+
+    For ``require_mode="light_rail"`` the station and line nodes exist twice: a
+    light-rail leg always leads into the second copy and egress leaves only from
+    it, so the result is the best path over all lines that rides at least one
+    light-rail leg.
     """
     n_st = len(anchors.stations)
     st_index = {name: i for i, name in enumerate(anchors.stations)}
     coords = np.column_stack([anchors.station_x, anchors.station_y])
-    rows: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_lr, board_station)
+    inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_lr)
     board_nodes: list[tuple[int, int, float]] = []  # (node, station, wait)
     next_node = n_st
     for line in lines:
@@ -293,43 +284,45 @@ def _transit_skim(lines, anchors: ZoneGraph, access, egress, settings: SkimSetti
         for k, stop in enumerate(line.stops):
             s = st_index[stop]
             board_nodes.append((board[k], s, wait))
-            rows.append((ride[k], s, 0.0, 0, 0, 0, 0, 0, 0, False, -1))
-            rows.append((s, board[k], settings.wait_weight * wait + settings.transfer_penalty_min, 0, wait, 0, 0, 1, 0, False, -1))
+            inner.append((ride[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
+            inner.append((s, board[k], settings.wait_weight * wait + settings.transfer_penalty_min, 0, wait, 0, 0, 1, 0, False))
         for k, minutes in enumerate(line.minutes):
             a, b = st_index[line.stops[k]], st_index[line.stops[k + 1]]
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
-            leg = (minutes, minutes, 0, 0, 0, 0, km, is_lr, -1)
+            leg = (minutes, minutes, 0, 0, 0, 0, km, is_lr)
             for frm, to in ((board[k], ride[k + 1]), (ride[k], ride[k + 1]), (board[k + 1], ride[k]), (ride[k + 1], ride[k])):
-                rows.append((frm, to, *leg))
-    origin0, dest0 = next_node, next_node + n
+                inner.append((frm, to, *leg))
+    layers = 2 if require_mode == "light_rail" else 1
+    top = (layers - 1) * next_node
+    rows: list[tuple] = []  # inner columns without is_lr, then board_station
+    for frm, to, *values, is_lr in inner:
+        for layer in range(layers):
+            offset = layer * next_node
+            rows.append((frm + offset, to + (top if is_lr else offset), *values, -1))
+    origin0 = layers * next_node
+    dest0 = origin0 + n
     for node, s, wait in board_nodes:
         for z in np.flatnonzero(np.isfinite(access[:, s])):
             a = access[z, s]
-            rows.append((origin0 + z, node, settings.access_weight * a + settings.wait_weight * wait, 0, wait, a, 0, 0, 0, False, s))
+            rows.append((origin0 + z, node, settings.access_weight * a + settings.wait_weight * wait, 0, wait, a, 0, 0, 0, s))
     for s in range(n_st):
         for z in np.flatnonzero(np.isfinite(egress[:, s])):
             e = egress[z, s]
-            rows.append((s, dest0 + z, settings.access_weight * e, 0, 0, 0, e, 0, 0, False, -1))
-    shape = dest0 + n
-    empty = TransitSkim(*(np.full((n, n), np.nan) for _ in range(7)), board_station=np.full((n, n), -1))
-    empty.available = np.zeros((n, n), dtype=bool)
+            rows.append((top + s, dest0 + z, settings.access_weight * e, 0, 0, 0, e, 0, 0, -1))
+    out = TransitSkim(*(np.full((n, n), np.nan) for _ in range(7)), board_station=np.full((n, n), -1))
+    out.available = np.zeros((n, n), dtype=bool)
     if not lines:
-        return empty
+        return out
     table = np.array([r[:9] for r in rows], dtype=float)
-    is_lr = np.array([r[9] for r in rows], dtype=bool)
-    board = np.array([r[10] for r in rows], dtype=np.int64)
+    board = np.array([r[9] for r in rows], dtype=np.int64)
     frm, to = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
     origins = origin0 + np.arange(n)
-    dist, pred, edge_id = shortest_trees(shape, frm, to, table[:, 2], origins)
-    out = empty
+    dist, pred, edge_id = shortest_trees(dest0 + n, frm, to, table[:, 2], origins)
     for i in range(n):
         for j in range(n):
             if i == j or not np.isfinite(dist[i, dest0 + j]):
                 continue
             path = trace_path(pred[i], origins[i], dest0 + j, edge_id)
-            uses_lr = bool(is_lr[path].any())
-            if require_mode == "light_rail" and not uses_lr:
-                continue
             out.available[i, j] = True
             out.ivt_min[i, j] = table[path, 3].sum()
             out.wait_min[i, j] = table[path, 4].sum()

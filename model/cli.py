@@ -1,0 +1,177 @@
+"""The ``vmob`` command line.
+
+Each command group is a typer sub-app and each command a small function that
+parses options, calls the model and prints. Every command registered on a
+:class:`VmobTyper` is wrapped by :func:`user_errors`, so a
+:class:`model.errors.VmobError` prints ``error: <message>`` on stderr and exits
+with status 1, never a traceback. Commands import the model lazily so that
+``vmob --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from model.errors import VmobError
+from model.settings import RESULTS_DIR
+
+if TYPE_CHECKING:
+    from model.network import Network
+    from model.transit import Transit
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit status of a command stopped with Ctrl-C (the shell convention, 128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def user_errors(function: F) -> F:
+    """Turn a :class:`VmobError` into one ``error:`` line and exit status 1.
+
+    Ctrl-C prints one line and exits with status 130.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except VmobError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class VmobTyper(typer.Typer):
+    """A typer app whose commands all report user errors through :func:`user_errors`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        register = super().command(*args, **kwargs)
+        return lambda function: register(user_errors(function))
+
+
+app = VmobTyper(
+    name="vmob",
+    help="Vallensbæk mobility model: commuters, mode choice, levers and transport CO2.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+network_app = VmobTyper(help="Inspect, download and draw the road, cycle and rail network.", no_args_is_help=True)
+app.add_typer(network_app, name="network")
+
+SOURCE_HELP = "'default' (the embedded Vallensbæk network) or a .osm, .osm.xml, .osm.pbf or .graphml file."
+BOUNDARY_HELP = "Municipal boundary GeoJSON (WGS84); default: <name>.boundary.geojson beside the source, else the embedded one."
+TRANSIT_HELP = "Rail lines and stations (TOML); default: the embedded transit.toml."
+
+
+@network_app.command("show")
+def network_show(
+    source: str = typer.Option("default", help=SOURCE_HELP),
+    boundary: Path | None = typer.Option(None, help=BOUNDARY_HELP),
+    transit: Path | None = typer.Option(None, help=TRANSIT_HELP),
+) -> None:
+    """Print the network's size, road km by class, named roads, stations and lines."""
+    from model.network import network_summary
+
+    network, lines = load_network_and_transit(source, boundary, transit)
+    summary = network_summary(network, lines)
+    typer.echo("\n".join(format_summary(summary)))
+
+
+@network_app.command("fetch")
+def network_fetch(
+    place: str = typer.Option("Vallensbæk Kommune", help="Place whose administrative boundary is used."),
+    buffer_km: float = typer.Option(5.0, min=0.0, help="Buffer around the boundary, km."),
+    cache_dir: Path | None = typer.Option(None, help="Cache folder; default: networks/cache/."),
+) -> None:
+    """Download the OSM network around a municipality (needs internet) and cache it as GraphML."""
+    from model.network import fetch_network
+
+    path = fetch_network(place, buffer_km, cache_dir)
+    typer.echo(str(path))
+    typer.echo(f"use it with: vmob network show --source {path}", err=True)
+
+
+@network_app.command("map")
+def network_map(
+    source: str = typer.Option("default", help=SOURCE_HELP),
+    boundary: Path | None = typer.Option(None, help=BOUNDARY_HELP),
+    transit: Path | None = typer.Option(None, help=TRANSIT_HELP),
+    out: Path = typer.Option(RESULTS_DIR / "network_map.png", help="PNG file to write."),
+) -> None:
+    """Draw the boundary, roads by class, cycle routes, rail lines and stations to a PNG."""
+    from model import plots
+
+    network, lines = load_network_and_transit(source, boundary, transit)
+    written = plots.network_map(network, lines, out)
+    typer.echo(str(written))
+
+
+def load_network_and_transit(source: str, boundary: Path | None, transit: Path | None) -> tuple[Network, Transit]:
+    """Read the network and the rail lines, and check that every station reaches a walkable street."""
+    from model.edges import edge_arrays, snap_stations
+    from model.network import load_network
+    from model.transit import load_transit
+
+    network = load_network(source, boundary=boundary)
+    lines = load_transit(transit)
+    snap_stations(edge_arrays(network.graph), lines)
+    return network, lines
+
+
+def format_summary(summary: dict[str, Any]) -> list[str]:
+    """Lines of text for :func:`model.network.network_summary`'s result."""
+    total_km = sum(summary["km_by_highway"].values())
+    lines = [
+        f"network      {summary['source']}",
+        f"nodes        {summary['nodes']}",
+        f"edges        {summary['edges']} (directed)",
+        f"road km      {total_km:.1f} ({summary['km_inside_boundary']:.1f} inside the boundary)",
+        "",
+        "km by highway class",
+    ]
+    lines += [f"  {highway:<18} {km:8.2f}" for highway, km in summary["km_by_highway"].items()]
+    lines += ["", "named roads (lanes per way and per direction, speed limit; drivable parts only)"]
+    width = max((len(name) for name in summary["named_roads"]), default=0)
+    for name, road in summary["named_roads"].items():
+        classes = ",".join(road["highway"])
+        if road["lanes"]:
+            detail = f"lanes {_values(road['lanes'])} ({_values(road['lanes_per_direction'])} per direction), {_values(road['maxspeed_kph'])} km/h"
+        else:
+            detail = "not drivable"
+        lines.append(f"  {name:<{width}}  {classes:<22} {detail}")
+    if "stations" in summary:
+        lines += ["", "stations (lines; distance to the nearest walkable node)"]
+        width = max(len(name) for name in summary["stations"])
+        for name, station in summary["stations"].items():
+            served = ", ".join(station["lines"]) or "no line"
+            lines.append(f"  {name:<{width}}  {served:<14} {station['walk_snap_m']:6.0f} m")
+        lines += ["", "lines"]
+        for line_id, line in summary["lines"].items():
+            skipped = f" (passes without stopping: {', '.join(line['skip'])})" if line["skip"] else ""
+            lines.append(f"  {line_id:<4} {line['name']} [{line['mode']}]: {' – '.join(line['stops'])}{skipped}")
+            lines += [f"       from {service['start']}: {_service_text(service)}" for service in line["services"]]
+    return lines
+
+
+def _service_text(service: dict[str, Any]) -> str:
+    if service["headway_peak_min"] <= 0 and service["headway_offpeak_min"] <= 0:
+        return "no service"
+    until = f", runs to {service['last_stop']}" if service["last_stop"] else ""
+    return f"peak {_headway(service['headway_peak_min'])}, off-peak {_headway(service['headway_offpeak_min'])}{until}"
+
+
+def _headway(minutes: float) -> str:
+    return f"every {minutes:g} min" if minutes > 0 else "no service"
+
+
+def _values(values: list[int]) -> str:
+    return "/".join(str(value) for value in values)

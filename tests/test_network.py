@@ -1,0 +1,180 @@
+"""One pipeline for every source, and the rules that turn OSM tags into edge attributes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import osmium
+import osmnx as ox
+import pytest
+from osm_fixtures import tiny_network_xml, write_tiny_network
+
+from model import network as net
+from model.network import load_network, load_parameters, read_graph, save_cached
+
+COMPARED = (
+    "length", "lanes", "lanes_total", "maxspeed_kph", "speed_kph", "capacity_vph", "travel_time",
+    "inside_share", "road_category", "drive_allowed", "bike_allowed", "walk_allowed", "cycleway",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_files(tmp_path_factory) -> tuple[Path, Path]:
+    return write_tiny_network(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_files):
+    osm, boundary = tiny_files
+    return load_network(osm, boundary=boundary)
+
+
+def normalised_edges(network: net.Network) -> dict[tuple[int, int, int], tuple]:
+    return {(u, v, k): tuple(data[name] for name in COMPARED) for u, v, k, data in network.graph.edges(keys=True, data=True)}
+
+
+def edges_named(network: net.Network, name: str) -> list[dict]:
+    return [data for _, _, data in network.graph.edges(data=True) if data["name"] == name]
+
+
+def write_pbf(osm: Path, pbf: Path) -> None:
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(osm)):
+            writer.add(obj)
+
+
+def assert_same_edges(actual: net.Network, expected: net.Network) -> None:
+    got, want = normalised_edges(actual), normalised_edges(expected)
+    assert got.keys() == want.keys()
+    for key, values in want.items():
+        for name, a, b in zip(COMPARED, got[key], values, strict=True):
+            if isinstance(b, float):
+                assert a == pytest.approx(b, rel=1e-9, abs=1e-9), (key, name)
+            else:
+                assert a == b, (key, name)
+
+
+def test_pbf_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):
+    osm, boundary = tiny_files
+    pbf = tmp_path / "tiny.osm.pbf"
+    write_pbf(osm, pbf)
+    assert_same_edges(load_network(pbf, boundary=boundary), tiny)
+
+
+def test_graphml_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):
+    osm, boundary = tiny_files
+    graphml = tmp_path / "tiny.graphml"
+    ox.save_graphml(read_graph(osm), graphml)
+    assert_same_edges(load_network(graphml, boundary=boundary), tiny)
+
+
+def test_cached_download_round_trip(tiny, tiny_files, tmp_path):
+    osm, boundary = tiny_files
+    target = tmp_path / "cache" / "tiny_5km.graphml"
+    target.parent.mkdir()
+    save_cached(read_graph(osm), gpd.read_file(boundary), target)
+    cached = load_network(target)  # finds tiny_5km.boundary.geojson beside it
+    assert Path(cached.source) == target
+    assert_same_edges(cached, tiny)
+
+
+def test_fetch_caches_what_osmnx_returns(tiny, tiny_files, tmp_path, monkeypatch):
+    osm, boundary = tiny_files
+    monkeypatch.setattr(ox, "geocode_to_gdf", lambda place: gpd.read_file(boundary))
+    monkeypatch.setattr(ox, "graph_from_polygon", lambda polygon, **kwargs: read_graph(osm))
+    path = net.fetch_network("Test Kommune", 2.5, tmp_path)
+    assert path == tmp_path / "test_kommune_2p5km.graphml"
+    assert (tmp_path / "test_kommune_2p5km.boundary.geojson").is_file()
+    assert_same_edges(load_network(path), tiny)
+
+
+def test_ring_road_lanes_are_split_by_direction(tiny):
+    ring = edges_named(tiny, "Søndre Ringvej")
+    assert ring and all(d["lanes_total"] == 4 and d["lanes"] == 2 for d in ring)
+    assert all(d["capacity_vph"] == 2 * 1200 for d in ring)
+
+
+def test_motorway_is_oneway_and_closed_to_bikes_and_walkers(tiny):
+    graph = tiny.graph
+    motorway = [(u, v, d) for u, v, d in graph.edges(data=True) if d["highway"] == "motorway"]
+    assert motorway
+    for u, v, data in motorway:
+        assert not any(d["highway"] == "motorway" for d in graph.get_edge_data(v, u, default={}).values())
+        assert data["lanes"] == 3 and data["drive_allowed"]
+        assert not data["bike_allowed"] and not data["walk_allowed"]
+
+
+def test_cycleway_is_bike_only(tiny):
+    path = edges_named(tiny, "Diagonal Cycle Path")
+    assert path and all(d["bike_allowed"] and d["cycleway"] for d in path)
+    assert not any(d["drive_allowed"] or d["walk_allowed"] for d in path)
+    assert all(d["capacity_vph"] == 0 for d in path)
+    assert all(d["cycleway"] for d in edges_named(tiny, "Vejlegårdsvej"))  # cycleway:right=track
+
+
+def test_inside_share_whole_none_and_crossing(tiny):
+    shares = {name: {round(d["inside_share"], 6) for d in edges_named(tiny, name)} for name in ("Column Street 0", "Column Street 4")}
+    assert shares == {"Column Street 0": {1.0}, "Column Street 4": {0.0}}
+    # The boundary's east side runs halfway between columns 2 and 3.
+    graph = tiny.graph
+    crossing = [d["inside_share"] for u, v, d in graph.edges(data=True) if {u, v} == {1022, 1023}]
+    assert crossing and all(d == pytest.approx(0.5, abs=0.05) for d in crossing)
+
+
+def test_road_categories(tiny):
+    category = {d["name"] or d["highway"]: d["road_category"] for _, _, d in tiny.graph.edges(data=True)}
+    assert category["Køge Bugt Motorvejen"] == "motorway"
+    assert category["motorway_link"] == "motorway"
+    assert category["Søndre Ringvej"] == "ring"
+    assert category["Vejlegårdsvej"] == "urban"
+    assert category["Row Street 0"] == "local"
+
+
+def test_ring_road_by_name_whatever_its_class(tiny_files):
+    osm, boundary = tiny_files
+    parameters = load_parameters()
+    rules = dict(parameters.road_category)
+    rules["ring"] = [h for h in rules["ring"] if h != "primary"]
+    rules["urban"] = [*rules["urban"], "primary"]
+    network = load_network(osm, boundary=boundary, parameters=parameters.model_copy(update={"road_category": rules}))
+    assert {d["road_category"] for d in edges_named(network, "Søndre Ringvej")} == {"ring"}
+
+
+def test_free_flow_speed_is_limit_times_compliance(tiny):
+    compliance = load_parameters().compliance
+    for _, _, data in tiny.graph.edges(data=True):
+        assert data["speed_kph"] == pytest.approx(data["maxspeed_kph"] * compliance[data["road_category"]])
+        assert data["travel_time"] == pytest.approx(data["length"] / (data["speed_kph"] / 3.6))
+    assert {d["maxspeed_kph"] for d in edges_named(tiny, "Køge Bugt Motorvejen")} == {110.0}
+    assert all(d["speed_kph"] == pytest.approx(110 * compliance["motorway"]) for d in edges_named(tiny, "Køge Bugt Motorvejen"))
+
+
+def test_missing_maxspeed_is_imputed_from_the_same_class(tmp_path):
+    osm = tmp_path / "slow.osm"
+    osm.write_text(tiny_network_xml().replace('k="maxspeed" v="50"', 'k="maxspeed" v="40"'), encoding="utf-8")
+    boundary = tmp_path / "slow.boundary.geojson"
+    write_tiny_network(tmp_path / "b")[1].replace(boundary)
+    network = load_network(osm)
+    assert {d["maxspeed_kph"] for d in edges_named(network, "Column Street 1")} == {40.0}
+
+
+def test_summary_counts_each_way_once(tiny):
+    summary = net.network_summary(tiny)
+    ring_km = sum(d["length"] for d in edges_named(tiny, "Søndre Ringvej")) / 1000.0
+    assert summary["km_by_highway"]["primary"] == pytest.approx(ring_km / 2)
+    assert summary["named_roads"]["Søndre Ringvej"]["lanes"] == [4]
+    assert summary["named_roads"]["Søndre Ringvej"]["lanes_per_direction"] == [2]
+    assert summary["named_roads"]["Diagonal Cycle Path"] == {
+        "highway": ["cycleway"], "lanes": [], "lanes_per_direction": [], "maxspeed_kph": []
+    }
+    assert 0 < summary["km_inside_boundary"] < sum(summary["km_by_highway"].values())
+
+
+def test_boundary_without_polygon_is_an_error(tiny_files, tmp_path):
+    osm, _ = tiny_files
+    empty = tmp_path / "empty.geojson"
+    empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
+    with pytest.raises(net.VmobError, match="empty.geojson"):
+        load_network(osm, boundary=empty)

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from model.edges import EdgeArrays
-from model.skims import car_paths
+from model.skims import CarTrees
 
 
 def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -35,10 +35,8 @@ def path_incidence(paths: list[list[np.ndarray]], n_edges: int) -> sp.csr_matrix
     return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_edges, len(paths) * n_dest))
 
 
-def all_or_nothing(
-    edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, od_vph: np.ndarray
-) -> tuple[np.ndarray, sp.csr_matrix, float]:
-    """Load an OD matrix on the fastest paths.
+def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, sp.csr_matrix, float]:
+    """Load an OD matrix on the fastest paths of ``trees``.
 
     Returns
     -------
@@ -49,11 +47,9 @@ def all_or_nothing(
     shortest_total
         Σ demand × shortest-path time (vehicle-seconds), for the relative gap.
     """
-    times_min, paths = car_paths(edges, time_s, zone_nodes, zone_nodes)
-    incidence = path_incidence(paths, len(edges.u))
+    incidence = path_incidence(trees.paths(), n_edges)
     flat = od_vph.ravel()
-    volume = incidence @ flat
-    return volume, incidence, float(flat @ (times_min.ravel() * 60.0))
+    return incidence @ flat, incidence, float(flat @ trees.time_s.ravel())
 
 
 def relative_gap(time_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:

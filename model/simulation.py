@@ -29,7 +29,7 @@ from model.outputs import summary_table
 from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR
-from model.skims import SkimSettings, Skims, ZoneGraph, build_skims
+from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import RAIL_MODES, Transit, load_transit
 from model.zones import Zones, load_zones
@@ -172,6 +172,7 @@ class MobilityModel(mesa.Model):
         self.edges = context.edges.copy()
         self.transit = context.transit.copy()
         self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
+        self.station_improvements: dict[str, tuple[float, float]] = {}
         choice = self.params.choice.coefficients
         speeds = context.network.parameters.speeds_kph
         self.skim_settings = SkimSettings(
@@ -299,14 +300,17 @@ class MobilityModel(mesa.Model):
         current_car = (self.population.mode == CAR).astype(float)
         gaps: list[float] = []
         P = None
+        base = self._skims(date, None)
+        n_edges = len(self.edges.u)
         for k in range(1, a.max_iterations + 1):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
-            self.skims = self._skims(date, time_s)
+            trees = car_trees(self.edges, time_s, zone_nodes)
+            self.skims = with_car(base, trees)
             V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, CAR], current_car)
             od = self._car_od_vph(car_share * self.weights)
-            aux, _, shortest = all_or_nothing(self.edges, time_s, zone_nodes, od)
+            aux, _, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
                 gaps.append(relative_gap(time_s, self.agent_volume, shortest))
             self.agent_volume = aux if k == 1 and not self.agent_volume.any() else self.agent_volume + (aux - self.agent_volume) / k
@@ -400,11 +404,14 @@ class MobilityModel(mesa.Model):
                 groups.append(("car", powertrain, "commute", user))
                 loads.append(od)
         total_od = np.sum(loads, axis=0)
-        _, incidence, _ = all_or_nothing(edges, time_s, self.context.anchors.zone_node, total_od)
+        _, incidence, _ = all_or_nothing(car_trees(edges, time_s, self.context.anchors.zone_node), total_od, len(edges.u))
         daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
         commute_daily = daily.sum(axis=1)
         annual = daily * a.working_days_per_year
-        through_daily = np.maximum(self.through.daily_per_direction - commute_daily * a.working_days_per_year / a.days_per_year, 0.0)
+        resident_daily = daily[:, [g for g, group in enumerate(groups) if group[3] == "resident"]].sum(axis=1)
+        other_local_factor = self.context.factors.other_local.factor
+        local_per_day = (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year / a.days_per_year
+        through_daily = np.maximum(self.through.daily_per_direction - local_per_day, 0.0)
         stock = national_stock_shares(self.params.fleet, year)
         truck = self.through.truck_share
         for powertrain in POWERTRAINS:
@@ -419,8 +426,10 @@ class MobilityModel(mesa.Model):
             used = vkm[:, g] > 0
             if not used.any():
                 continue
-            peak = a.peak_period_vkm_share if traffic == "commute" else 0.0
-            for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
+            peak = a.peak_period_vkm_share
+            # The counts hold at Vallensbæk only, so through traffic is kept inside the boundary.
+            outside = 0.0 if traffic == "through" else 1.0 - edges.inside_share[used]
+            for area, share in (("inside", edges.inside_share[used]), ("outside", outside)):
                 for speed, fraction in ((congested_kph[used], peak), (edges.speed_kph[used], 1.0 - peak)):
                     values = vkm[used, g] * share * fraction
                     keep = values > 0

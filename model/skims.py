@@ -1,14 +1,15 @@
 """Level-of-service skims between zones for every mode, with scipy.sparse.csgraph.
 
 Shortest-path trees are grown from the distinct zone nodes only (a few dozen),
-never per pair, and paths are traced back from the predecessor arrays when the
-distance along a time-shortest path or the edges of a car path are needed.
+never per pair. Sums along tree paths (distance along a time-shortest path,
+the components of a transit trip) come from vectorised pointer jumping over the
+predecessor arrays; car paths are traced edge by edge only for loading.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,8 @@ from model.zones import Zones
 
 #: Distance assumed for a trip that starts and ends in the same zone (km; assumption).
 INTRA_ZONE_KM = 1.0
+#: Car speed assumed within a zone (km/h; assumption).
+INTRA_ZONE_CAR_KPH = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,84 +92,143 @@ class ZoneGraph:
         self.station_snap_m = snap.distance_m
 
 
+@dataclass(frozen=True)
+class EdgeIndex:
+    """Vectorised lookup of the edge position behind a (tail, head) node pair."""
+
+    keys: np.ndarray
+    positions: np.ndarray
+    n_nodes: int
+
+    def find(self, tail: np.ndarray, head: np.ndarray, directed: bool = True) -> np.ndarray:
+        """Positions of the edges ``tail → head`` (or either way when undirected); -1 where none."""
+        found = self._find(tail, head)
+        if not directed:
+            found = np.where(found >= 0, found, self._find(head, tail))
+        return found
+
+    def _find(self, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+        key = np.asarray(tail, dtype=np.int64) * self.n_nodes + np.asarray(head, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
+        return np.where(self.keys[at] == key, self.positions[at], -1)
+
+
 def shortest_trees(
     n_nodes: int, u: np.ndarray, v: np.ndarray, weight: np.ndarray, origins: np.ndarray, directed: bool = True
-) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+) -> tuple[np.ndarray, np.ndarray, EdgeIndex]:
     """Dijkstra trees from ``origins`` over the edges given.
 
     Parallel edges keep their lightest member. Returns distances, predecessors
-    (both ``len(origins) × n_nodes``) and the sparse matrix whose entries are
-    ``edge position + 1`` so that paths can be mapped back to edges.
+    (both ``len(origins) × n_nodes``) and an :class:`EdgeIndex` that maps tree
+    edges back to positions in ``u``/``v``.
     """
     order = np.lexsort((weight, v, u))
-    u_s, v_s, w_s = u[order], v[order], weight[order]
+    u_s, v_s = u[order], v[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (u_s[1:] != u_s[:-1]) | (v_s[1:] != v_s[:-1])
     keep = order[first]
     matrix = sp.csr_matrix((np.maximum(weight[keep], 1e-9), (u[keep], v[keep])), shape=(n_nodes, n_nodes))
-    edge_id = sp.csr_matrix((keep + 1, (u[keep], v[keep])), shape=(n_nodes, n_nodes))
     dist, pred = dijkstra(matrix, directed=directed, indices=origins, return_predecessors=True)
-    return dist, pred, edge_id
+    keys = u[keep].astype(np.int64) * n_nodes + v[keep]
+    sort = np.argsort(keys)
+    return dist, pred, EdgeIndex(keys[sort], keep[sort], n_nodes)
 
 
-def trace_path(pred_row: np.ndarray, origin: int, target: int, edge_id: sp.csr_matrix, directed: bool = True) -> np.ndarray:
-    """Edge positions on the tree path from ``origin`` to ``target`` (empty if none or same node)."""
-    path = []
-    node = target
-    while node != origin:
-        parent = pred_row[node]
-        if parent < 0:
-            return np.empty(0, dtype=np.int64)
-        found = edge_id[parent, node]
-        if not found and not directed:
-            found = edge_id[node, parent]
-        path.append(int(found) - 1)
-        node = parent
-    return np.array(path[::-1], dtype=np.int64)
+def tree_edges(pred: np.ndarray, index: EdgeIndex, directed: bool = True) -> np.ndarray:
+    """For each tree row and node, the position of the edge from its predecessor (-1 at roots)."""
+    nodes = np.broadcast_to(np.arange(pred.shape[1]), pred.shape)
+    has = pred >= 0
+    found = np.full(pred.shape, -1, dtype=np.int64)
+    found[has] = index.find(pred[has], nodes[has], directed)
+    return found
 
 
-def car_paths(
-    edges: EdgeArrays, time_s: np.ndarray, origin_nodes: np.ndarray, target_nodes: np.ndarray
-) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """Fastest car paths between node sets.
+def path_sums(pred: np.ndarray, tree_edge: np.ndarray, measures: np.ndarray) -> np.ndarray:
+    """Sum of edge ``measures`` along every tree path, for all trees and nodes at once.
+
+    Pointer jumping: after step k each node holds the sum over the 2**k edges
+    above it, so ``log2(depth)`` vectorised steps cover every path.
+
+    Parameters
+    ----------
+    pred
+        Predecessors, ``trees × nodes`` (negative at roots and unreached nodes).
+    tree_edge
+        From :func:`tree_edges`.
+    measures
+        ``edges × k`` values to sum.
 
     Returns
     -------
-    time_min
-        ``len(origin_nodes) × len(target_nodes)`` minutes (inf where unreachable).
-    paths
-        ``paths[i][j]`` is the array of edge positions from origin i to target j.
+    numpy.ndarray
+        ``trees × nodes × k`` sums (0 at roots and unreached nodes).
     """
+    trees, n = pred.shape
+    flat_parent = np.where(pred >= 0, pred, np.arange(n)[None, :]) + (np.arange(trees) * n)[:, None]
+    jump = flat_parent.ravel()
+    acc = np.where((tree_edge >= 0)[..., None], measures[np.maximum(tree_edge, 0)], 0.0).reshape(trees * n, -1)
+    while True:
+        acc = acc + acc[jump]
+        nxt = jump[jump]
+        if np.array_equal(nxt, jump):
+            break
+        jump = nxt
+    return acc.reshape(trees, n, -1)
+
+
+def trace_path(pred_row: np.ndarray, origin: int, target: int, index: EdgeIndex, directed: bool = True) -> np.ndarray:
+    """Edge positions on the tree path from ``origin`` to ``target`` (empty if none or same node)."""
+    parents = pred_row.tolist()
+    nodes = [target]
+    node = target
+    while node != origin:
+        node = parents[node]
+        if node < 0:
+            return np.empty(0, dtype=np.int64)
+        nodes.append(node)
+    nodes.reverse()
+    return index.find(np.array(nodes[:-1]), np.array(nodes[1:]), directed)
+
+
+@dataclass
+class CarTrees:
+    """Fastest car paths from every zone node, for skims and all-or-nothing loading."""
+
+    zone_nodes: np.ndarray
+    time_s: np.ndarray  # zones × zones
+    dist_km: np.ndarray  # zones × zones
+    pred: np.ndarray
+    index: EdgeIndex
+    positions: np.ndarray  # drive-edge position in EdgeArrays, by position in the tree's edge list
+
+    def paths(self) -> list[list[np.ndarray]]:
+        """``paths[i][j]``: edge positions (in EdgeArrays) from zone i to zone j."""
+        return [
+            [self.positions[trace_path(self.pred[i], o, t, self.index)] for t in self.zone_nodes]
+            for i, o in enumerate(self.zone_nodes)
+        ]
+
+
+def car_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray) -> CarTrees:
+    """Fastest car paths between all zone nodes under the given edge times (s)."""
     mask = edges.drive
-    dist, pred, edge_id = shortest_trees(
-        edges.n_nodes, edges.u[mask], edges.v[mask], time_s[mask], np.unique(origin_nodes)
-    )
     positions = np.flatnonzero(mask)
-    row_of = {node: row for row, node in enumerate(np.unique(origin_nodes))}
-    time_min = np.empty((len(origin_nodes), len(target_nodes)))
-    paths: list[list[np.ndarray]] = []
-    for i, origin in enumerate(origin_nodes):
-        row = row_of[origin]
-        time_min[i] = dist[row, target_nodes] / 60.0
-        paths.append([positions[trace_path(pred[row], origin, t, edge_id)] for t in target_nodes])
-    return time_min, paths
+    dist, pred, index = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], time_s[mask], zone_nodes)
+    sums = path_sums(pred, tree_edges(pred, index), (edges.length_m[mask] / 1000.0)[:, None])[..., 0]
+    return CarTrees(zone_nodes, dist[:, zone_nodes], sums[:, zone_nodes], pred, index, positions)
 
 
 def _undirected_skim(
     edges: EdgeArrays, mask: np.ndarray, weight: np.ndarray, origins: np.ndarray, targets: np.ndarray, measures: list[np.ndarray]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Shortest paths on an undirected sub-network; sums of ``measures`` along each path."""
-    positions = np.flatnonzero(mask)
-    dist, pred, edge_id = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], weight[mask], origins, directed=False)
-    sums = [np.full((len(origins), len(targets)), np.nan) for _ in measures]
-    for i, origin in enumerate(origins):
-        for j, target in enumerate(targets):
-            if not np.isfinite(dist[i, target]):
-                continue
-            path = positions[trace_path(pred[i], origin, target, edge_id, directed=False)]
-            for total, measure in zip(sums, measures, strict=True):
-                total[i, j] = measure[path].sum()
-    return dist, sums
+    dist, pred, index = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], weight[mask], origins, directed=False)
+    if not measures:
+        return dist, []
+    stacked = np.column_stack([m[mask] for m in measures])
+    sums = path_sums(pred, tree_edges(pred, index, directed=False), stacked)[:, targets, :]
+    reached = np.isfinite(dist[:, targets])
+    return dist, [np.where(reached, sums[..., k], np.nan) for k in range(len(measures))]
 
 
 def build_skims(
@@ -196,10 +258,9 @@ def build_skims(
     n = len(zones.ids)
     zone_nodes = anchors.zone_node
     time_s = edges.free_flow_time_s if car_time_s is None else car_time_s
-    car_time, paths = car_paths(edges, time_s, zone_nodes, zone_nodes)
-    car_dist = np.array([[edges.length_m[p].sum() / 1000.0 for p in row] for row in paths])
-    if not np.all(np.isfinite(car_time)):
-        i, j = np.argwhere(~np.isfinite(car_time))[0]
+    trees = car_trees(edges, time_s, zone_nodes)
+    if not np.all(np.isfinite(trees.time_s)):
+        i, j = np.argwhere(~np.isfinite(trees.time_s))[0]
         raise VmobError(f"no car route from zone '{zones.ids[i]}' to '{zones.ids[j]}' on this network")
 
     bike_mask = edges.bike
@@ -217,8 +278,8 @@ def build_skims(
 
     nz = len(zone_nodes)
     skims = Skims(
-        car_time_min=car_time,
-        car_dist_km=car_dist,
+        car_time_min=np.empty((nz, nz)),
+        car_dist_km=np.empty((nz, nz)),
         bike_time_min=bike_time[:, :nz],
         bike_dist_km=bike_dist[:, :nz],
         cycletrack_share=np.divide(track_m[:, :nz] / 1000.0, bike_dist[:, :nz], out=np.zeros((nz, nz)), where=bike_dist[:, :nz] > 0),
@@ -228,6 +289,7 @@ def build_skims(
         stations=anchors.stations,
     )
     _fill_intra_zone(skims, settings)
+    skims = with_car(skims, trees)
     access = _station_access(walk_dist[:, nz:], bike_time[:, nz:], settings)
     egress = np.where(walk_dist[:, nz:] <= settings.egress_max_km, walk_dist[:, nz:] / settings.walk_kph * 60.0, np.inf)
     running = transit.running(date, peak=True)
@@ -237,10 +299,18 @@ def build_skims(
     return skims
 
 
+def with_car(skims: Skims, trees: CarTrees) -> Skims:
+    """The same skims with car times and distances from ``trees`` (e.g. congested)."""
+    car_time = trees.time_s / 60.0
+    car_dist = trees.dist_km.copy()
+    diag = np.arange(car_time.shape[0])
+    car_dist[diag, diag] = INTRA_ZONE_KM
+    car_time[diag, diag] = INTRA_ZONE_KM / INTRA_ZONE_CAR_KPH * 60.0
+    return replace(skims, car_time_min=car_time, car_dist_km=car_dist)
+
+
 def _fill_intra_zone(skims: Skims, settings: SkimSettings) -> None:
-    diag = np.arange(skims.car_time_min.shape[0])
-    skims.car_dist_km[diag, diag] = INTRA_ZONE_KM
-    skims.car_time_min[diag, diag] = INTRA_ZONE_KM / 30.0 * 60.0
+    diag = np.arange(skims.bike_dist_km.shape[0])
     skims.bike_dist_km[diag, diag] = INTRA_ZONE_KM
     skims.bike_time_min[diag, diag] = INTRA_ZONE_KM / settings.bike_kph * 60.0
     skims.walk_dist_km[diag, diag] = INTRA_ZONE_KM
@@ -317,18 +387,14 @@ def _transit_skim(lines, anchors: ZoneGraph, access, egress, settings: SkimSetti
     board = np.array([r[9] for r in rows], dtype=np.int64)
     frm, to = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
     origins = origin0 + np.arange(n)
-    dist, pred, edge_id = shortest_trees(dest0 + n, frm, to, table[:, 2], origins)
-    for i in range(n):
-        for j in range(n):
-            if i == j or not np.isfinite(dist[i, dest0 + j]):
-                continue
-            path = trace_path(pred[i], origins[i], dest0 + j, edge_id)
-            out.available[i, j] = True
-            out.ivt_min[i, j] = table[path, 3].sum()
-            out.wait_min[i, j] = table[path, 4].sum()
-            out.access_min[i, j] = table[path, 5].sum()
-            out.egress_min[i, j] = table[path, 6].sum()
-            out.transfers[i, j] = table[path, 7].sum()
-            out.rail_km[i, j] = table[path, 8].sum()
-            out.board_station[i, j] = board[path].max()
+    dist, pred, index = shortest_trees(dest0 + n, frm, to, table[:, 2], origins)
+    targets = dest0 + np.arange(n)
+    edge_of = tree_edges(pred, index)
+    sums = path_sums(pred, edge_of, table[:, 3:9])[:, targets, :]
+    reached = np.isfinite(dist[:, targets]) & ~np.eye(n, dtype=bool)
+    out.available = reached
+    for k, part in enumerate((out.ivt_min, out.wait_min, out.access_min, out.egress_min, out.transfers, out.rail_km)):
+        part[reached] = sums[..., k][reached]
+    for i, j in zip(*np.nonzero(reached), strict=True):
+        out.board_station[i, j] = board[trace_path(pred[i], origins[i], dest0 + j, index)[0]]
     return out

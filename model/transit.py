@@ -51,6 +51,8 @@ class Line(BaseModel):
     minutes: list[float]
     skip: list[str] = Field(default_factory=list)
     services: list[Service] = Field(min_length=1)
+    planned: bool = Field(default=False, description="Runs only once a transit_line lever opens it.")
+    extra_stop_min: float = Field(default=1.0, ge=0, description="Minutes added when a skipped stop is served.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Line":
@@ -114,6 +116,7 @@ class Transit:
         self.source = source
         self.stations: dict[str, Station] = dict(spec.stations)
         self.lines: dict[str, Line] = {line.id: line for line in spec.lines}
+        self.opened: set[str] = set()
 
     def copy(self) -> "Transit":
         """An independent copy (levers modify lines)."""
@@ -121,7 +124,20 @@ class Transit:
         clone.source = self.source
         clone.stations = dict(self.stations)
         clone.lines = dict(self.lines)
+        clone.opened = set(self.opened)
         return clone
+
+    def open_line(self, line_id: str, services: list[Service] | None = None, opened: dt.date | None = None) -> None:
+        """Let a planned line run, optionally with other dated services.
+
+        With ``opened``, services dated before it start on that date instead.
+        """
+        line = self.line(line_id)
+        new = list(services) if services else list(line.services)
+        if opened is not None:
+            new = [s if s.start >= opened else s.model_copy(update={"start": opened}) for s in new]
+        self.lines[line_id] = line.model_copy(update={"services": new})
+        self.opened.add(line_id)
 
     def line(self, line_id: str) -> Line:
         """A line by id; a :class:`VmobError` lists the known lines otherwise."""
@@ -140,8 +156,13 @@ class Transit:
         self.check_station(station)
         if station not in line.stops:
             raise VmobError(f"station '{station}' is not on line {line_id} (its stops: {', '.join(line.stops)})")
+        if (station in line.skip) == (not stops):
+            return
         skip = [s for s in line.skip if s != station] + ([] if stops else [station])
-        self.lines[line_id] = line.model_copy(update={"skip": skip})
+        minutes = list(line.minutes)
+        leg = line.stops.index(station) - 1  # the leg arriving at the station carries the stop's time
+        minutes[max(leg, 0)] += line.extra_stop_min if stops else -line.extra_stop_min
+        self.lines[line_id] = line.model_copy(update={"skip": skip, "minutes": minutes})
 
     def add_service(self, line_id: str, service: Service) -> None:
         """Add a dated service pattern (e.g. a new headway from a date)."""
@@ -152,6 +173,8 @@ class Transit:
         """The lines that run on ``date`` with their served stops and headway."""
         result = []
         for line in self.lines.values():
+            if line.planned and line.id not in self.opened:
+                continue
             service = line.service_on(date)
             if service is None:
                 continue

@@ -107,6 +107,9 @@ def utilities(
         V[:, index] = np.where(ok, beta_t * np.nan_to_num(generalised) + beta_cost * fare, 0.0)
         available[:, index] = ok
 
+    # Nobody is left without a way to work: a commuter with no available mode gets a lift
+    # (counted as car; assumption, documented in docs/model.md).
+    available[~available.any(axis=1), CAR] = True
     V += np.array([params.constants[m] for m in MODES])[None, :] + population.taste
     if habit:
         last = population.mode

@@ -93,8 +93,10 @@ class InCommuters(_Strict):
 
 class Gravity(_Strict):
     target_mean_km: float = Field(gt=0)
+    target_local_share: float = Field(gt=0, lt=1)
     beta_min: float = Field(ge=0)
     beta_max: float = Field(gt=0)
+    local_factor_max: float = Field(gt=1)
 
 
 class ValueOfTime(_Strict):

@@ -65,7 +65,9 @@ class Gravity:
     """Calibrated workplace-choice model."""
 
     beta: float
+    local_factor: float
     mean_km: float
+    local_share: float
     resident_dest_prob: np.ndarray  # home zones × all zones
     incommuter_origin_prob: np.ndarray  # home zones (workplace) × all zones (origin)
 
@@ -76,45 +78,66 @@ def destination_jobs(zones: Zones, local_jobs: float) -> np.ndarray:
 
 
 def calibrate_gravity(zones: Zones, distance_km: np.ndarray, params: PopulationParameters, local_jobs: float) -> Gravity:
-    """Find the distance decay that gives the residents' target mean commute.
+    """Find the distance decay and local-job factor that meet both workplace targets.
 
-    Bisection on ``beta`` in ``P(j | i) ∝ jobs_j · exp(-beta · km_ij)``; the mean
-    is weighted by the home zones' population shares.
+    ``P(j | i) ∝ k_j · jobs_j · exp(-beta · km_ij)`` with ``k_j`` the local-job
+    factor for zones inside the municipality and 1 elsewhere. ``beta`` sets the
+    residents' mean one-way commute, ``k`` the share who work in the
+    municipality; each is found by bisection in turn until both hold. Means are
+    weighted by the home zones' population shares.
 
     Raises
     ------
     VmobError
-        If the target mean cannot be reached within ``[beta_min, beta_max]``.
+        If a target cannot be reached within the allowed parameter range.
     """
     jobs = destination_jobs(zones, local_jobs)
     home = zones.home
     d = distance_km[home]
     w = zones.population_share[home]
+    gravity = params.gravity
+    log_jobs = np.log(np.maximum(jobs, 1e-12))
 
-    def probabilities(beta: float) -> np.ndarray:
-        logits = np.log(np.maximum(jobs, 1e-12))[None, :] - beta * d
+    def probabilities(beta: float, k: float) -> np.ndarray:
+        logits = log_jobs[None, :] + np.log(k) * zones.is_home[None, :] - beta * d
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits) * (jobs > 0)[None, :]
         return p / p.sum(axis=1, keepdims=True)
 
-    def mean_km(beta: float) -> float:
-        return float(w @ (probabilities(beta) * d).sum(axis=1))
+    def mean_km(beta: float, k: float) -> float:
+        return float(w @ (probabilities(beta, k) * d).sum(axis=1))
 
-    target = params.gravity.target_mean_km
-    low, high = params.gravity.beta_min, params.gravity.beta_max
-    if not mean_km(high) <= target <= mean_km(low):
-        raise VmobError(
-            f"population.toml: gravity.target_mean_km = {target} km cannot be reached; the network gives "
-            f"{mean_km(high):.1f}–{mean_km(low):.1f} km for beta in [{low}, {high}]"
-        )
-    for _ in range(60):
-        mid = 0.5 * (low + high)
-        low, high = (mid, high) if mean_km(mid) > target else (low, mid)
-    beta = 0.5 * (low + high)
+    def local_share(beta: float, k: float) -> float:
+        return float(w @ probabilities(beta, k)[:, zones.is_home].sum(axis=1))
+
+    def bisect(f, low: float, high: float, target: float, decreasing: bool, what: str) -> float:
+        f_low, f_high = f(low), f(high)
+        if not min(f_low, f_high) <= target <= max(f_low, f_high):
+            raise VmobError(
+                f"population.toml: gravity.{what} = {target} cannot be reached on this network "
+                f"(range {min(f_low, f_high):.3f}–{max(f_low, f_high):.3f})"
+            )
+        for _ in range(60):
+            mid = 0.5 * (low + high)
+            if (f(mid) > target) == decreasing:
+                low = mid
+            else:
+                high = mid
+        return 0.5 * (low + high)
+
+    beta, k = gravity.beta_min, 1.0
+    for _ in range(30):
+        beta = bisect(lambda b: mean_km(b, k), gravity.beta_min, gravity.beta_max, gravity.target_mean_km, True, "target_mean_km")
+        k_new = bisect(lambda x: local_share(beta, x), 1e-3, gravity.local_factor_max, gravity.target_local_share, False, "target_local_share")
+        if abs(np.log(k_new / k)) < 1e-6:
+            k = k_new
+            break
+        k = k_new
+    beta = bisect(lambda b: mean_km(b, k), gravity.beta_min, gravity.beta_max, gravity.target_mean_km, True, "target_mean_km")
     workers = np.where(zones.is_home, 0.0, zones.employed_residents)
     origin_logits = np.log(np.maximum(workers, 1e-12))[None, :] - beta * distance_km[:, home].T
     origin = np.exp(origin_logits - origin_logits.max(axis=1, keepdims=True)) * (workers > 0)[None, :]
-    return Gravity(beta, mean_km(beta), probabilities(beta), origin / origin.sum(axis=1, keepdims=True))
+    return Gravity(beta, k, mean_km(beta, k), local_share(beta, k), probabilities(beta, k), origin / origin.sum(axis=1, keepdims=True))
 
 
 def draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -209,7 +209,10 @@ class MobilityModel(mesa.Model):
     # ------------------------------------------------------------------ helpers
 
     def _skims(self, date: dt.date, car_time_s: np.ndarray | None) -> Skims:
-        return build_skims(self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s)
+        return build_skims(
+            self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s,
+            self.station_improvements,
+        )
 
     @property
     def residents(self) -> float:

@@ -9,6 +9,7 @@ predecessor arrays; car paths are traced edge by edge only for loading.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,6 +44,8 @@ class SkimSettings:
     transfer_penalty_min: float = 5.0
     max_wait_min: float = 15.0
     rail_detour: float = 1.15
+    transfer_walk_max_m: float = 400.0
+    walk_detour: float = 1.3
 
 
 @dataclass
@@ -239,6 +242,7 @@ def build_skims(
     date: dt.date,
     settings: SkimSettings,
     car_time_s: np.ndarray | None = None,
+    improvements: Mapping[str, tuple[float, float]] | None = None,
 ) -> Skims:
     """All zone × zone skims for the network, transit service and date given.
 
@@ -254,6 +258,8 @@ def build_skims(
         Speeds and path weights.
     car_time_s
         Congested car time per edge; free flow when omitted.
+    improvements
+        Station name → (transfer minutes saved, bike-parking minutes saved).
     """
     n = len(zones.ids)
     zone_nodes = anchors.zone_node
@@ -290,12 +296,15 @@ def build_skims(
     )
     _fill_intra_zone(skims, settings)
     skims = with_car(skims, trees)
-    access = _station_access(walk_dist[:, nz:], bike_time[:, nz:], settings)
+    improvements = improvements or {}
+    parking_saved = np.array([improvements.get(name, (0.0, 0.0))[1] for name in anchors.stations])
+    transfer_saved = np.array([improvements.get(name, (0.0, 0.0))[0] for name in anchors.stations])
+    access = _station_access(walk_dist[:, nz:], bike_time[:, nz:], settings, parking_saved)
     egress = np.where(walk_dist[:, nz:] <= settings.egress_max_km, walk_dist[:, nz:] / settings.walk_kph * 60.0, np.inf)
     running = transit.running(date, peak=True)
     for mode in RAIL_MODES:
         lines = [line for line in running if line.mode == "s_train" or mode == "light_rail"]
-        skims.transit[mode] = _transit_skim(lines, anchors, access, egress, settings, require_mode=mode, n=n)
+        skims.transit[mode] = _transit_skim(lines, anchors, access, egress, settings, mode, n, transfer_saved)
     return skims
 
 
@@ -317,22 +326,68 @@ def _fill_intra_zone(skims: Skims, settings: SkimSettings) -> None:
     skims.walk_time_min[diag, diag] = INTRA_ZONE_KM / settings.walk_kph * 60.0
 
 
-def _station_access(walk_km: np.ndarray, bike_min: np.ndarray, settings: SkimSettings) -> np.ndarray:
+def _station_access(
+    walk_km: np.ndarray, bike_min: np.ndarray, settings: SkimSettings, parking_saved: np.ndarray | None = None
+) -> np.ndarray:
     """Minutes from each zone to each station: walk when close, else bike-and-ride."""
     walk_min = walk_km / settings.walk_kph * 60.0
     bike_ok = walk_km <= settings.bike_access_max_km
-    by_bike = np.where(bike_ok, bike_min + settings.bike_parking_min, np.inf)
+    parking = np.maximum(settings.bike_parking_min - (0.0 if parking_saved is None else parking_saved), 0.0)
+    by_bike = np.where(bike_ok, bike_min + parking, np.inf)
     return np.where(walk_km <= settings.walk_access_max_km, walk_min, by_bike)
 
 
-def _transit_skim(lines, anchors: ZoneGraph, access, egress, settings: SkimSettings, require_mode: str, n: int) -> TransitSkim:
+def common_line_headways(lines) -> list[tuple[list[float], list[float]]]:
+    """Effective headway for boarding each line at each stop, per direction.
+
+    Lines that call at the same stop and share a later stop in the direction of
+    travel are common lines: a traveller takes the first to come, so the wait
+    follows their combined frequency (e.g. S-train lines A and E at Vallensbæk St.
+    towards København once E stops there).
+
+    Returns
+    -------
+    list
+        Per line, ``(up, down)`` headways by stop index (``up`` towards the
+        last stop, ``down`` towards the first).
+    """
+    def downstream(line, k: int, up: bool) -> set[str]:
+        return set(line.stops[k + 1:]) if up else set(line.stops[:k])
+
+    result = []
+    for line in lines:
+        per_direction = []
+        for up in (True, False):
+            headways = []
+            for k, stop in enumerate(line.stops):
+                ahead = downstream(line, k, up)
+                frequency = 0.0
+                for other in lines:
+                    if other.mode != line.mode or stop not in other.stops:
+                        continue
+                    j = other.stops.index(stop)
+                    if ahead & downstream(other, j, True) or ahead & downstream(other, j, False):
+                        frequency += 1.0 / other.headway_min
+                headways.append(1.0 / frequency if ahead and frequency > 0 else line.headway_min)
+            per_direction.append(headways)
+        result.append((per_direction[0], per_direction[1]))
+    return result
+
+
+def _transit_skim(
+    lines, anchors: ZoneGraph, access, egress, settings: SkimSettings, require_mode: str, n: int,
+    transfer_saved: np.ndarray | None = None,
+) -> TransitSkim:
     """Best generalised-cost rail path per zone pair, with its components.
 
-    Node layout: stations (reached only by alighting), two nodes per (line,
-    served stop) — one for boarding, one for riding on — then origin zones, then
-    destination zones. Only riding nodes lead to an alighting, so every path
-    rides at least one leg. Boarding at the origin costs access + wait; boarding
-    again at a station costs wait + the transfer penalty.
+    Node layout: stations (reached only by alighting or a short transfer walk),
+    per (line, served stop) one boarding node per direction and one riding node,
+    then origin zones, then destination zones. Only riding nodes lead to an
+    alighting, so every path rides at least one leg. Boarding at the origin
+    costs access + wait; boarding again at a station costs wait + the transfer
+    penalty (less the station's improvement). Waits are half the common-line
+    headway, capped. Stations within ``transfer_walk_max_m`` of each other are
+    linked by a walk (counted as access time).
 
     For ``require_mode="light_rail"`` the station and line nodes exist twice: a
     light-rail leg always leads into the second copy and egress leaves only from
@@ -342,26 +397,37 @@ def _transit_skim(lines, anchors: ZoneGraph, access, egress, settings: SkimSetti
     n_st = len(anchors.stations)
     st_index = {name: i for i, name in enumerate(anchors.stations)}
     coords = np.column_stack([anchors.station_x, anchors.station_y])
+    saved = np.zeros(n_st) if transfer_saved is None else transfer_saved
     inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_lr)
     board_nodes: list[tuple[int, int, float]] = []  # (node, station, wait)
     next_node = n_st
-    for line in lines:
-        wait = min(line.headway_min / 2.0, settings.max_wait_min)
+    for line, (up_headway, down_headway) in zip(lines, common_line_headways(lines), strict=True):
         is_lr = line.mode == "light_rail"
-        board = list(range(next_node, next_node + len(line.stops)))
-        ride = list(range(next_node + len(line.stops), next_node + 2 * len(line.stops)))
-        next_node += 2 * len(line.stops)
+        count = len(line.stops)
+        board_up = list(range(next_node, next_node + count))
+        board_down = list(range(next_node + count, next_node + 2 * count))
+        ride = list(range(next_node + 2 * count, next_node + 3 * count))
+        next_node += 3 * count
         for k, stop in enumerate(line.stops):
             s = st_index[stop]
-            board_nodes.append((board[k], s, wait))
             inner.append((ride[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
-            inner.append((s, board[k], settings.wait_weight * wait + settings.transfer_penalty_min, 0, wait, 0, 0, 1, 0, False))
+            penalty = max(settings.transfer_penalty_min - saved[s], 0.0)
+            for node, headway, exists in ((board_up[k], up_headway[k], k < count - 1), (board_down[k], down_headway[k], k > 0)):
+                if not exists:
+                    continue
+                wait = min(headway / 2.0, settings.max_wait_min)
+                board_nodes.append((node, s, wait))
+                inner.append((s, node, settings.wait_weight * wait + penalty, 0, wait, 0, 0, 1, 0, False))
         for k, minutes in enumerate(line.minutes):
             a, b = st_index[line.stops[k]], st_index[line.stops[k + 1]]
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
             leg = (minutes, minutes, 0, 0, 0, 0, km, is_lr)
-            for frm, to in ((board[k], ride[k + 1]), (ride[k], ride[k + 1]), (board[k + 1], ride[k]), (ride[k + 1], ride[k])):
+            for frm, to in ((board_up[k], ride[k + 1]), (ride[k], ride[k + 1]), (board_down[k + 1], ride[k]), (ride[k + 1], ride[k])):
                 inner.append((frm, to, *leg))
+    gap = np.hypot(coords[:, None, 0] - coords[None, :, 0], coords[:, None, 1] - coords[None, :, 1])
+    for a, b in zip(*np.nonzero((gap <= settings.transfer_walk_max_m) & ~np.eye(n_st, dtype=bool)), strict=True):
+        walk = gap[a, b] * settings.walk_detour / 1000.0 / settings.walk_kph * 60.0
+        inner.append((a, b, settings.access_weight * walk, 0, 0, walk, 0, 0, 0, False))
     layers = 2 if require_mode == "light_rail" else 1
     top = (layers - 1) * next_node
     rows: list[tuple] = []  # inner columns without is_lr, then board_station

@@ -1,0 +1,157 @@
+"""Calibration of the modal constants to the 2019 commute shares of the residents.
+
+The constants move by ``ln(target / model)`` each iteration (the usual
+ActivitySim/ALOGIT update) while the population, network and seed stay fixed,
+until every share is within the tolerance. Shares are the expected values of
+the habit steady state of 2019, with congestion in the loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from model.errors import VmobError
+from model.files import atomic_path, load_toml_model
+from model.parameters import MODES, load_parameters
+from model.settings import BASE_YEAR, CALIBRATION_DIR
+
+DEFAULT_TARGETS = CALIBRATION_DIR / "targets_2019.toml"
+DEFAULT_CONSTANTS = CALIBRATION_DIR / "constants.toml"
+
+
+class Targets(BaseModel):
+    """The schema of ``targets_2019.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tolerance: float = Field(gt=0, le=0.05)
+    shares: dict[str, float]
+    proxy: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid(self) -> "Targets":
+        unknown = set(self.shares) - set(MODES)
+        if unknown:
+            raise ValueError(f"unknown mode {', '.join(sorted(unknown))} (modes: {', '.join(MODES)})")
+        if any(v < 0 for v in self.shares.values()):
+            raise ValueError("shares cannot be negative")
+        for mode, proxy in self.proxy.items():
+            if mode not in MODES or proxy not in MODES or self.shares.get(proxy, 0) <= 0:
+                raise ValueError(f"proxy.{mode} = '{proxy}' must map a mode to a calibrated mode")
+        total = sum(self.shares.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1 (they sum to {total:.4f})")
+        return self
+
+
+@dataclass
+class CalibrationResult:
+    """Outcome of :func:`calibrate`."""
+
+    constants: dict[str, float]
+    shares: dict[str, float]
+    targets: dict[str, float]
+    iterations: int
+    converged: bool
+    max_error: float
+    history: list[dict[str, float]]
+
+
+def load_targets(path: str | Path | None = None) -> Targets:
+    """Read and validate the calibration targets."""
+    return load_toml_model(Targets, Path(path or DEFAULT_TARGETS))
+
+
+def expected_resident_shares(model: Any) -> dict[str, float]:
+    """Residents' expected 2019 mode shares of a freshly built model (no draws)."""
+    date = dt.date(model.start_year, 7, 1)
+    everyone = np.ones(len(model.population), dtype=bool)
+    P = model._equilibrate(model.start_year, date, everyone, first=True)
+    resident = model.population.resident
+    w = model.weights[resident]
+    shares = (P[resident] * w[:, None]).sum(axis=0) / w.sum()
+    return dict(zip(MODES, shares.tolist(), strict=True))
+
+
+def calibrate(
+    context: Any,
+    targets: Targets,
+    overrides: dict[str, Any] | None = None,
+    seed: int = 1,
+    sample_fraction: float = 1.0,
+    max_iterations: int = 40,
+) -> CalibrationResult:
+    """Adjust the modal constants until the 2019 resident shares meet the targets.
+
+    Parameters
+    ----------
+    context
+        :class:`model.simulation.ModelContext`.
+    targets
+        Target shares and tolerance.
+    overrides
+        Parameter overrides of the experiment (the constants are calibrated on top).
+    seed, sample_fraction
+        Population draw used throughout.
+    max_iterations
+        Upper bound on constant updates.
+    """
+    from model.simulation import MobilityModel
+
+    overrides = dict(overrides or {})
+    base = load_parameters(overrides, calibrated=False)
+    constants = dict(base.choice.constants)
+    model = MobilityModel(context, base, start_year=BASE_YEAR, end_year=BASE_YEAR, sample_fraction=sample_fraction, rng=seed)
+    history: list[dict[str, float]] = []
+    shares: dict[str, float] = {}
+    error = np.inf
+    for iteration in range(1, max_iterations + 1):
+        model.params = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
+        model.agent_volume[:] = 0.0
+        shares = expected_resident_shares(model)
+        history.append({**shares})
+        error = max(abs(shares[m] - targets.shares[m]) for m in MODES if targets.shares[m] > 0)
+        if error <= targets.tolerance:
+            constants.update({mode: constants[proxy] for mode, proxy in targets.proxy.items()})
+            return CalibrationResult(constants, shares, dict(targets.shares), iteration, True, error, history)
+        for m in MODES:
+            if m != "car" and targets.shares[m] > 0 and shares[m] > 0:
+                constants[m] += float(np.log(targets.shares[m] / shares[m]) - np.log(targets.shares["car"] / shares["car"]))
+    return CalibrationResult(constants, shares, dict(targets.shares), max_iterations, False, error, history)
+
+
+def write_constants(result: CalibrationResult, provenance: dict[str, Any], path: str | Path | None = None) -> Path:
+    """Write the calibrated constants with their provenance (atomically)."""
+    if not result.converged:
+        raise VmobError(
+            f"calibration did not converge in {result.iterations} iterations (largest error "
+            f"{100 * result.max_error:.2f} share points); constants not written"
+        )
+    path = Path(path or DEFAULT_CONSTANTS)
+    lines = [
+        "# Calibrated alternative-specific constants, written by `vmob calibrate`; read by every run",
+        "# (model.parameters.load_parameters merges them into mode_choice.toml's [constants]).",
+        *(f"# {key}: {value}" for key, value in provenance.items()),
+        f"# iterations: {result.iterations}; largest share error: {100 * result.max_error:.3f} points",
+        "# final 2019 resident shares vs targets: "
+        + ", ".join(f"{m} {result.shares[m]:.4f}/{result.targets[m]:.4f}" for m in MODES),
+        "",
+        "[constants]",
+        *(f"{m} = {result.constants[m]:.6f}" for m in MODES),
+        "",
+    ]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, for provenance."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -175,3 +175,15 @@ def _headway(minutes: float) -> str:
 
 def _values(values: list[int]) -> str:
     return "/".join(str(value) for value in values)
+
+
+@app.command("report")
+def report(
+    results_dir: Path = typer.Argument(..., help="A results folder written by 'vmob run', e.g. results/climate_plan/."),
+) -> None:
+    """Rebuild the figures and report.md / report.html of an experiment from its tables."""
+    from model.report import build_report
+
+    written = build_report(results_dir)
+    typer.echo(str(written))
+    typer.echo(str(written.with_suffix(".html")))

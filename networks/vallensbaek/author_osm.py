@@ -87,7 +87,7 @@ P: dict[str, tuple[float, float]] = {
 
 # Motorway centrelines (ordered; 'fwd' = the listed order).  Junction points geography.md §3a (U).
 KBM = [  # Køge Bugt Motorvejen, SW (Køge) -> NE (Copenhagen); fwd = towards Copenhagen
-    ("kbm_koge", (55.4830, 12.1800)),  # U: south end near Køge (continues as Sydmotorvejen)
+    ("kbm_koge", (55.4830, 12.1800)),  # U: south end near Køge (MK Køge Vest: continues as Vestmotorvejen, below; Sydmotorvejen not modelled)
     ("kbm_solrod", (55.5300, 12.2150)),  # U
     ("kbm_greve_s", (55.5650, 12.2620)),  # U
     ("kbm_x27", (55.5930, 12.2980)),  # U: exit 27 Greve Nord
@@ -110,6 +110,11 @@ HBM = [  # Holbækmotorvejen, E (Valby) -> W (Høje Taastrup); fwd = westbound
     ("hbm_mk_vall", (55.6440, 12.3480)),  # F §3a MK Vallensbæk (U)
     ("hbm_mk_taastrup", (55.6440, 12.2900)),  # U: 4 km shared with O4 (wegenwiki)
     ("hbm_x6", (55.6430, 12.2700)),  # U: exit 6 Høje Taastrup C
+    # Long-distance extension (U alignment): the motorway continues west past Hedehusene and south of
+    # Roskilde towards Holbæk; modelled up to a schematic end on Ringstedvej south of Roskilde St.
+    ("hbm_hedehusene", (55.6420, 12.2050)),  # U
+    ("hbm_roskilde_o", (55.6330, 12.1350)),  # U: Roskilde Ø
+    ("hbm_roskilde", (55.6255, 12.0880)),  # U: schematic end (motorway continues to Holbæk, not modelled)
 ]
 M4S = [  # Motorring 4 "Vallensbækgrenen", MK Ishøj -> MK Vallensbæk; fwd = northbound
     ("m4s_s", (55.6222, 12.3408)),  # U: branch starts ~350 m north of KBM
@@ -122,6 +127,35 @@ M4N = [  # Motorring 4, MK Taastrup -> Ballerup; fwd = northbound
     ("m4n_roskildevej", (55.6610, 12.3180)),  # U
     ("m4n_herstedvester", (55.6850, 12.3280)),  # U
     ("m4n_end", (55.7150, 12.3420)),  # U: motorway ends at Ballerup
+]
+# --- Long-distance corridors (destinations Roskilde, Hillerød, Tårnby/Kastrup, Ringsted) ---
+VM = [  # Vestmotorvejen (E20, M20) from MK Køge Vest to Ringsted; fwd = westbound
+    # nl.wiki Vestmotorvejen (R-sec): Køge -> Korsør, joins Køge Bugt Motorvejen at Køge; exits 33 Vemmedrup,
+    # 34 Borup, 35 Ringsted Øst, 36 Ringsted Nord.  Coordinates U.
+    ("vm_mk_koge_vest", (55.4805, 12.1740)),  # U: ~400 m SW of the KBM south end
+    ("vm_x33", (55.4720, 12.0700)),  # U: exit 33 Vemmedrup
+    ("vm_x34", (55.4850, 11.9650)),  # U: exit 34 Borup (motorway passes south of Borup)
+    ("vm_x35", (55.4600, 11.8350)),  # U: exit 35 Ringsted Øst; schematic end (continues to Korsør, not modelled)
+]
+AMB = [  # Amagermotorvejen + Øresundsmotorvejen (E20) from MK Avedøre to Copenhagen Airport; fwd = eastbound
+    # de.wiki Amagermotorvejen / Øresundsmotorvejen (R-sec): MK Avedøre - (22) Gl. Køge Landevej - (21) Avedøre
+    # Holme - Kalveboderne bridges - (20) København C (Sjællandsbroen) - (19) Ørestad - (18) Tårnby -
+    # (17) Lufthavn V - (16) Lufthavn Ø - (15) Lufthavn.  Only the airport end is joined to local roads here.
+    ("amb_start", (55.6262, 12.4665)),  # U: ~400 m SE of MK Avedøre
+    ("amb_x21", (55.6110, 12.4800)),  # U: exit 21 Avedøre Holme (not modelled); the motorway swings south round Avedøre Holme
+    ("amb_sorterenden", (55.6060, 12.5050)),  # U: Sorterendebroen
+    ("amb_kalvebod", (55.6120, 12.5350)),  # U: Kalveboderne crossing
+    ("amb_x20", (55.6235, 12.5600)),  # U: exit 20 København C, start of Øresundsmotorvejen
+    ("amb_x19", (55.6270, 12.5800)),  # U: exit 19 Ørestad (not modelled)
+    ("amb_x18", (55.6255, 12.6050)),  # U: exit 18 Tårnby (not modelled)
+    ("amb_x17", (55.6205, 12.6300)),  # U: exit 17 Lufthavn V; schematic end at the airport
+]
+HMW = [  # Hillerødmotorvejen (route 16) from Gladsaxe Trafikplads to Hillerød; fwd = northbound
+    ("hmw_start", (55.7405, 12.4660)),  # U: by Gladsaxe Trafikplads (Ring 3 / Motorring 3 junction)
+    ("hmw_bagsvaerd", (55.7650, 12.4400)),  # U
+    ("hmw_farum", (55.8080, 12.3850)),  # U
+    ("hmw_allerod", (55.8620, 12.3520)),  # U
+    ("hmw_hillerod_s", (55.9050, 12.3260)),  # U: schematic end south of Hillerød
 ]
 
 
@@ -335,15 +369,36 @@ m4s = Motorway("M4S", M4S, [
 m4n = Motorway("M4N", M4N, [
     ("m4n_end", mw_tags("Motorring 4", "O4", 3, 110, "wegenwiki Motorring 4 (2x3 lanes MK Taastrup-Ballerup since 2013, https://www.wegenwiki.nl/Motorring_4_(Denemarken)); 110 km/h (U); alignment (U)", **{"ref:dk": "M4"})),
 ], [])
+# Holbækmotorvejen west of exit 6: added as a further tag segment of the same centreline
+hbm.segments.append(("hbm_roskilde", mw_tags(
+    "Holbækmotorvejen", "21", 3, 110,
+    SRC_HBM + "; 3+3 lanes to Roskilde V/Svogerslev (geography.md §3a R); extension Høje Taastrup - Roskilde: alignment and 110 km/h U; schematic end south of Roskilde (continues to Holbæk)",
+    **{"ref:dk": "M11"})))
+SRC_LONG = "long-distance tail for the workplace model (zones.toml destinations Roskilde, Hillerød, Tårnby, Ringsted)"
+vm = Motorway("VM", VM, [
+    ("vm_x35", mw_tags("Vestmotorvejen", "E20", 3, 110,
+                       "nl.wiki Vestmotorvejen (R-sec: Køge-Korsør, E20/M20, exits 33-36) and de.wiki Køge Bugt Motorvejen (R: ends at MK Køge Vest); lanes, speed and alignment U; " + SRC_LONG,
+                       **{"ref:dk": "M20"})),
+], [])
+amb = Motorway("AMB", AMB, [
+    ("amb_x20", mw_tags("Amagermotorvejen", "E20", 3, 110,
+                        "de.wiki/da.wiki Amagermotorvejen (R-sec: MK Avedøre - exit 20 København C, 6 lanes since 1994); speed and alignment U; " + SRC_LONG)),
+    ("amb_x17", mw_tags("Øresundsmotorvejen", "E20", 2, 110,
+                        "de.wiki Øresundsmotorvejen (R-sec: exits 19 Ørestad, 18 Tårnby, 17-15 Lufthavn; serves Copenhagen Airport); lanes, speed and alignment U; " + SRC_LONG)),
+], [])
+hmw = Motorway("HMW", HMW, [
+    ("hmw_hillerod_s", mw_tags("Hillerødmotorvejen", "16", 2, 110,
+                               "Hillerødmotorvejen from Gladsaxe Trafikplads (Motorring 3 / Ring 3) towards Hillerød: name, ref, lanes, speed and alignment U (recalled; not in the facts); " + SRC_LONG)),
+], [])
 
 # ramp positions (arc lengths) must exist as carriageway nodes
-for mw, keys in ((kbm, ["kbm_x27", "kbm_mk_ishoj", "kbm_x26", "kbm_x25"]),
-                 (hbm, ["hbm_mk_vall", "hbm_mk_taastrup", "hbm_x3", "hbm_x2"])):
+for mw, keys in ((kbm, ["kbm_x27", "kbm_mk_ishoj", "kbm_x26", "kbm_x25", "kbm_mk_avedore"]),
+                 (hbm, ["hbm_mk_vall", "hbm_mk_taastrup", "hbm_x3", "hbm_x2", "hbm_x6"])):
     ev = []
     for k in keys:
         ev += [mw.at(k) - D, mw.at(k) + D]
     mw.events = sorted(set(mw.events) | set(round(e, 1) for e in ev))
-for mw in (kbm, hbm, m4s, m4n):
+for mw in (kbm, hbm, m4s, m4n, vm, amb, hmw):
     mw.build()
 
 
@@ -712,6 +767,54 @@ B.road(["greve_n", ("x27_s", (55.5900, 12.3010)), ("x27_n", (55.5955, 12.2950))]
        "Greve Nord exit road", bridges=(1,))
 
 # --------------------------------------------------------------------------------------
+# Long-distance tail (zones.toml: Roskilde, Hillerød, Tårnby/Kastrup, Ringsted).  Car access by the
+# motorways above; bikes and walkers on parallel ordinary roads (schematic, meandering like the other
+# corridors).  Destination points: stations (R-sec) except Hillerød St. (U).
+# --------------------------------------------------------------------------------------
+P.update({
+    "d_roskilde": (55.63861, 12.08833),  # Roskilde St., en.wikipedia Roskilde station (R-sec)
+    "d_hillerod": (55.9268, 12.3110),  # U: Hillerød St. (recalled)
+    "d_taarnby": (55.629583, 12.649375),  # Københavns Lufthavn, Kastrup St. (de-academic / de.wiki, R-sec)
+    "d_ringsted": (55.43806, 11.78639),  # Ringsted St., en.wikipedia Ringsted railway station (R-sec)
+    "rk_hbm_end": (55.6240, 12.0875),  # U: Ringstedvej node where Holbækmotorvejen ends (schematic)
+    "rg_x35": (55.4570, 11.8330),  # U: Ringsted Øst, local node at Vestmotorvejen exit 35 (schematic end)
+    "cph_blvd": (55.6262, 12.6420),  # U: Lufthavnsboulevarden west of the terminals
+    "hl_s": (55.9075, 12.3240),  # U: Hillerød south, end of Hillerødmotorvejen
+})
+SRC_ROSK = "Roskilde St. (en.wikipedia, R-sec) as Roskilde job centre; " + SCHEM
+B.road(["d_hoje_taastrup", ("hv_hedehusene", (55.6560, 12.2000)), ("hv_flong", (55.6500, 12.1600)),
+        ("kv_trekroner", (55.6460, 12.1300)), "d_roskilde"],
+       rd("primary", "Roskildevej / Hovedvejen / Københavnsvej (schematic)", 2, 60,
+          SRC_ROSK + "; route 156 Høje-Taastrup - Hedehusene - Roskilde (names U)", ref="156", **TRACKS),
+       "Høje-Taastrup -> Hedehusene -> Roskilde (ordinary road parallel to Holbækmotorvejen)")
+B.road(["rk_hbm_end", ("rk_mid", (55.6310, 12.0880)), "d_roskilde"],
+       rd("secondary", "Ringstedvej (Roskilde, schematic)", 2, 50, SRC_ROSK),
+       "Holbækmotorvejen end -> Roskilde St.")
+
+SRC_RING = "Ringsted St. (en.wikipedia, R-sec); the zone stands for Zealand beyond Køge/Roskilde; " + SCHEM
+B.road(["d_koge", ("kr_ellemarken", (55.4640, 12.1300)), ("kr_bjaeverskov", (55.4590, 12.0400)),
+        ("kr_borup", (55.4560, 11.9700)), ("kr_kvaerkeby", (55.4520, 11.8800)), "rg_x35"],
+       rd("secondary", "Køge–Ringsted road (schematic)", 2, 80, SRC_RING + "; ordinary road parallel to Vestmotorvejen (name U)", **TRACKS),
+       "Køge -> Bjæverskov -> Borup -> Ringsted (ordinary road parallel to Vestmotorvejen)")
+B.road(["rg_x35", ("rg_mid", (55.4460, 11.8000)), "d_ringsted"],
+       rd("secondary", "Køgevej (Ringsted, schematic)", 2, 50, SRC_RING),
+       "Vestmotorvejen exit 35 -> Ringsted St.")
+
+SRC_CPH = "Copenhagen Airport, Lufthavnsboulevarden 6, Kastrup, 23,000 employees (da.wikipedia Københavns Lufthavn, R-sec); airport station point (R-sec); " + SCHEM
+B.road(["folehaven_e", ("sjb_amager", (55.6480, 12.5420)), ("va_orestad", (55.6400, 12.5800)),
+        ("al_taarnby", (55.6300, 12.6000)), ("al_kastrup", (55.6320, 12.6300)), "cph_blvd", "d_taarnby"],
+       rd("secondary", "Sjællandsbroen / Amager corridor to Kastrup (schematic)", 4, 50,
+          SRC_CPH + "; via Sjællandsbroen, Ørestad and Tårnby (names U)", **TRACKS),
+       "Sjællandsbroen -> Ørestad -> Tårnby -> Copenhagen Airport (ordinary roads)")
+
+SRC_HIL = "Hillerød St. as Hillerød job centre (U coordinate); " + SCHEM
+B.road(["lr_buddinge", ("hr_bagsvaerd", (55.7620, 12.4560)), ("hr_farum", (55.8100, 12.3650)),
+        ("hr_allerod", (55.8690, 12.3420)), "hl_s", "d_hillerod"],
+       rd("secondary", "Buddinge–Bagsværd–Farum–Allerød–Hillerød road (schematic)", 2, 60,
+          SRC_HIL + "; ordinary road parallel to Hillerødmotorvejen (name descriptive)", **TRACKS),
+       "Ring 3 (Buddinge) -> Bagsværd -> Farum -> Allerød -> Hillerød")
+
+# --------------------------------------------------------------------------------------
 # Ramps and motorway terminals
 # --------------------------------------------------------------------------------------
 exit_ramps(kbm, "kbm_x25", B.named["sr_kbm_s"], B.named["sr_kbm_n"], "25")
@@ -725,7 +828,17 @@ branch_start(hbm, "hbm_mk_taastrup", m4n, "O4")
 terminal(kbm, False, B.named["koge_n"], "M10")
 terminal(kbm, True, B.named["folehaven_e"], "M10")
 terminal(hbm, False, B.named["folehaven_w"], "21")
-terminal(hbm, True, B.named["x6_s"], "6")
+exit_ramps(hbm, "hbm_x6", B.named["x6_s"], B.named["x6_n"], "6")
+terminal(hbm, True, B.named["rk_hbm_end"], "21")
+# long-distance corridors
+for a, b, c in ((kbm.bwd[min(kbm.bwd)], vm.fwd[min(vm.fwd)], "KBM -> Vestmotorvejen (MK Køge Vest)"),
+                (vm.bwd[min(vm.bwd)], kbm.fwd[min(kbm.fwd)], "Vestmotorvejen -> KBM (MK Køge Vest)")):
+    B.way([a, b], link_tags("E20", "2", "90"), c, step=1e9)
+terminal(vm, True, B.named["rg_x35"], "E20")
+branch_start(kbm, "kbm_mk_avedore", amb, "E20")
+terminal(amb, True, B.named["cph_blvd"], "E20")
+terminal(hmw, False, B.named["lr_gladsaxe_trafikplads"], "16")
+terminal(hmw, True, B.named["hl_s"], "16")
 terminal(m4n, True, B.named["blb_w"], "O4")
 
 

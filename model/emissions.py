@@ -5,6 +5,8 @@ Cars use the COPERT hot energy-consumption speed curves of the EMEP/EEA guideboo
 facts: ``parameters.md`` §1), evaluated at each link's driven speed. Battery-electric cars use
 the PHEV electric-mode row as a proxy and the Danish electricity CO2 intensity of the year
 (``behaviour-and-emissions.md`` §4). Trucks use one speed-independent diesel factor (assumption).
+Fuel CO2 is fossil CO2 only: the biofuel share blended into Danish pump petrol and diesel (by year)
+counts as zero, as in the national and municipal accounts.
 Rail and bus use g CO2 per passenger-km (``behaviour-and-emissions.md`` §4).
 
 All numbers live in ``experiments/parameters/emissions.toml``; the method is in
@@ -204,6 +206,30 @@ class OtherLocal(_Strict):
         return (pkm_all - pkm_commute) / pkm_commute * self.occupancy_commute / self.occupancy_other
 
 
+class Biofuel(_Strict):
+    """Biofuel share of the energy in pump petrol and diesel, by year (step-wise).
+
+    The value of a year is that of the latest listed year at or before it, held after the last;
+    years before the first are an error. Biogenic CO2 counts as zero (IPCC / Danish national
+    accounts), so only ``1 - share`` of a blend's CO2 is counted.
+    """
+
+    years: list[int]
+    petrol_energy_share: list[float]
+    diesel_energy_share: list[float]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Biofuel:
+        n = len(self.years)
+        if not n or len(self.petrol_energy_share) != n or len(self.diesel_energy_share) != n:
+            raise ValueError("years, petrol_energy_share and diesel_energy_share must be non-empty and of equal length")
+        if any(b <= a for a, b in zip(self.years, self.years[1:], strict=False)):
+            raise ValueError("years must increase strictly")
+        if any(not 0.0 <= v < 1.0 for v in self.petrol_energy_share + self.diesel_energy_share):
+            raise ValueError("energy shares must lie in [0, 1)")
+        return self
+
+
 class EmissionFactors(_Strict):
     """All factors of ``emissions.toml``, validated strictly."""
 
@@ -212,6 +238,7 @@ class EmissionFactors(_Strict):
     cars: Cars
     trucks: Trucks
     electricity: Electricity
+    biofuel: Biofuel
     rail: Rail
     other_local: OtherLocal
 
@@ -396,6 +423,49 @@ def electricity_intensity_g_per_kwh(year: int, factors: EmissionFactors) -> floa
     return float(np.interp(year, years, values))
 
 
+def biofuel_energy_share(fuel: str, year: int, factors: EmissionFactors) -> float:
+    """Biofuel share of the energy in pump ``petrol`` or ``diesel`` sold in Denmark in a year.
+
+    Step-wise: the value of the latest listed year at or before ``year`` (see ``emissions.toml``).
+
+    Raises
+    ------
+    VmobError
+        For another fuel or a year before the series.
+    """
+    bio = factors.biofuel
+    if fuel not in ("petrol", "diesel"):
+        raise VmobError(f"No biofuel share for fuel '{fuel}'; expected petrol or diesel.")
+    if year < bio.years[0]:
+        raise VmobError(f"No biofuel share for year {year} in emissions.toml (the series starts in {bio.years[0]}).")
+    i = int(np.searchsorted(bio.years, year, side="right")) - 1
+    shares = bio.petrol_energy_share if fuel == "petrol" else bio.diesel_energy_share
+    return float(shares[i])
+
+
+def fossil_co2_kg_per_unit(year: int, factors: EmissionFactors) -> dict[str, float]:
+    """Counted (fossil) kg CO2 per unit of each carrier in a year.
+
+    Litres of pump fuel × fossil CO2 per litre × (1 − biofuel energy share); grid kWh × the year's
+    electricity intensity. The litres are pump litres computed with the fossil fuel's calorific
+    value (the blend's slightly lower energy density is ignored, < 1 %).
+    """
+    return {
+        "petrol_l": factors.fuels.petrol.co2_kg_per_l * (1.0 - biofuel_energy_share("petrol", year, factors)),
+        "diesel_l": factors.fuels.diesel.co2_kg_per_l * (1.0 - biofuel_energy_share("diesel", year, factors)),
+        "electricity_kwh": electricity_intensity_g_per_kwh(year, factors) / 1000.0,
+    }
+
+
+def energy_co2_t(energy: pd.DataFrame, year: int, factors: EmissionFactors) -> pd.Series:
+    """Counted CO2 (t) of each row of an ``energy`` table (columns ``carrier``, ``amount``).
+
+    Lets a caller break CO2 down by a key the ``co2`` table does not carry (e.g. road category).
+    """
+    _check_vocabulary(energy, "carrier", CARRIERS, "energy carrier")
+    return energy["amount"] * energy["carrier"].map(fossil_co2_kg_per_unit(year, factors)) / 1000.0
+
+
 def co2_g_per_km(
     powertrain: str,
     speed_kph: np.ndarray | float,
@@ -406,7 +476,8 @@ def co2_g_per_km(
 ) -> np.ndarray:
     """Hot CO2 per vehicle-km, g/km, at the driven speed and in the given year.
 
-    Fuel: litres × density × 3.169 kg CO2/kg. Electricity: grid kWh (curve / charging
+    Fuel: litres × density × 3.169 kg CO2/kg × (1 − the year's biofuel energy share: only fossil
+    CO2 counts). Electricity: grid kWh (curve / charging
     efficiency) × the year's intensity. Trucks: the speed-independent factor.
 
     Parameters
@@ -435,12 +506,9 @@ def co2_g_per_km(
 def _co2_g(carriers: Mapping[str, np.ndarray], year: int, factors: EmissionFactors) -> np.ndarray:
     """g CO2 from carrier amounts (litres, grid kWh)."""
     total: np.ndarray | float = 0.0
-    if "petrol_l" in carriers:
-        total = total + carriers["petrol_l"] * factors.fuels.petrol.co2_kg_per_l * 1000.0
-    if "diesel_l" in carriers:
-        total = total + carriers["diesel_l"] * factors.fuels.diesel.co2_kg_per_l * 1000.0
-    if "electricity_kwh" in carriers:
-        total = total + carriers["electricity_kwh"] * electricity_intensity_g_per_kwh(year, factors)
+    kg = fossil_co2_kg_per_unit(year, factors)
+    for carrier, amount in carriers.items():
+        total = total + amount * kg[carrier] * 1000.0
     return np.asarray(total, dtype=float)
 
 
@@ -539,12 +607,7 @@ def vehicle_energy_and_co2(
         mask = energy["carrier"] == carrier
         energy.loc[mask, "energy_mj"] = _carrier_mj(carrier, energy.loc[mask, "amount"], factors)
 
-    co2_kg_per_unit = {
-        "petrol_l": factors.fuels.petrol.co2_kg_per_l,
-        "diesel_l": factors.fuels.diesel.co2_kg_per_l,
-        "electricity_kwh": electricity_intensity_g_per_kwh(year, factors) / 1000.0,
-    }
-    tonnes = energy["amount"] * energy["carrier"].map(co2_kg_per_unit) / 1000.0
+    tonnes = energy_co2_t(energy, year, factors)
     co2 = (
         energy.assign(co2_t=tonnes, source=energy["vehicle"])
         .groupby(_CO2_KEYS, as_index=False, sort=True)["co2_t"]

@@ -12,8 +12,10 @@ import pytest
 from model.emissions import (
     SpeedClampWarning,
     co2_accounting,
+    biofuel_energy_share,
     co2_g_per_km,
     electricity_intensity_g_per_kwh,
+    energy_co2_t,
     energy_mj_per_km,
     load_emission_factors,
     other_local_vkm,
@@ -88,14 +90,15 @@ def test_nan_speed_is_an_error(factors):
 
 
 def test_fuel_conversion_chain(factors):
-    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km)."""
+    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km
+    for fossil fuel), times the fossil share of the 2019 blend (E5: 3.34 %, B7: 6.44 % bio energy)."""
     mj = energy_mj_per_km("petrol", np.array([50.0]), factors)[0]
     kg_fuel = mj / 43.2
     litres = kg_fuel / 0.745
     kg_co2 = litres * 0.745 * 3.169
-    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(kg_co2 * 1000, rel=1e-12)
-    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(180.3, abs=0.1)
-    assert co2_g_per_km("diesel", 50.0, 2019, factors) == pytest.approx(144.1, abs=0.1)
+    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(kg_co2 * 1000 * (1 - 0.0334), rel=1e-12)
+    assert co2_g_per_km("petrol", 50.0, 2019, factors) == pytest.approx(180.3 * (1 - 0.0334), abs=0.1)
+    assert co2_g_per_km("diesel", 50.0, 2019, factors) == pytest.approx(144.1 * (1 - 0.0644), abs=0.1)
     assert factors.fuels.petrol.co2_kg_per_l == pytest.approx(2.36, abs=0.01)
     assert factors.fuels.diesel.co2_kg_per_l == pytest.approx(2.64, abs=0.01)
 
@@ -113,8 +116,61 @@ def test_bev_co2_falls_with_intensity(factors):
 
 
 def test_truck_factor(factors):
-    # 30 l/100 km x 0.832 kg/l x 3.169 kg CO2/kg
-    assert co2_g_per_km("diesel", 80.0, 2019, factors, vehicle="truck") == pytest.approx(0.30 * 0.832 * 3169)
+    # 30 l/100 km x 0.832 kg/l x 3.169 kg CO2/kg x fossil share of B7
+    assert co2_g_per_km("diesel", 80.0, 2019, factors, vehicle="truck") == pytest.approx(
+        0.30 * 0.832 * 3169 * (1 - 0.0644)
+    )
+
+
+# ---- biofuel blending ---------------------------------------------------------------------------
+
+
+def test_biofuel_share_series_step_wise(factors):
+    """E5/B7 until 2019, E10/B7 from 2020, held after the last year (emissions.toml [biofuel])."""
+    assert biofuel_energy_share("petrol", 2012, factors) == 0.0334
+    assert biofuel_energy_share("petrol", 2019, factors) == 0.0334
+    assert biofuel_energy_share("petrol", 2020, factors) == 0.0679
+    assert biofuel_energy_share("petrol", 2050, factors) == 0.0679
+    assert biofuel_energy_share("diesel", 2019, factors) == 0.0644
+    assert biofuel_energy_share("diesel", 2035, factors) == 0.0644
+
+
+def test_biofuel_volume_to_energy_share():
+    """The listed shares follow from E5/E10/B7 volumes and the calorific values per litre."""
+    petrol, diesel, ethanol, fame = 43.2 * 0.745, 43.1 * 0.832, 21.1, 32.8
+    assert 0.05 * ethanol / (0.05 * ethanol + 0.95 * petrol) == pytest.approx(0.0334, abs=5e-4)
+    assert 0.10 * ethanol / (0.10 * ethanol + 0.90 * petrol) == pytest.approx(0.0679, abs=5e-4)
+    assert 0.07 * fame / (0.07 * fame + 0.93 * diesel) == pytest.approx(0.0644, abs=5e-4)
+
+
+def test_biofuel_only_fossil_co2_counts(factors):
+    """E10 (2020) lowers petrol CO2 per km against E5 (2019); energy and litres do not change."""
+    g19 = float(co2_g_per_km("petrol", 80.0, 2019, factors))
+    g20 = float(co2_g_per_km("petrol", 80.0, 2020, factors))
+    assert g20 / g19 == pytest.approx((1 - 0.0679) / (1 - 0.0334))
+    links = pd.DataFrame([_link("car", "petrol", "inside", "commute", "resident", 1000.0)])
+    e19, c19 = vehicle_energy_and_co2(links, 2019, factors)
+    e20, c20 = vehicle_energy_and_co2(links, 2020, factors)
+    assert e19["amount"].sum() == pytest.approx(e20["amount"].sum())
+    assert c20["co2_t"].sum() / c19["co2_t"].sum() == pytest.approx((1 - 0.0679) / (1 - 0.0334))
+    # the per-row helper reproduces the co2 table
+    assert energy_co2_t(e19, 2019, factors).sum() == pytest.approx(c19["co2_t"].sum())
+
+
+def test_biofuel_bad_input(factors):
+    with pytest.raises(VmobError, match="starts in 2012"):
+        biofuel_energy_share("petrol", 2011, factors)
+    with pytest.raises(VmobError, match="fuel 'lpg'"):
+        biofuel_energy_share("lpg", 2019, factors)
+
+
+def test_biofuel_table_validation(tmp_path):
+    text = (PARAMETERS_DIR / "emissions.toml").read_text(encoding="utf-8")
+    bad = text.replace("diesel_energy_share = [0.0644, 0.0644]", "diesel_energy_share = [0.0644]")
+    path = tmp_path / "emissions.toml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(VmobError, match="biofuel"):
+        load_emission_factors(path)
 
 
 # ---- electricity intensity ----------------------------------------------------------------------
@@ -211,7 +267,8 @@ def test_territorial_vs_resident_by_hand(factors):
     through = acc[(acc["accounting"] == "territorial") & (acc["traffic"] == "through")]["co2_t"].sum()
     assert through == pytest.approx(5000 * g / 1e6)
     assert set(energy["carrier"]) == {"petrol_l"}
-    assert energy["amount"].sum() == pytest.approx(16000 * g / 1000 / factors.fuels.petrol.co2_kg_per_l)
+    fossil = 1 - biofuel_energy_share("petrol", 2019, factors)
+    assert energy["amount"].sum() == pytest.approx(16000 * g / 1000 / factors.fuels.petrol.co2_kg_per_l / fossil)
 
 
 def test_energy_and_co2_consistent_across_powertrains(factors):

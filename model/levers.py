@@ -1,10 +1,11 @@
 """Policy levers of the climate plan as typed, dated config entries.
 
 Each lever is one pydantic class with a ``kind``, a ``start`` date, its
-parameters, a :meth:`check` against the inputs and an :meth:`apply` that
-changes the model's network, timetable or fleet once, in the first simulated
-year whose reference date (1 July) is on or after ``start``. Adding a lever is
-one class here, one entry in :data:`LeverConfig`, one test and a line in
+parameters, a :meth:`~_Lever.check` against the inputs, the :meth:`~_Lever.claims`
+it makes (for finding contradictions) and an :meth:`~_Lever.apply` that changes
+the model's network, timetable or fleet once, in the first simulated year whose
+reference date (1 July) is on or after ``start``. Adding a lever is one class
+here, one entry in :data:`LeverConfig`, one test and a line in
 ``docs/levers.md``; no other lever changes.
 """
 
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from model.errors import VmobError
 from model.transit import Service
@@ -23,6 +25,40 @@ from model.transit import Service
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
     from model.simulation import MobilityModel, ModelContext
+
+#: Roads the plan names for narrowing (climate-plan.md lever 2).
+PLAN_NARROWED_ROADS = ("Søndre Ringvej", "Vejlegårdsvej")
+#: Month and day that stand for a simulated year (as in :mod:`model.simulation`).
+_REFERENCE = (7, 1)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a lever sets from its start date, for finding contradictions.
+
+    Two levers contradict each other when they start on the same date, make a
+    claim on the same ``what`` (and, for edge claims, on at least one common
+    edge) and give it different values.
+
+    Attributes
+    ----------
+    what
+        The thing set, e.g. ``"lanes"``, ``"speed limit"``, ``"public chargers"``.
+    key
+        The lever field that holds the value (named in the error).
+    value
+        The value set.
+    edges
+        Boolean edge mask for network claims; None for claims on a line, station or the fleet.
+    target
+        Label of a non-network target, e.g. the line id.
+    """
+
+    what: str
+    key: str
+    value: Any
+    edges: np.ndarray | None = None
+    target: str = ""
 
 
 class _Lever(BaseModel):
@@ -34,73 +70,124 @@ class _Lever(BaseModel):
     start: dt.date = Field(description="First day the lever is in force.")
 
     def check(self, context: "ModelContext", where: str) -> None:
-        """Raise a :class:`VmobError` naming ``where`` if the lever does not fit the inputs."""
+        """Raise a :class:`VmobError` naming ``where`` and the key if the lever does not fit the inputs."""
 
-    def conflict_key(self) -> tuple | None:
-        """Levers with the same key on the same date contradict each other if their values differ."""
-        return None
-
-    def conflict_value(self) -> Any:
-        """The value compared by :func:`check_levers` for contradictions."""
-        return None
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        """What the lever sets (see :class:`Claim`); none by default."""
+        return []
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
+# ----------------------------------------------------------------------------- helpers
+
+
 def _check_roads(edges: "EdgeArrays", roads: list[str], where: str) -> None:
+    """Every road name must be an OSM ``name`` of the network; the error lists the closest names."""
     known = sorted({str(n) for n in edges.name if n})
-    for road in roads:
+    for k, road in enumerate(roads):
         if road not in known:
             close = difflib.get_close_matches(road, known, n=3, cutoff=0.5)
             hint = f"; closest: {', '.join(close)}" if close else ""
-            raise VmobError(f"{where}.roads: road '{road}' is not in the network{hint}")
+            raise VmobError(f"{where}.roads[{k}]: road '{road}' is not in the network{hint}")
+
+
+def _check_osm_ids(edges: "EdgeArrays", osm_ids: list[int], where: str) -> None:
+    known = set(edges.osmid.tolist())
+    for k, way in enumerate(osm_ids):
+        if way not in known:
+            raise VmobError(f"{where}.osm_ids[{k}]: OSM way {way} is not in the network")
+
+
+def _road_labels(edges: "EdgeArrays", mask: np.ndarray, limit: int = 4) -> str:
+    names = sorted({str(n) if n else f"OSM way {w}" for n, w in zip(edges.name[mask], edges.osmid[mask], strict=True)})
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(f"'{n}'" for n in names[:limit]) + more
 
 
 def _dir_lanes(lanes_total: np.ndarray, oneway: np.ndarray) -> np.ndarray:
     return np.maximum(np.where(oneway, lanes_total, lanes_total // 2), 1)
 
 
-class LaneReduction(_Lever):
-    """Narrow named roads, e.g. Søndre Ringvej and Vejlegårdsvej from 4 to 2 lanes.
+def _inside(edges: "EdgeArrays") -> np.ndarray:
+    return edges.inside_share > 0.5
 
-    Capacity scales with the lanes per direction. With ``cycle_track`` the freed
-    space becomes a cycle track: bike edges of the road get cycle infrastructure.
-    Source: the climate plan's lane-narrowing lever (climate-plan.md, levers 1-2).
+
+# ----------------------------------------------------------------------------- levers
+
+
+class LaneReduction(_Lever):
+    """Narrow roads, e.g. Søndre Ringvej and Vejlegårdsvej from 4 to 2 lanes.
+
+    Acts on the network: every drivable edge of the roads (by OSM ``name`` or way
+    id; by default only the part inside the municipal boundary, which is the
+    municipality's to narrow) that has ``lanes_from`` lanes in total gets
+    ``lanes_to``; capacity scales with the lanes per direction, so the
+    congested car time rises and the assignment moves cars elsewhere and the mode
+    choice away from the car. With ``cycle_track`` the freed space becomes a cycle
+    track: the road's bike edges count as cycle infrastructure. Combine with a
+    ``speed_limit`` lever for the "adjusted speed limits" the plan pairs with it.
+
+    Source: climate-plan.md levers 1–2 (narrowing on part of Søndre Ringvej and
+    on Vejlegårdsvej, "e.g. from four lanes to two"); the 2017–18 narrowings of
+    Vallensbæk Torvevej, Strandesplanaden and Vallensbækvej are in the 2019 network.
     """
 
     kind: Literal["lane_reduction"]
-    roads: list[str] = Field(default_factory=lambda: ["Søndre Ringvej", "Vejlegårdsvej"], min_length=1)
-    lanes_from: int = Field(default=4, ge=2)
-    lanes_to: int = Field(default=2, ge=1)
+    roads: list[str] = Field(default_factory=lambda: list(PLAN_NARROWED_ROADS))
+    osm_ids: list[int] = Field(default_factory=list, description="OSM way ids, in addition to (or instead of) roads.")
+    lanes_from: int = Field(default=4, ge=2, le=12)
+    lanes_to: int = Field(default=2, ge=1, le=11)
+    inside_only: bool = True
     cycle_track: bool = False
 
+    @field_validator("lanes_to")
+    @classmethod
+    def _fewer(cls, value: int, info: ValidationInfo) -> int:
+        lanes_from = info.data.get("lanes_from")
+        if lanes_from is not None and value >= lanes_from:
+            raise ValueError(f"lanes_to ({value}) must be below lanes_from ({lanes_from})")
+        return value
+
     @model_validator(mode="after")
-    def _fewer(self) -> "LaneReduction":
-        if self.lanes_to >= self.lanes_from:
-            raise ValueError(f"lanes_to ({self.lanes_to}) must be below lanes_from ({self.lanes_from})")
+    def _target(self) -> "LaneReduction":
+        if self.osm_ids and "roads" not in self.model_fields_set:
+            object.__setattr__(self, "roads", [])  # way ids given alone replace the default roads
+        if not self.roads and not self.osm_ids:
+            raise ValueError("give roads or osm_ids")
         return self
 
+    def _road(self, edges: "EdgeArrays") -> np.ndarray:
+        mask = (edges.road_mask(self.roads) | np.isin(edges.osmid, self.osm_ids)) & edges.drive
+        return mask & _inside(edges) if self.inside_only else mask
+
     def _mask(self, edges: "EdgeArrays") -> np.ndarray:
-        return edges.road_mask(self.roads) & edges.drive
+        return self._road(edges) & (edges.lanes_total == self.lanes_from)
 
     def check(self, context: "ModelContext", where: str) -> None:
         edges = context.edges
         _check_roads(edges, self.roads, where)
-        for road in self.roads:
-            lanes = sorted(set(edges.lanes_total[edges.road_mask([road]) & edges.drive].tolist()))
+        _check_osm_ids(edges, self.osm_ids, where)
+        area = " inside the boundary" if self.inside_only else ""
+        targets = [(f"road '{r}'", "roads", edges.road_mask([r])) for r in self.roads]
+        targets += [(f"OSM way {w}", "osm_ids", np.isin(edges.osmid, [w])) for w in self.osm_ids]
+        for label, key, target in targets:
+            on = target & edges.drive & (_inside(edges) if self.inside_only else True)
+            lanes = sorted(set(edges.lanes_total[on].tolist()))
+            if not lanes:
+                raise VmobError(f"{where}.{key}: {label} has no drivable link{area} (set inside_only = false to narrow it outside)")
             if self.lanes_from not in lanes:
-                raise VmobError(f"{where}.lanes_from: road '{road}' has {'/'.join(map(str, lanes))} lanes, not {self.lanes_from}")
+                raise VmobError(
+                    f"{where}.lanes_from: {label} has {'/'.join(map(str, lanes))} lanes{area}, not {self.lanes_from}"
+                )
 
-    def conflict_key(self) -> tuple:
-        return ("lanes", tuple(sorted(self.roads)), self.start)
-
-    def conflict_value(self) -> Any:
-        return self.lanes_to
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        return [Claim("lanes", "lanes_to", self.lanes_to, edges=self._mask(context.edges))]
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         edges = model.edges
-        mask = self._mask(edges) & (edges.lanes_total == self.lanes_from)
+        mask = self._mask(edges)
         oneway = edges.lanes == edges.lanes_total
         before = _dir_lanes(edges.lanes_total[mask], oneway[mask])
         edges.lanes_total[mask] = self.lanes_to
@@ -108,18 +195,24 @@ class LaneReduction(_Lever):
         edges.lanes[mask] = after
         edges.capacity_vph[mask] *= after / before
         if self.cycle_track:
-            edges.cycleway[edges.road_mask(self.roads) & edges.bike] = True
+            bike = (edges.road_mask(self.roads) | np.isin(edges.osmid, self.osm_ids)) & edges.bike
+            edges.cycleway[bike & (_inside(edges) if self.inside_only else True)] = True
 
 
 class SpeedLimit(_Lever):
-    """Lower (or raise) posted limits on named roads or on a road category.
+    """Lower (or raise) posted limits on named roads or on road categories.
 
-    Free-flow speed = limit × compliance (the category's, or ``compliance`` when
-    given: real motorway speeds sit above the limit, network.toml). Capacity
-    changes by ``capacity_change_per_kph`` per km/h of change (lower speeds allow
-    shorter headways; assumption). Emissions follow, since they are computed at
-    the driven speed. Source: the climate plan's lower-speeds lever (motorway
-    110 → 80 km/h via Silent City; municipal roads lower), climate-plan.md lever 1.
+    Acts on the network: free-flow speed = limit × compliance (the road's current
+    driven/posted ratio, i.e. the category's compliance from network.toml, or
+    ``compliance`` when given: real motorway speeds sit above the limit).
+    Capacity changes by ``capacity_change_per_kph`` per km/h (lower speeds allow
+    shorter headways; assumption). Car times in the skims follow, so routes and
+    modes shift; emissions follow, since they are computed at the driven speed
+    (free-flow off-peak, assigned in the peak), for commuters and through traffic.
+
+    Source: climate-plan.md lever 1 (Silent City asks for a general motorway
+    limit of 80 km/h, today 110 past Vallensbæk — a request, not a decision;
+    municipal roads to come down too).
     """
 
     kind: Literal["speed_limit"]
@@ -142,19 +235,17 @@ class SpeedLimit(_Lever):
         if self.only_limit_kph is not None:
             mask &= np.isclose(edges.maxspeed_kph, self.only_limit_kph)
         if self.inside_only:
-            mask &= edges.inside_share > 0.5
+            mask &= _inside(edges)
         return mask
 
     def check(self, context: "ModelContext", where: str) -> None:
         _check_roads(context.edges, self.roads, where)
         if not self._mask(context.edges).any():
-            raise VmobError(f"{where}: no drivable link matches this speed limit's roads/road_category/only_limit_kph")
+            key = "only_limit_kph" if self.only_limit_kph is not None else ("roads" if self.roads else "road_category")
+            raise VmobError(f"{where}.{key}: no drivable link matches this speed limit's roads/road_category/only_limit_kph/inside_only")
 
-    def conflict_key(self) -> tuple:
-        return ("speed", tuple(sorted(self.roads)), tuple(sorted(self.road_category)), self.only_limit_kph, self.inside_only, self.start)
-
-    def conflict_value(self) -> Any:
-        return self.limit_kph
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        return [Claim("speed limit", "limit_kph", self.limit_kph, edges=self._mask(context.edges))]
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         edges = model.edges
@@ -167,12 +258,18 @@ class SpeedLimit(_Lever):
 
 
 class TransitLine(_Lever):
-    """Open a planned line of transit.toml (Hovedstadens Letbane) from its dated services.
+    """Open a planned line of transit.toml (Hovedstadens Letbane, ``planned = true``).
 
-    Before ``start`` the line does not run. ``services`` replaces the file's
-    service patterns (e.g. another opening date or headway); by default the
-    file's dated services apply (phase 1 on 26 Oct 2025, every 10 min; full line
-    22 Aug 2026, every 5 min in the daytime; geography.md §2b).
+    Before ``start`` the line does not run; from then its dated services apply
+    (by default the file's: phase 1 Ishøj–Rødovre Nord on 26 Oct 2025 every
+    10 min, the full line to Lundtofte on 22 Aug 2026 every 5 min in the peak;
+    geography.md §2b). Services dated before ``start`` are replaced by the latest
+    of them, from ``start``. ``services`` replaces the file's patterns (another
+    headway or terminus). Acts on the transit skims: light-rail paths appear,
+    S-train paths gain light-rail feeders.
+
+    Source: climate-plan.md lever 4 (the Letbane along Ring 3 with three stops in
+    Vallensbæk: Strandhaven, Vallensbæk St., Delta Park).
     """
 
     kind: Literal["transit_line"]
@@ -184,27 +281,44 @@ class TransitLine(_Lever):
             line = context.transit.line(self.line)
         except VmobError as err:
             raise VmobError(f"{where}.line: {err}") from None
+        if not line.planned and not self.services:
+            raise VmobError(
+                f"{where}.line: line {self.line} already runs in the baseline (not planned in transit.toml); "
+                "give services to change its timetable"
+            )
         for k, service in enumerate(self.services):
             if service.last_stop is not None and service.last_stop not in line.stops:
                 raise VmobError(f"{where}.services[{k}].last_stop: '{service.last_stop}' is not a stop of line {self.line}")
 
-    def conflict_key(self) -> tuple:
-        return ("line", self.line, self.start)
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        return [Claim("timetable", "services", tuple(self.services), target=f"line {self.line}")]
 
-    def conflict_value(self) -> Any:
-        return tuple(self.services)
+    def services_from_start(self, line_services: list[Service]) -> list[Service]:
+        """The services that run from ``start``: the latest one begun by then (moved to ``start``) and later ones."""
+        services = sorted(self.services or line_services, key=lambda s: s.start)
+        begun = [s for s in services if s.start <= self.start]
+        later = [s for s in services if s.start > self.start]
+        return ([begun[-1].model_copy(update={"start": self.start})] if begun else []) + later
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        model.transit.open_line(self.line, self.services or None, opened=self.start)
+        line = model.transit.line(self.line)
+        model.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
 
 class StationStop(_Lever):
     """Make a line call at a station it passes (S-train line E at Vallensbæk St.).
 
-    Optional station improvements from the plan: a shorter transfer (an extra
-    lift between light rail and platform) and bike parking (bike-and-ride).
-    Source: climate-plan.md lever 4 (12 S-train departures an hour in the rush
-    hour with lines A and E once the Letbane runs).
+    Acts on the timetable and the transit skims: the station is no longer
+    skipped (``extra_stop_min`` of transit.toml added to the line's running
+    time), and boarding there towards common destinations waits on the combined
+    frequency of the lines (A + E: 12 departures an hour in the peak). Station
+    improvements from the plan: ``transfer_min_saved`` comes off the transfer
+    penalty at the station (an extra lift between light rail and platform) and
+    ``bike_parking_min_saved`` off the bike-parking time of bike-and-ride access.
+
+    Source: climate-plan.md lever 4 (line E to stop at Vallensbæk St. once the
+    Letbane runs; lift; bike parking); geography.md §6 (DKK 1.7 m for bike
+    parking at Vallensbæk Stationsforplads, 2020). The minutes saved are assumptions.
     """
 
     kind: Literal["station_stop"]
@@ -216,18 +330,19 @@ class StationStop(_Lever):
     def check(self, context: "ModelContext", where: str) -> None:
         transit = context.transit
         try:
-            transit.check_station(self.station)
             line = transit.line(self.line)
         except VmobError as err:
-            raise VmobError(f"{where}: {err}") from None
+            raise VmobError(f"{where}.line: {err}") from None
+        if self.station not in transit.stations:
+            close = difflib.get_close_matches(self.station, sorted(transit.stations), n=3, cutoff=0.5)
+            hint = f"; closest: {', '.join(close)}" if close else ""
+            raise VmobError(f"{where}.station: unknown station '{self.station}'{hint}")
         if self.station not in line.stops:
-            raise VmobError(f"{where}.station: '{self.station}' is not on line {self.line}")
+            raise VmobError(f"{where}.station: '{self.station}' is not on line {self.line} (its stops: {', '.join(line.stops)})")
 
-    def conflict_key(self) -> tuple:
-        return ("stop", self.line, self.station, self.start)
-
-    def conflict_value(self) -> Any:
-        return (self.transfer_min_saved, self.bike_parking_min_saved)
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        value = (self.transfer_min_saved, self.bike_parking_min_saved)
+        return [Claim("station improvements", "transfer_min_saved", value, target=self.station)]
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         model.transit.set_stop(self.line, self.station, True)
@@ -235,41 +350,63 @@ class StationStop(_Lever):
 
 
 class Chargers(_Lever):
-    """Public EV chargers in the municipality by year (replaces the baseline path from ``start``).
+    """Public EV chargers in the municipality by year, replacing the baseline path from ``start``.
 
-    EV uptake at car replacement follows the national new-sales share times a
-    charger effect with elasticity 0.35 (Ma et al. 2024) and a home-charging
-    floor (fleet.toml; Schulz & Rode 2022). Source: climate-plan.md lever 5.
+    Acts on the fleet: a resident who replaces a car buys a BEV with the national
+    new-sales share × ((local + floor) / (national + floor)) ** 0.35, densities
+    per 1,000 residents (elasticity: Ma et al. 2024; home-charging floor and the
+    national path in fleet.toml; Schulz & Rode 2022 for the first-charger effect).
+    EV owners' car trips then emit per the BEV factor and cost less per km. Values
+    between the years given are interpolated; ``scale`` multiplies the path (for
+    sweeps over charger paths). Path years before ``start`` are ignored (the
+    baseline path holds until then). Through traffic follows the national fleet.
+
+    Source: climate-plan.md lever 5; 0 public chargers in Vallensbæk in Sep 2021,
+    at least 1 by mid-2023 (geography.md §6, behaviour-and-emissions.md §3).
     """
 
     kind: Literal["chargers"]
     path: dict[int, float] = Field(min_length=1, description="Year → number of public chargers.")
+    scale: float = Field(default=1.0, ge=0, le=100)
+
+    @field_serializer("path")
+    def _path_keys(self, path: dict[int, float]) -> dict[str, float]:
+        # TOML (and JSON) keys are strings: dump the years as text; validation reads them back as int
+        return {str(year): value for year, value in sorted(path.items())}
 
     @model_validator(mode="after")
     def _non_negative(self) -> "Chargers":
-        if any(v < 0 for v in self.path.values()):
-            raise ValueError("charger counts cannot be negative")
+        bad = [y for y, v in self.path.items() if v < 0]
+        if bad:
+            raise ValueError(f"charger count for {bad[0]} is negative")
         return self
 
-    def conflict_key(self) -> tuple:
-        return ("chargers", self.start)
+    def check(self, context: "ModelContext", where: str) -> None:
+        if not any(y >= self.start.year for y in self.path):
+            raise VmobError(f"{where}.path: no year on or after the start ({self.start.year}); the lever would change nothing")
 
-    def conflict_value(self) -> Any:
-        return tuple(sorted(self.path.items()))
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        return [Claim("public chargers", "path", (tuple(sorted(self.path.items())), self.scale))]
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         kept = {y: v for y, v in model.local_chargers.items() if y < self.start.year}
-        model.local_chargers = {**kept, **{int(y): float(v) for y, v in self.path.items()}}
+        new = {int(y): float(v) * self.scale for y, v in self.path.items() if y >= self.start.year}
+        model.local_chargers = {**kept, **new}
 
 
 class Cycling(_Lever):
     """Better cycle routes on named roads (or every bike link inside the boundary).
 
-    Faster (``speed_factor``: priority at junctions, fewer stops) and more
-    comfortable (``comfort_factor`` < 1 scales perceived time) bike links, with
-    cycle tracks. Source: the plan's "Cycling municipality" theme (climate-plan.md
-    lever 3); Copenhagen's cycle network raised bike trips 60 % (Fosgerau et al.
-    2023, behaviour-and-emissions.md §1).
+    Acts on the network and the bike skims: bike links of the roads get faster
+    (``speed_factor``: priority at junctions, fewer stops, a smoother surface),
+    cycle tracks (``cycle_track``: the choice model values the cycle-track share
+    of a route) and more comfortable (``comfort_factor`` < 1 scales the perceived
+    time used to find cyclists' routes, so routes move onto them).
+
+    Source: climate-plan.md lever 3 ("Cycling municipality"; Traffic Strategy
+    2022); Copenhagen's cycle-track network raised bike trips 60 % (Fosgerau et
+    al. 2023, behaviour-and-emissions.md §1); cyclists accept +1.84 km for a cycle
+    track (parameters.md §2). The factors are assumptions.
     """
 
     kind: Literal["cycling"]
@@ -288,17 +425,17 @@ class Cycling(_Lever):
     def _mask(self, edges: "EdgeArrays") -> np.ndarray:
         mask = edges.road_mask(self.roads) if self.roads else np.zeros(len(edges.u), dtype=bool)
         if self.all_inside:
-            mask |= edges.inside_share > 0.5
+            mask |= _inside(edges)
         return mask & edges.bike
 
     def check(self, context: "ModelContext", where: str) -> None:
         _check_roads(context.edges, self.roads, where)
+        for k, road in enumerate(self.roads):
+            if not (context.edges.road_mask([road]) & context.edges.bike).any():
+                raise VmobError(f"{where}.roads[{k}]: road '{road}' has no link open to bikes")
 
-    def conflict_key(self) -> tuple:
-        return ("cycling", tuple(sorted(self.roads)), self.all_inside, self.start)
-
-    def conflict_value(self) -> Any:
-        return (self.speed_factor, self.comfort_factor)
+    def claims(self, context: "ModelContext") -> list[Claim]:
+        return [Claim("cycle route", "speed_factor", (self.speed_factor, self.comfort_factor), edges=self._mask(context.edges))]
 
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         edges = model.edges
@@ -330,23 +467,42 @@ def check_levers(levers: list[_Lever], context: "ModelContext", start_year: int,
     start_year, end_year
         The simulated years.
     where
-        Key path of the list, e.g. ``scenarios.plan.levers``; errors name ``where[i]``.
+        Key path of the list, e.g. ``scenarios.plan.levers``; errors name ``where[i].<key>``.
 
     Raises
     ------
     VmobError
-        For a date outside the run, an unknown road/station/line, a road without
-        the lanes a reduction starts from, or two levers that contradict each other.
+        For a date outside the run (or after the last simulated year's reference
+        date, 1 July, so that it would never apply), an unknown road, OSM way,
+        station or line, a road without the lanes a reduction starts from, or two
+        levers that set the same thing on the same date to different values.
     """
-    seen: dict[tuple, tuple[int, Any]] = {}
+    last = dt.date(end_year, *_REFERENCE)
+    claimed: list[tuple[int, Claim]] = []
     for i, lever in enumerate(levers):
         path = f"{where}[{i}]"
         if not start_year <= lever.start.year <= end_year:
             raise VmobError(f"{path}.start: {lever.start} is outside the run {start_year}–{end_year}")
+        if lever.start > last:
+            raise VmobError(
+                f"{path}.start: {lever.start} is after {last}, the date that stands for the last simulated year; "
+                "the lever would never apply"
+            )
         lever.check(context, path)
-        key = lever.conflict_key()
-        if key is None:
-            continue
-        if key in seen and seen[key][1] != lever.conflict_value():
-            raise VmobError(f"{path}: contradicts {where}[{seen[key][0]}] (same target and date, different values)")
-        seen[key] = (i, lever.conflict_value())
+        for claim in lever.claims(context):
+            for j, other in claimed:
+                if levers[j].start != lever.start or other.what != claim.what or other.target != claim.target:
+                    continue
+                if claim.edges is not None and other.edges is not None:
+                    overlap = claim.edges & other.edges
+                    if not overlap.any():
+                        continue
+                    on = f" on {_road_labels(context.edges, overlap)}"
+                else:
+                    on = f" at {claim.target}" if claim.target else ""
+                if other.value != claim.value:
+                    raise VmobError(
+                        f"{path}.{claim.key}: contradicts {where}[{j}]: both set the {claim.what}{on} from {lever.start}, "
+                        f"to {claim.value} and {other.value}"
+                    )
+            claimed.append((i, claim))

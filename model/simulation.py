@@ -191,6 +191,7 @@ class MobilityModel(mesa.Model):
         for index in range(len(self.population)):
             Commuter(self, index)
         self.through: ThroughTraffic = through_traffic(self.edges, context.counts)
+        self.through_net_daily: np.ndarray | None = None  # set in the first year (see _link_vkm)
         self.agent_volume = np.zeros(len(self.edges.u))
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
@@ -414,7 +415,11 @@ class MobilityModel(mesa.Model):
         resident_daily = daily[:, [g for g, group in enumerate(groups) if group[3] == "resident"]].sum(axis=1)
         other_local_factor = self.context.factors.other_local.factor
         local_per_day = (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year / a.days_per_year
-        through_daily = np.maximum(self.through.daily_per_direction - local_per_day, 0.0)
+        if self.through_net_daily is None:
+            # The counts are base-year totals: through traffic is the count net of the first year's
+            # local traffic, then held fixed, so that fewer local cars (a lever) mean fewer cars in all.
+            self.through_net_daily = np.maximum(self.through.daily_per_direction - local_per_day, 0.0)
+        through_daily = self.through_net_daily
         stock = national_stock_shares(self.params.fleet, year)
         truck = self.through.truck_share
         for powertrain in POWERTRAINS:

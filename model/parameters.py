@@ -202,6 +202,8 @@ class AssignmentParameters(_Strict):
     car_occupancy: float = Field(ge=1)
     through_peak_hour_factor: float = Field(gt=0, le=1)
     days_per_year: float = Field(gt=0, le=366)
+    visitor_trips_per_job: float = Field(ge=0)
+    visitor_days_per_year: float = Field(gt=0, le=366)
 
 
 class Replacement(_Strict):

@@ -407,20 +407,29 @@ class MobilityModel(mesa.Model):
                 np.fill_diagonal(od, 0.0)
                 groups.append(("car", powertrain, "commute", user))
                 loads.append(od)
+        n_commute = len(groups)
+        stock = national_stock_shares(self.params.fleet, year)
+        visitors = self._visitor_od(year)
+        for powertrain in POWERTRAINS:
+            groups.append(("car", powertrain, "other_local", "non_resident"))
+            loads.append(visitors * stock[powertrain])
         total_od = np.sum(loads, axis=0)
         _, incidence, _ = all_or_nothing(car_trees(edges, time_s, self.context.anchors.zone_node), total_od, len(edges.u))
         daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
-        commute_daily = daily.sum(axis=1)
-        annual = daily * a.working_days_per_year
-        resident_daily = daily[:, [g for g, group in enumerate(groups) if group[3] == "resident"]].sum(axis=1)
+        commute_daily = daily[:, :n_commute].sum(axis=1)
+        visitor_daily = daily[:, n_commute:].sum(axis=1)
+        annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])
+        resident_daily = daily[:, [g for g, group in enumerate(groups[:n_commute]) if group[3] == "resident"]].sum(axis=1)
         other_local_factor = self.context.factors.other_local.factor
-        local_per_day = (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year / a.days_per_year
+        local_per_day = (
+            (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year
+            + visitor_daily * a.visitor_days_per_year
+        ) / a.days_per_year
         if self.through_net_daily is None:
             # The counts are base-year totals: through traffic is the count net of the first year's
             # local traffic, then held fixed, so that fewer local cars (a lever) mean fewer cars in all.
             self.through_net_daily = np.maximum(self.through.daily_per_direction - local_per_day, 0.0)
         through_daily = self.through_net_daily
-        stock = national_stock_shares(self.params.fleet, year)
         truck = self.through.truck_share
         for powertrain in POWERTRAINS:
             groups.append(("car", powertrain, "through", "non_resident"))
@@ -451,6 +460,21 @@ class MobilityModel(mesa.Model):
                         "vkm_per_year": values[keep],
                     }))
         return pd.concat(frames, ignore_index=True), commute_daily
+
+    def _visitor_od(self, year: int) -> np.ndarray:
+        """Non-residents' daily car trips to and from Vallensbæk's workplaces, other than commuting.
+
+        Customers, visitors, business and delivery trips: ``visitor_trips_per_job`` vehicle trips
+        per local job and day (both directions), to home zones by jobs share, from external zones
+        by the in-commuters' origin model.
+        """
+        zones = self.context.zones
+        trips = self.params.assignment.visitor_trips_per_job * self.params.population.jobs.count_in(year)
+        n = len(zones.ids)
+        inbound = np.zeros((n, n))
+        for row, zone in enumerate(zones.home):
+            inbound[:, zone] = trips / 2.0 * zones.jobs_share[zone] * self.gravity.incommuter_origin_prob[row]
+        return inbound + inbound.T
 
     # ------------------------------------------------------------------- public
 

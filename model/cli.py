@@ -177,6 +177,25 @@ def _values(values: list[int]) -> str:
     return "/".join(str(value) for value in values)
 
 
+@app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="Experiment file (TOML), e.g. experiments/baseline.toml."),
+    out: Path = typer.Option(RESULTS_DIR, help="Results root; the experiment writes to OUT/<name>/."),
+    workers: int | None = typer.Option(None, min=1, help="Local worker processes; default: the number of CPUs."),
+    scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:port) to run on instead."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep finished runs (default) or recompute them all."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and its runs; run nothing."),
+) -> None:
+    """Run an experiment: every scenario × sweep point × seed, then the combined tables and manifest."""
+    from model import experiments
+
+    if dry_run:
+        typer.echo(experiments.dry_run(config, out))
+        return
+    folder = experiments.run_experiment(config, out, workers=workers, scheduler=scheduler, resume=resume, echo=typer.echo)
+    typer.echo(f"results in {folder}")
+
+
 @app.command("report")
 def report(
     results_dir: Path = typer.Argument(..., help="A results folder written by 'vmob run', e.g. results/climate_plan/."),

@@ -1,0 +1,222 @@
+"""Experiment files: the strict schema of ``experiments/<name>.toml`` and its defaults.
+
+An experiment names a question, the simulated years, the population sample, the
+seeds, parameter overrides, scenarios (each a list of levers), an optional sweep
+and the outputs wanted. Every default lives in the models below;
+:func:`resolved_toml` prints them. Unknown keys, wrong types and out-of-range
+values raise :class:`model.errors.VmobError` naming the file and the key path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+
+from model.errors import VmobError
+from model.files import parse_model, read_toml
+from model.levers import LeverConfig
+from model.outputs import TABLES
+from model.settings import BASE_YEAR
+
+#: Last year the model's inputs cover.
+LAST_YEAR = 2050
+#: Names of experiments, scenarios and lever ids: they become folder names and table labels.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: Prefixes of a sweep path: a model parameter or a field of a lever (by its id).
+SWEEP_PREFIXES = ("parameters.", "levers.")
+#: Input files a config may replace; ``None`` keeps the embedded Vallensbæk data.
+INPUT_FILES = ("zones", "transit", "counts", "boundary")
+
+
+#: A value a sweep can take.
+SweepValue = StrictBool | StrictInt | StrictFloat | StrictStr | dt.date
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables as dotted paths to their leaves.
+
+    ``{"choice": {"coefficients": {"habit": 0.5}}}`` and ``{"choice.coefficients.habit": 0.5}``
+    (a quoted TOML key) both become the latter.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and not all(str(k).isdigit() for k in value):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _flat_table(value: Any) -> Any:
+    return flatten(value) if isinstance(value, dict) else value
+
+
+class Scenario(_Strict):
+    """One scenario: a set of dated levers."""
+
+    description: str = ""
+    levers: list[LeverConfig] = Field(default_factory=list)
+
+
+class Sweep(_Strict):
+    """Values to sweep: every combination (``grid``) or position by position (``list``)."""
+
+    mode: Literal["grid", "list"] = "grid"
+    parameters: dict[str, Annotated[list[SweepValue], Field(min_length=1)]] = Field(min_length=1)
+
+    _flatten = field_validator("parameters", mode="before")(_flat_table)
+
+    @field_validator("parameters")
+    @classmethod
+    def _paths(cls, value: dict[str, list[SweepValue]]) -> dict[str, list[SweepValue]]:
+        for path in value:
+            if not path.startswith(SWEEP_PREFIXES) or path in SWEEP_PREFIXES:
+                raise ValueError(f"'{path}' must start with 'parameters.' (a model parameter) or 'levers.' (a lever field)")
+            if path.startswith("levers.") and len(path.split(".")) != 3:
+                raise ValueError(f"'{path}' must read levers.<lever id>.<field>")
+        return value
+
+
+class Outputs(_Strict):
+    """What to write besides each run's own folder."""
+
+    tables: list[str] = Field(default_factory=lambda: list(TABLES))
+    link_volumes: bool = True
+    report: bool = True
+
+    @field_validator("tables")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in TABLES]
+        if unknown:
+            raise ValueError(f"unknown table '{unknown[0]}' (known: {', '.join(TABLES)})")
+        return value
+
+
+class Inputs(_Strict):
+    """Input files; relative paths are relative to the experiment file's folder."""
+
+    network: str = "default"
+    zones: str | None = None
+    transit: str | None = None
+    counts: str | None = None
+    boundary: str | None = None
+
+
+class Experiment(_Strict):
+    """A whole experiment file."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    question: str = Field(min_length=1)
+    start_year: int = Field(default=BASE_YEAR, ge=BASE_YEAR, le=LAST_YEAR)
+    end_year: int = Field(default=LAST_YEAR, ge=BASE_YEAR, le=LAST_YEAR)
+    sample_fraction: float = Field(default=1.0, gt=0, le=1)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1)
+    replications: int | None = Field(default=None, ge=1)
+    base_seed: int = Field(default=1, ge=0)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    scenarios: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Scenario] = Field(min_length=1)
+    sweep: Sweep | None = None
+    outputs: Outputs = Field(default_factory=Outputs)
+    inputs: Inputs = Field(default_factory=Inputs)
+
+    _flatten = field_validator("parameters", mode="before")(_flat_table)
+
+    def seed_list(self) -> list[int]:
+        """The seeds of every scenario and sweep point: ``seeds``, else ``replications`` from ``base_seed``."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [self.base_seed + i for i in range(self.replications or 1)]
+
+
+def load_config(path: str | Path) -> Experiment:
+    """Read and validate an experiment file.
+
+    Input paths come back absolute (resolved against the file's folder) and
+    ``replications`` expanded into ``seeds``.
+
+    Raises
+    ------
+    VmobError
+        A missing file, bad TOML (line and column), an unknown key, a wrong type or
+        value, or an inconsistency, naming the file and the key path.
+    """
+    path = Path(path)
+    config = parse_model(Experiment, read_toml(path), path)
+    check_consistency(config, path)
+    return config.model_copy(update={"inputs": resolve_inputs(config.inputs, path), "seeds": config.seed_list(), "replications": None})
+
+
+def check_consistency(config: Experiment, source: Path) -> None:
+    """Checks across keys that the schema cannot express; raises naming the key path."""
+    if config.end_year < config.start_year:
+        raise VmobError(f"{source}: key 'end_year': {config.end_year} is before start_year {config.start_year}")
+    if config.seeds is not None and config.replications is not None:
+        raise VmobError(f"{source}: key 'replications': give either seeds or replications, not both")
+    if config.seeds is not None and len(set(config.seeds)) != len(config.seeds):
+        raise VmobError(f"{source}: key 'seeds': seeds repeat")
+    for name, scenario in config.scenarios.items():
+        seen: set[str] = set()
+        for i, lever in enumerate(scenario.levers):
+            if lever.id is not None and lever.id in seen:
+                raise VmobError(f"{source}: key 'scenarios.{name}.levers[{i}].id': '{lever.id}' is used twice in the scenario")
+            seen.add(lever.id)
+    if config.sweep is not None:
+        _check_sweep(config, config.sweep, source)
+
+
+def _check_sweep(config: Experiment, sweep: Sweep, source: Path) -> None:
+    lengths = {len(values) for values in sweep.parameters.values()}
+    if sweep.mode == "list" and len(lengths) > 1:
+        raise VmobError(f"{source}: key 'sweep.parameters': in list mode every value list needs the same length")
+    for path in sweep.parameters:
+        if not path.startswith("levers."):
+            continue
+        _, lever_id, field = path.split(".")
+        levers = [lever for s in config.scenarios.values() for lever in s.levers if lever.id == lever_id]
+        if not levers:
+            raise VmobError(f"{source}: key 'sweep.parameters.\"{path}\"': no scenario has a lever with id '{lever_id}'")
+        for lever in levers:
+            if field in ("kind", "id") or field not in type(lever).model_fields:
+                raise VmobError(f"{source}: key 'sweep.parameters.\"{path}\"': a {lever.kind} lever has no field '{field}' to sweep")
+
+
+def resolve_inputs(inputs: Inputs, config_path: Path) -> Inputs:
+    """Make input paths absolute (relative to the config's folder) and check that they exist."""
+    base = config_path.resolve().parent
+    resolved: dict[str, str | None] = {}
+    for key in ("network",) + INPUT_FILES:
+        value = getattr(inputs, key)
+        if value is None or (key == "network" and value == "default"):
+            resolved[key] = value
+            continue
+        path = (base / value).resolve()
+        if not path.is_file():
+            raise VmobError(f"{config_path}: key 'inputs.{key}': file not found: {path}")
+        resolved[key] = str(path)
+    return Inputs(**resolved)
+
+
+def resolved_toml(config: Experiment) -> str:
+    """The config with every default filled in, as TOML (seeds as a list; keys without a value left out)."""
+    import tomlkit
+
+    data = config.model_dump(mode="python", exclude_none=True, exclude={"replications", "base_seed"})
+    return tomlkit.dumps(_string_keys({**data, "seeds": config.seed_list()}))
+
+
+def _string_keys(value: Any) -> Any:
+    """A copy with every table key as text (TOML keys are strings; year-keyed tables have ints)."""
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_string_keys(v) for v in value]
+    return value

@@ -168,7 +168,11 @@ def sweep_name(path: str) -> str:
 
 def format_value(value: Any) -> str:
     """A sweep value as label text."""
-    return value.isoformat() if isinstance(value, dt.date) else str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def run_label(scenario: str, point: dict[str, Any]) -> str:

@@ -196,6 +196,49 @@ def run(
     typer.echo(f"results in {folder}")
 
 
+@app.command("calibrate")
+def calibrate(
+    config: Path = typer.Argument(..., help="Experiment file whose inputs, parameters, first seed and sample fraction to use."),
+    targets: Path | None = typer.Option(None, help="Target shares (default experiments/calibration/targets_2019.toml)."),
+    out: Path | None = typer.Option(None, help="Where to write the constants (default experiments/calibration/constants.toml)."),
+    max_iterations: int = typer.Option(40, min=1, help="Upper bound on constant updates."),
+) -> None:
+    """Fit the modal constants so the 2019 baseline reproduces the target commute shares."""
+    import datetime as dt
+
+    from model import calibration
+    from model.config import load_config
+    from model.experiments import git_state, load_context
+    from model.files import project_relative
+    from model.parameters import MODES
+
+    experiment = load_config(config)
+    target_file = targets or calibration.DEFAULT_TARGETS
+    goal = calibration.load_targets(target_file)
+    context = load_context(experiment.inputs)
+    seed = experiment.seeds[0]
+    result = calibration.calibrate(
+        context, goal, overrides=dict(experiment.parameters), seed=seed,
+        sample_fraction=experiment.sample_fraction, max_iterations=max_iterations,
+    )
+    for iteration, shares in enumerate(result.history, start=1):
+        typer.echo(f"iteration {iteration:2d}: " + ", ".join(f"{m} {100 * shares[m]:5.1f} %" for m in MODES))
+    provenance = {
+        "experiment": str(config),
+        "targets": f"{project_relative(target_file)} (sha256 {calibration.file_sha256(target_file)[:12]})",
+        "network": f"{project_relative(context.sources['network'])} (sha256 {context.sources['network_sha256'][:12]})",
+        "seed": seed,
+        "sample_fraction": experiment.sample_fraction,
+        "commit": git_state()["commit"],
+        "written": dt.date.today().isoformat(),
+    }
+    path = calibration.write_constants(result, provenance, out)
+    typer.echo(
+        f"converged in {result.iterations} iterations (largest error {100 * result.max_error:.2f} share points); "
+        f"constants written to {path}"
+    )
+
+
 @app.command("report")
 def report(
     results_dir: Path = typer.Argument(..., help="A results folder written by 'vmob run', e.g. results/climate_plan/."),

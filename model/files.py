@@ -101,3 +101,14 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def project_relative(path: str | Path) -> str:
+    """``path`` relative to the project root when it lies inside it, else as given."""
+    from model.settings import PROJECT_ROOT
+
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from model.errors import VmobError
 from model.files import atomic_path, load_toml_model
@@ -35,19 +35,29 @@ class Targets(BaseModel):
     shares: dict[str, float]
     proxy: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _valid(self) -> "Targets":
-        unknown = set(self.shares) - set(MODES)
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, shares: dict[str, float]) -> dict[str, float]:
+        unknown = set(shares) - set(MODES)
         if unknown:
             raise ValueError(f"unknown mode {', '.join(sorted(unknown))} (modes: {', '.join(MODES)})")
-        if any(v < 0 for v in self.shares.values()):
+        missing = set(MODES) - set(shares)
+        if missing:
+            raise ValueError(f"lacks {', '.join(sorted(missing))} (give 0 for a mode that did not run)")
+        if any(v < 0 for v in shares.values()):
             raise ValueError("shares cannot be negative")
+        if shares["car"] <= 0:
+            raise ValueError("car must be positive: it is the reference mode of the calibration")
+        total = sum(shares.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1 (they sum to {total:.4f})")
+        return shares
+
+    @model_validator(mode="after")
+    def _valid(self) -> "Targets":
         for mode, proxy in self.proxy.items():
             if mode not in MODES or proxy not in MODES or self.shares.get(proxy, 0) <= 0:
                 raise ValueError(f"proxy.{mode} = '{proxy}' must map a mode to a calibrated mode")
-        total = sum(self.shares.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"shares must sum to 1 (they sum to {total:.4f})")
         return self
 
 
@@ -80,6 +90,34 @@ def expected_resident_shares(model: Any) -> dict[str, float]:
     return dict(zip(MODES, shares.tolist(), strict=True))
 
 
+def share_bounds(model: Any) -> dict[str, tuple[float, float]]:
+    """Residents' share (by weight) that each mode can take at the least and at the most.
+
+    At the least: those for whom it is the only available mode; at the most:
+    those for whom it is available. No constant moves a share outside these.
+    """
+    from model.choice import utilities
+
+    ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
+    _, available = utilities(model.population, model.skims, model.context.zones, model.params.choice, ratio, habit=False)
+    available = available[model.population.resident]
+    w = model.weights[model.population.resident]
+    only = available & (available.sum(axis=1) == 1)[:, None]
+    low, high = (only * w[:, None]).sum(axis=0) / w.sum(), (available * w[:, None]).sum(axis=0) / w.sum()
+    return {m: (float(low[k]), float(high[k])) for k, m in enumerate(MODES)}
+
+
+def check_reachable(targets: Targets, bounds: dict[str, tuple[float, float]]) -> None:
+    """Raise a :class:`VmobError` naming the first target share that no set of constants can reach."""
+    for m in MODES:
+        target, (low, high) = targets.shares[m], bounds[m]
+        if target > 0 and (target > high - targets.tolerance or target < low - targets.tolerance):
+            raise VmobError(
+                f"calibration target shares.{m} = {target:.3f} cannot be reached: in {BASE_YEAR} {m} is available to "
+                f"{100 * high:.1f} % of resident commuters and the only way to work for {100 * low:.1f} %"
+            )
+
+
 def calibrate(
     context: Any,
     targets: Targets,
@@ -102,6 +140,12 @@ def calibrate(
         Population draw used throughout.
     max_iterations
         Upper bound on constant updates.
+
+    Raises
+    ------
+    VmobError
+        Naming the target share that no constants can reach (a mode not
+        available to enough residents, or the only way to work for too many).
     """
     from model.simulation import MobilityModel
 
@@ -116,6 +160,8 @@ def calibrate(
         model.params = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
         model.agent_volume[:] = 0.0
         shares = expected_resident_shares(model)
+        if iteration == 1:
+            check_reachable(targets, share_bounds(model))
         history.append({**shares})
         error = max(abs(shares[m] - targets.shares[m]) for m in MODES if targets.shares[m] > 0)
         if error <= targets.tolerance:
@@ -130,9 +176,10 @@ def calibrate(
 def write_constants(result: CalibrationResult, provenance: dict[str, Any], path: str | Path | None = None) -> Path:
     """Write the calibrated constants with their provenance (atomically)."""
     if not result.converged:
+        worst = max(result.targets, key=lambda m: abs(result.shares.get(m, 0.0) - result.targets[m]))
         raise VmobError(
             f"calibration did not converge in {result.iterations} iterations (largest error "
-            f"{100 * result.max_error:.2f} share points); constants not written"
+            f"{100 * result.max_error:.2f} share points, shares.{worst}); constants not written"
         )
     path = Path(path or DEFAULT_CONSTANTS)
     lines = [

@@ -30,13 +30,20 @@ def charger_multiplier(fleet: FleetParameters, local_chargers: float, residents:
 
 
 def purchase_shares(fleet: FleetParameters, year: int, multiplier: float) -> np.ndarray:
-    """Powertrain shares of a car bought in ``year`` with the local charger effect applied."""
+    """Powertrain shares of a car bought in ``year`` with the local charger effect applied.
+
+    The non-BEV rest keeps the national mix of the other powertrains; when the
+    national sales are all BEV (from 2035) and the local effect is below 1,
+    petrol takes the rest, as in :meth:`FleetParameters.new_sales_shares`.
+    """
     national = fleet.new_sales_shares(year)
     bev = min(national["bev"] * multiplier, 1.0)
     others = np.array([national[p] for p in POWERTRAINS])
     others[BEV] = 0.0
     rest = others.sum()
-    shares = others / rest * (1.0 - bev) if rest > 0 else others
+    if rest <= 0:
+        others[POWERTRAINS.index("petrol")] = rest = 1.0
+    shares = others / rest * (1.0 - bev)
     shares[BEV] = bev
     return shares
 

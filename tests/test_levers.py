@@ -28,6 +28,7 @@ from model.levers import (
     TransitLine,
     check_levers,
 )
+from model.parameters import ModelParameters, load_parameters
 from model.simulation import MobilityModel, ModelContext
 
 FRACTION = 0.3
@@ -44,20 +45,25 @@ def ctx() -> ModelContext:
     return ModelContext.load()
 
 
-def simulate(ctx: ModelContext, levers: list, end_year: int) -> MobilityModel:
-    model = MobilityModel(ctx, levers=levers, end_year=end_year, rng=SEED, sample_fraction=FRACTION)
+@pytest.fixture(scope="module")
+def params() -> ModelParameters:
+    return load_parameters()  # read once: every run of the module compares like with like
+
+
+def simulate(ctx: ModelContext, levers: list, end_year: int, parameters: ModelParameters | None = None) -> MobilityModel:
+    model = MobilityModel(ctx, parameters, levers=levers, end_year=end_year, rng=SEED, sample_fraction=FRACTION)
     model.run()
     return model
 
 
 @pytest.fixture(scope="module")
-def baseline(ctx: ModelContext) -> MobilityModel:
-    return simulate(ctx, [], LONG_END)
+def baseline(ctx: ModelContext, params: ModelParameters) -> MobilityModel:
+    return simulate(ctx, [], LONG_END, params)
 
 
 @pytest.fixture(scope="module")
-def baseline_short(ctx: ModelContext) -> MobilityModel:
-    return simulate(ctx, [], SHORT_END)
+def baseline_short(ctx: ModelContext, params: ModelParameters) -> MobilityModel:
+    return simulate(ctx, [], SHORT_END, params)
 
 
 def assert_same_before(model: MobilityModel, base: MobilityModel, year: int) -> None:
@@ -90,9 +96,9 @@ def resident_ev_share(model: MobilityModel) -> float:
 # ------------------------------------------------------------------------------ effects
 
 
-def test_lane_reduction_lowers_volume_and_speed_on_the_narrowed_roads(ctx, baseline_short) -> None:
+def test_lane_reduction_lowers_volume_and_speed_on_the_narrowed_roads(ctx, params, baseline_short) -> None:
     lever = LaneReduction(kind="lane_reduction", start=START)
-    model = simulate(ctx, [lever], SHORT_END)
+    model = simulate(ctx, [lever], SHORT_END, params)
     assert_same_before(model, baseline_short, START.year)
     e = ctx.edges
     narrowed = e.road_mask(["Søndre Ringvej", "Vejlegårdsvej"]) & e.drive & (e.inside_share > 0.5)
@@ -118,9 +124,9 @@ def test_lane_reduction_with_cycle_track_marks_the_road_for_bikes(ctx) -> None:
     assert model.edges.cycleway[road & ctx.edges.bike].all() and not model.edges.cycleway[~road].any()
 
 
-def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, baseline_short) -> None:
+def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, params, baseline_short) -> None:
     lever = SpeedLimit(kind="speed_limit", start=START, limit_kph=80, road_category=["motorway"], only_limit_kph=110)
-    model = simulate(ctx, [lever], SHORT_END)
+    model = simulate(ctx, [lever], SHORT_END, params)
     assert_same_before(model, baseline_short, START.year)
     e = ctx.edges
     posted_110 = (e.road_category == "motorway") & np.isclose(e.maxspeed_kph, 110) & e.drive
@@ -145,11 +151,11 @@ def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, ba
     assert s.loc[2021, "co2_territorial_t"] < b.loc[2021, "co2_territorial_t"]
 
 
-def test_municipal_speed_limit_touches_only_50_roads_inside(ctx, baseline_short) -> None:
+def test_municipal_speed_limit_touches_only_50_roads_inside(ctx, params, baseline_short) -> None:
     lever = SpeedLimit(
         kind="speed_limit", start=START, limit_kph=40, road_category=["urban", "local"], only_limit_kph=50, inside_only=True
     )
-    model = simulate(ctx, [lever], 2021)
+    model = simulate(ctx, [lever], 2021, params)
     assert_same_before(model, baseline_short, START.year)
     e = ctx.edges
     target = e.drive & np.isin(e.road_category, ["urban", "local"]) & np.isclose(e.maxspeed_kph, 50) & (e.inside_share > 0.5)
@@ -165,9 +171,9 @@ def test_municipal_speed_limit_touches_only_50_roads_inside(ctx, baseline_short)
     assert (after >= before - 1e-9).all() and (after > before + 1e-6).any()
 
 
-def test_letbane_share_is_zero_before_opening_and_positive_after(ctx, baseline) -> None:
+def test_letbane_share_is_zero_before_opening_and_positive_after(ctx, params, baseline) -> None:
     lever = TransitLine(kind="transit_line", start=dt.date(2025, 10, 26))
-    model = simulate(ctx, [lever], LONG_END)
+    model = simulate(ctx, [lever], LONG_END, params)
     # 1 July 2025 stands for 2025: before the opening, so 2025 is still the baseline
     assert_same_before(model, baseline, 2026)
     s = summary(model)
@@ -188,9 +194,9 @@ def test_letbane_opened_late_runs_the_latest_service() -> None:
     assert early == [phase1, full]
 
 
-def test_line_e_at_vallensbaek_raises_the_s_train_share(ctx, baseline_short) -> None:
+def test_line_e_at_vallensbaek_raises_the_s_train_share(ctx, params, baseline_short) -> None:
     lever = StationStop(kind="station_stop", start=START, transfer_min_saved=1.0, bike_parking_min_saved=1.0)
-    model = simulate(ctx, [lever], SHORT_END)
+    model = simulate(ctx, [lever], SHORT_END, params)
     assert_same_before(model, baseline_short, START.year)
     e_line = next(line for line in model.transit.running(dt.date(2021, 7, 1)) if line.id == "E")
     assert "Vallensbæk St." in e_line.stops
@@ -204,9 +210,9 @@ def test_line_e_at_vallensbaek_raises_the_s_train_share(ctx, baseline_short) -> 
     assert (got.wait_min[at] < base.wait_min[at]).all()
 
 
-def test_more_chargers_raise_the_ev_share_of_residents_cars(ctx, baseline) -> None:
+def test_more_chargers_raise_the_ev_share_of_residents_cars(ctx, params, baseline) -> None:
     lever = Chargers(kind="chargers", start=START, path={2021: 60, 2026: 200})
-    model = simulate(ctx, [lever], LONG_END)
+    model = simulate(ctx, [lever], LONG_END, params)
     assert_same_before(model, baseline, START.year)
     assert model.chargers_in(2026) == 200 and baseline.chargers_in(2026) < 20
     assert resident_ev_share(model) > resident_ev_share(baseline)
@@ -219,9 +225,9 @@ def test_charger_path_scales_and_keeps_years_before_start(ctx) -> None:
     assert model.chargers_in(2023) == before and model.chargers_in(2030) == 200
 
 
-def test_better_cycling_raises_the_bike_share(ctx, baseline_short) -> None:
+def test_better_cycling_raises_the_bike_share(ctx, params, baseline_short) -> None:
     lever = Cycling(kind="cycling", start=START, all_inside=True, speed_factor=1.2)
-    model = simulate(ctx, [lever], SHORT_END)
+    model = simulate(ctx, [lever], SHORT_END, params)
     assert_same_before(model, baseline_short, START.year)
     assert (model.skims.bike_time_min <= baseline_short.skims.bike_time_min + 1e-9).all()
     s, b = summary(model), summary(baseline_short)

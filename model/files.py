@@ -52,12 +52,35 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def validation_message(err: ValidationError, source: str | Path) -> str:
+def _input_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop the parts of a pydantic location that are not keys of the input.
+
+    Tagged unions add the tag (``levers[0].lane_reduction.lanes_to``) and
+    validators add ``function-...`` parts; users know only their file's keys.
+    """
+    kept: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("kind") == part:
+            continue
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(kept)
+
+
+def validation_message(err: ValidationError, source: str | Path, data: Any = None) -> str:
     """One sentence for the first pydantic error: file, key path and problem."""
     first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = _input_path(tuple(first["loc"]), data)
     where = key_path(loc) or "(top level)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     return f"{source}: key '{where}': {message}"
@@ -68,7 +91,7 @@ def parse_model(model: type[M], data: dict[str, Any], source: str | Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise VmobError(validation_message(err, source)) from None
+        raise VmobError(validation_message(err, source, data)) from None
 
 
 def load_toml_model(model: type[M], path: str | Path) -> M:

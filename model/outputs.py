@@ -198,7 +198,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
                    "t/year", minimum=0),
             _field("co2_resident_t", "number", "Transport CO2 of residents, anywhere.", "t/year",
                    minimum=0),
-            _field("co2_through_t", "number", "Territorial CO2 of motorway through traffic.", "t/year",
+            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and Søndre Ringvej; traffic_counts.toml).", "t/year",
                    minimum=0),
             _field("co2_territorial_change_vs_2019_pct", "number",
                    "Change of co2_territorial_t against the same run's 2019 value; empty without a "

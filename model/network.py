@@ -10,6 +10,7 @@ listed in ``docs/network.md``.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
@@ -24,7 +25,10 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import shapely
+import shapely.errors
+import shapely.geometry
 from pydantic import BaseModel, ConfigDict
+from pyproj import Transformer
 
 from model.edges import edge_arrays, snap_stations
 from model.errors import VmobError
@@ -194,19 +198,25 @@ def _pbf_to_xml(pbf: Path, xml_path: Path) -> None:
 
 
 def load_boundary(path: Path) -> shapely.Geometry:
-    """Read the municipal boundary (GeoJSON, WGS84) and project it to EPSG:25832."""
+    """Read the municipal boundary (GeoJSON, WGS84 as the format prescribes) in EPSG:25832.
+
+    Plain JSON and shapely: a boundary needs no GIS file driver.
+    """
     path = Path(path)
     if not path.is_file():
         raise VmobError(f"boundary file not found: {path}")
     try:
-        frame = gpd.read_file(path)
-    except Exception as err:  # pyogrio raises DataSourceError and others
+        data = json.loads(path.read_text(encoding="utf-8"))
+        features = data["features"] if data.get("type") == "FeatureCollection" else [data]
+        shapes = [shapely.geometry.shape(f.get("geometry", f)) for f in features]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError,
+            shapely.errors.GEOSException) as err:
         raise VmobError(f"{path}: not a readable GeoJSON boundary ({_short(err)})") from None
-    if frame.empty:
+    polygons = [g for g in shapes if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    if not polygons:
         raise VmobError(f"{path}: the boundary file has no polygon")
-    if frame.crs is None:
-        frame = frame.set_crs(CRS_WGS84)
-    return shapely.union_all(frame.to_crs(CRS_METRIC).geometry.values)
+    to_metric = Transformer.from_crs(CRS_WGS84, CRS_METRIC, always_xy=True)
+    return shapely.transform(shapely.union_all(polygons), lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
 
 
 def normalise(
@@ -481,7 +491,9 @@ def save_cached(graph: nx.MultiDiGraph, boundary: gpd.GeoDataFrame, target: Path
     ox.save_graphml(graph, tmp_graph)
     boundary_path = _boundary_path(target)
     tmp_boundary = boundary_path.with_name(boundary_path.name + ".tmp")
-    boundary.to_crs(CRS_WGS84)[["geometry"]].to_file(tmp_boundary, driver="GeoJSON")
+    polygon = boundary.to_crs(CRS_WGS84).geometry.union_all()
+    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(polygon)}
+    tmp_boundary.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
     tmp_boundary.replace(boundary_path)
     tmp_graph.replace(target)
 

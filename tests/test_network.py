@@ -9,6 +9,7 @@ import geopandas as gpd
 import osmium
 import osmnx as ox
 import pytest
+import shapely.geometry
 from osm_fixtures import tiny_network_xml, write_tiny_network
 
 from model import network as net
@@ -70,11 +71,17 @@ def test_graphml_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):
     assert_same_edges(load_network(graphml, boundary=boundary), tiny)
 
 
+def boundary_frame(path: Path) -> gpd.GeoDataFrame:
+    """The boundary as the GeoDataFrame osmnx's geocoder returns."""
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    return gpd.GeoDataFrame(geometry=[shapely.geometry.shape(f["geometry"]) for f in features], crs="EPSG:4326")
+
+
 def test_cached_download_round_trip(tiny, tiny_files, tmp_path):
     osm, boundary = tiny_files
     target = tmp_path / "cache" / "tiny_5km.graphml"
     target.parent.mkdir()
-    save_cached(read_graph(osm), gpd.read_file(boundary), target)
+    save_cached(read_graph(osm), boundary_frame(boundary), target)
     cached = load_network(target)  # finds tiny_5km.boundary.geojson beside it
     assert Path(cached.source) == target
     assert_same_edges(cached, tiny)
@@ -82,7 +89,7 @@ def test_cached_download_round_trip(tiny, tiny_files, tmp_path):
 
 def test_fetch_caches_what_osmnx_returns(tiny, tiny_files, tmp_path, monkeypatch):
     osm, boundary = tiny_files
-    monkeypatch.setattr(ox, "geocode_to_gdf", lambda place: gpd.read_file(boundary))
+    monkeypatch.setattr(ox, "geocode_to_gdf", lambda place: boundary_frame(boundary))
     monkeypatch.setattr(ox, "graph_from_polygon", lambda polygon, **kwargs: read_graph(osm))
     path = net.fetch_network("Test Kommune", 2.5, tmp_path)
     assert path == tmp_path / "test_kommune_2p5km.graphml"

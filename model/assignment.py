@@ -47,7 +47,9 @@ def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[n
     shortest_total
         Σ demand × shortest-path time (vehicle-seconds), for the relative gap.
     """
-    incidence = path_incidence(trees.paths(), n_edges)
+    rows, cols = trees.path_entries()
+    n_pairs = len(trees.zone_nodes) ** 2
+    incidence = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_edges, n_pairs))
     flat = od_vph.ravel()
     return incidence @ flat, incidence, float(flat @ trees.time_s.ravel())
 

@@ -203,6 +203,7 @@ class CarTrees:
     pred: np.ndarray
     index: EdgeIndex
     positions: np.ndarray  # drive-edge position in EdgeArrays, by position in the tree's edge list
+    tree_edge: np.ndarray | None = None  # from tree_edges(pred, index); computed when first needed
 
     def paths(self) -> list[list[np.ndarray]]:
         """``paths[i][j]``: edge positions (in EdgeArrays) from zone i to zone j."""
@@ -211,14 +212,44 @@ class CarTrees:
             for i, o in enumerate(self.zone_nodes)
         ]
 
+    def path_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (edge position in EdgeArrays, OD pair ``i * zones + j``) on the fastest paths.
+
+        The same pairs as :meth:`paths`, found for all OD pairs at once by walking up the
+        trees one level per step (as many steps as the longest path has edges), sorted by
+        OD pair. Unreachable pairs and a zone to itself have no entries.
+        """
+        nz = len(self.zone_nodes)
+        if self.tree_edge is None:
+            self.tree_edge = tree_edges(self.pred, self.index)
+        tree = np.repeat(np.arange(nz), nz)
+        pair = np.arange(nz * nz)
+        origin = self.zone_nodes[tree]
+        node = np.tile(self.zone_nodes, nz)
+        walking = (node != origin) & np.isfinite(self.time_s.ravel())
+        tree, pair, origin, node = tree[walking], pair[walking], origin[walking], node[walking]
+        edges, pairs = [], []
+        while len(node):
+            edges.append(self.tree_edge[tree, node])
+            pairs.append(pair)
+            node = self.pred[tree, node]
+            walking = node != origin
+            tree, pair, origin, node = tree[walking], pair[walking], origin[walking], node[walking]
+        if not edges:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        edge, pair = np.concatenate(edges), np.concatenate(pairs)
+        order = np.argsort(pair, kind="stable")
+        return self.positions[edge[order]], pair[order]
+
 
 def car_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray) -> CarTrees:
     """Fastest car paths between all zone nodes under the given edge times (s)."""
     mask = edges.drive
     positions = np.flatnonzero(mask)
     dist, pred, index = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], time_s[mask], zone_nodes)
-    sums = path_sums(pred, tree_edges(pred, index), (edges.length_m[mask] / 1000.0)[:, None])[..., 0]
-    return CarTrees(zone_nodes, dist[:, zone_nodes], sums[:, zone_nodes], pred, index, positions)
+    tree_edge = tree_edges(pred, index)
+    sums = path_sums(pred, tree_edge, (edges.length_m[mask] / 1000.0)[:, None])[..., 0]
+    return CarTrees(zone_nodes, dist[:, zone_nodes], sums[:, zone_nodes], pred, index, positions, tree_edge)
 
 
 def _undirected_skim(

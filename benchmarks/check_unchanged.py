@@ -1,0 +1,79 @@
+"""Check that a performance change leaves the model's results unchanged.
+
+Runs the given experiments' runs (full population unless ``--sample-fraction``), keeps every
+output table and the link volumes, and either saves them or compares them with a saved copy::
+
+    .venv/bin/python benchmarks/check_unchanged.py --save /tmp/before.pkl      # before the change
+    .venv/bin/python benchmarks/check_unchanged.py --compare /tmp/before.pkl   # after it
+
+Comparison is exact (``pandas.testing.assert_frame_equal(check_exact=True)``) unless
+``--rtol`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model.experiments import plan_experiment, simulate  # noqa: E402
+
+DEFAULT_EXPERIMENTS = ("experiments/baseline.toml", "experiments/climate_plan.toml")
+
+
+def collect(experiments: list[str], sample_fraction: float | None, seed: int) -> dict[str, pd.DataFrame]:
+    """Every table of the first run of each experiment (with ``seed``), keyed ``<experiment>/<table>``."""
+    out: dict[str, pd.DataFrame] = {}
+    for path in experiments:
+        plan = plan_experiment(ROOT / path, Path("/tmp/vmob-check"))
+        spec = plan.specs[0]
+        changes = {"seed": seed}
+        if sample_fraction is not None:
+            changes["sample_fraction"] = sample_fraction
+        from dataclasses import replace
+
+        spec = replace(spec, **changes)
+        start = time.perf_counter()
+        result = simulate(spec)
+        print(f"{path}: {time.perf_counter() - start:.1f} s")
+        for name, table in result.tables.items():
+            out[f"{plan.config.name}/{name}"] = table
+        out[f"{plan.config.name}/link_volumes"] = result.link_volumes
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--save", type=Path)
+    group.add_argument("--compare", type=Path)
+    parser.add_argument("--experiments", nargs="*", default=list(DEFAULT_EXPERIMENTS))
+    parser.add_argument("--sample-fraction", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: exact)")
+    args = parser.parse_args()
+    tables = collect(args.experiments, args.sample_fraction, args.seed)
+    if args.save:
+        args.save.write_bytes(pickle.dumps(tables))
+        print(f"saved {len(tables)} tables to {args.save}")
+        return
+    before = pickle.loads(args.compare.read_bytes())
+    assert set(before) == set(tables), (sorted(before), sorted(tables))
+    for name in sorted(tables):
+        if args.rtol is None:
+            pd.testing.assert_frame_equal(before[name], tables[name], check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(before[name], tables[name], check_exact=False, rtol=args.rtol)
+        print(f"{name}: {len(tables[name])} rows identical" if args.rtol is None else f"{name}: equal within rtol {args.rtol}")
+    print("all tables unchanged")
+
+
+if __name__ == "__main__":
+    main()

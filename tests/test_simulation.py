@@ -1,0 +1,197 @@
+"""The Mesa model: determinism, Mesa's API, habit steady state, monotone responses, dated levers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from functools import partial
+
+import mesa
+import numpy as np
+import pandas as pd
+import pytest
+from abm_fixtures import SAMPLE, default_context, small_model
+
+from model.agents import Commuter
+from model.choice import CAR, S_TRAIN, probabilities, utilities
+from model.parameters import MODES, load_parameters
+from model.simulation import MobilityModel, habit_steady_state, reference_date
+
+
+@pytest.fixture(scope="module")
+def base_2019():
+    model = small_model()
+    model.run()
+    return model
+
+
+@pytest.fixture(scope="module")
+def congested_2019():
+    """Every link's BPR alpha raised from 0.15 to 3: congestion bites hard."""
+    model = small_model(parameters=load_parameters({"assignment.bpr_alpha": 3.0}))
+    model.run()
+    return model
+
+
+@pytest.fixture(scope="module")
+def two_years():
+    model = small_model(end_year=2020, sample_fraction=0.1, rng=5)
+    model.run()
+    return model
+
+
+def test_same_seed_gives_identical_tables_and_another_seed_does_not(two_years):
+    again = small_model(end_year=2020, sample_fraction=0.1, rng=5)
+    again.run()
+    first, second = two_years.results(), again.results()
+    assert set(first) == set(second) >= {"mode_split", "vehicle_km", "co2", "summary"}
+    for name in first:
+        pd.testing.assert_frame_equal(first[name], second[name], obj=name)
+    pd.testing.assert_frame_equal(two_years.link_volumes(), again.link_volumes())
+    other = small_model(end_year=2020, sample_fraction=0.1, rng=6)
+    other.run()
+    assert not first["mode_split"]["commuters"].equals(other.results()["mode_split"]["commuters"])
+
+
+def test_one_commuter_agent_per_row_of_the_population(two_years):
+    model = two_years
+    assert len(model.agents) == len(model.population)
+    assert all(isinstance(agent, Commuter) for agent in model.agents)
+    assert sorted(agent.index for agent in model.agents) == list(range(len(model.population)))
+    residents = model.agents.select(lambda a: a.resident)
+    assert len(residents) == int(model.population.resident.sum())
+
+
+def test_groupby_mode_counts_the_chosen_modes(two_years):
+    model = two_years
+    counts = model.agents.groupby("mode").count()
+    expected = np.bincount(model.population.mode, minlength=len(MODES))
+    assert counts == {MODES[i]: int(n) for i, n in enumerate(expected) if n}
+    weights = model.agents.select(lambda a: a.resident).groupby("mode").agg("weight", sum)
+    total = sum(weights.values())
+    assert weights["car"] / total == pytest.approx(model.resident_share(CAR))
+
+
+def test_agent_attributes_are_views_into_the_model_arrays(two_years):
+    model = two_years
+    agent = next(iter(model.agents))
+    i = agent.index
+    saved = (model.population.mode[i], model.population.powertrain[i], model.population.car_available[i])
+    try:
+        model.population.mode[i] = S_TRAIN
+        assert agent.mode == "s_train"
+        model.population.powertrain[i] = 3
+        model.population.car_available[i] = True
+        assert agent.powertrain == "bev" and agent.car_available
+        model.population.powertrain[i] = -1
+        assert agent.powertrain is None
+    finally:
+        model.population.mode[i], model.population.powertrain[i], model.population.car_available[i] = saved
+    assert agent.weight == model.weights[i]
+    assert agent.value_of_time == pytest.approx(model.population.vot_dkk_per_min[i] * 60)
+    assert agent.home_zone in model.context.zones.ids
+
+
+def test_datacollector_records_one_row_per_year(two_years):
+    frame = two_years.datacollector.get_model_vars_dataframe()
+    assert frame["year"].tolist() == [2019, 2020]
+    shares = frame[[f"share_{m}" for m in MODES]].sum(axis=1)
+    np.testing.assert_allclose(shares, 1.0)
+    assert (frame["car_vkm_commute"] > 0).all()
+    assert not two_years.running
+
+
+def test_runs_under_mesa_batch_run():
+    model_cls = partial(MobilityModel, default_context())
+    rows = mesa.batch_run(
+        model_cls,
+        parameters={"sample_fraction": 0.05, "end_year": 2020, "rng": [1, 2]},
+        iterations=1,
+        max_steps=2,
+        data_collection_period=1,
+        number_processes=1,
+        display_progress=False,
+    )
+    assert len(rows) == 4  # two seeds × two yearly steps
+    assert sorted((r["rng"], r["year"]) for r in rows) == [(1, 2019), (1, 2020), (2, 2019), (2, 2020)]
+    for row in rows:
+        assert sum(row[f"share_{m}"] for m in MODES) == pytest.approx(1.0)
+    by_seed = {r["rng"]: r["share_car"] for r in rows if r["year"] == 2019}
+    assert by_seed[1] != by_seed[2]
+
+
+def test_the_base_year_is_in_its_habit_steady_state(base_2019):
+    model = base_2019
+    habit = model.params.choice.coefficients.habit
+    ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
+    V, available = utilities(model.population, model.skims, model.context.zones, model.params.choice, ratio, habit=False)
+    steady = habit_steady_state(V, available, habit)
+    # One more year of choices that favour last year's mode leaves every agent's distribution unchanged.
+    conditional = np.stack([probabilities(V + habit * (np.arange(len(MODES)) == last), available) for last in range(len(MODES))], axis=1)
+    next_year = np.einsum("nl,nlm->nm", steady, conditional)
+    np.testing.assert_allclose(next_year, steady, atol=1e-6)
+    # Without the steady state, habit alone would move the shares: the check above can fail.
+    free = probabilities(V, available)
+    drift = np.einsum("nl,nlm->nm", free, conditional)
+    res, w = model.population.resident, model.weights[model.population.resident]
+    assert abs(np.average(drift[res, CAR], weights=w) - np.average(free[res, CAR], weights=w)) > 0.005
+
+
+def test_business_as_usual_changes_little_in_one_year():
+    model = small_model(end_year=2020)
+    model.run()
+    frame = model.datacollector.get_model_vars_dataframe()
+    for mode in MODES:
+        assert abs(frame[f"share_{mode}"].iloc[1] - frame[f"share_{mode}"].iloc[0]) < 0.02, mode
+
+
+@pytest.mark.filterwarnings("ignore:.*speed value.*clamped")
+def test_msa_gap_is_reported_and_below_the_threshold(two_years, congested_2019):
+    threshold = two_years.params.assignment.relative_gap
+    assert set(two_years.gap_history) == {2019, 2020}
+    for year, gaps in two_years.gap_history.items():
+        assert gaps and gaps[-1] < threshold, year
+    # A congested network needs more iterations, and the gap falls until it is below the threshold.
+    gaps = congested_2019.gap_history[2019]
+    assert len(gaps) >= 2
+    assert gaps[-1] < gaps[0] and gaps[-1] < threshold
+
+
+@pytest.mark.filterwarnings("ignore:.*speed value.*clamped")  # half speeds fall below the COPERT curves
+def test_slower_car_network_lowers_the_car_share(base_2019, congested_2019):
+    base = base_2019
+    slow = small_model()
+    slow.edges.speed_kph *= 0.5  # every road at half speed from the 2019 step on
+    slow.run()
+    assert slow.resident_share(CAR) < base.resident_share(CAR) - 0.03
+    assert congested_2019.resident_share(CAR) < base.resident_share(CAR) - 0.01
+
+
+def test_faster_s_train_line_raises_the_s_train_share(base_2019):
+    ctx = default_context()
+    transit = ctx.transit.copy()
+    line = transit.lines["A"]
+    transit.lines["A"] = line.model_copy(update={"minutes": [m / 2 for m in line.minutes]})
+    base = base_2019
+    fast = MobilityModel(dataclasses.replace(ctx, transit=transit), end_year=2019, sample_fraction=SAMPLE, rng=1)
+    fast.run()
+    assert fast.resident_share(S_TRAIN) > base.resident_share(S_TRAIN) + 0.005
+    assert fast.resident_share(CAR) < base.resident_share(CAR)
+
+
+@dataclasses.dataclass
+class _RecordingLever:
+    start: dt.date
+    applied_in: list = dataclasses.field(default_factory=list)
+
+    def apply(self, model, date):
+        self.applied_in.append(model.year)
+
+
+def test_a_lever_counts_in_a_year_if_it_has_started_by_1_july():
+    assert reference_date(2025) == dt.date(2025, 7, 1)
+    on_time, late = _RecordingLever(dt.date(2025, 7, 1)), _RecordingLever(dt.date(2025, 7, 2))
+    model = small_model(start_year=2024, end_year=2026, sample_fraction=0.05, levers=[late, on_time])
+    model.run()
+    assert on_time.applied_in == [2025], "applied once, in the first year it is due"
+    assert late.applied_in == [2026]

@@ -15,7 +15,6 @@ from model.skims import Skims
 from model.zones import Zones
 
 CAR, BIKE, WALK, S_TRAIN, LIGHT_RAIL = range(len(MODES))
-BIKE_DECAY_FREE_KM = 5.0
 
 
 def transit_fare_dkk(straight_km: np.ndarray, params: ChoiceParameters) -> np.ndarray:
@@ -85,7 +84,7 @@ def utilities(
     bike_km = skims.bike_dist_km[h, w]
     bike_min = skims.bike_time_min[h, w] * np.where(population.ebike, bike_speed_ratio, 1.0)
     decay = coef.bike_distance_decay_per_km * np.where(population.ebike, coef.ebike_decay_factor, 1.0)
-    effort = 1.0 + decay * np.maximum(bike_km - BIKE_DECAY_FREE_KM, 0.0)
+    effort = 1.0 + decay * np.maximum(bike_km - coef.bike_decay_free_km, 0.0)
     V[:, BIKE] = beta_t * coef.bike_time_weight * bike_min * effort + coef.cycletrack * skims.cycletrack_share[h, w]
     max_bike = np.where(population.ebike, params.availability.ebike_max_km, params.availability.bike_max_km)
     available[:, BIKE] = population.has_bike & (bike_km <= max_bike)

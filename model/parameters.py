@@ -125,6 +125,7 @@ class Coefficients(_Strict):
     bike_time_weight: float = Field(gt=0)
     walk_time_weight: float = Field(gt=0)
     bike_distance_decay_per_km: float = Field(ge=0)
+    bike_decay_free_km: float = Field(ge=0)
     ebike_decay_factor: float = Field(ge=0, le=1)
     cycletrack: float
     wait_weight: float = Field(gt=0)

@@ -141,6 +141,18 @@ class Coefficients(_Strict):
         return value
 
 
+class Access(_Strict):
+    walk_access_max_km: float = Field(gt=0)
+    bike_access_max_km: float = Field(gt=0)
+    egress_max_km: float = Field(gt=0)
+    bike_parking_min: float = Field(ge=0)
+    max_wait_min: float = Field(gt=0)
+    rail_detour: float = Field(ge=1)
+    transfer_walk_max_m: float = Field(ge=0)
+    walk_detour: float = Field(ge=1)
+    no_cycletrack_penalty: float = Field(ge=0)
+
+
 class Availability(_Strict):
     walk_max_km: float = Field(gt=0)
     bike_max_km: float = Field(gt=0)
@@ -176,6 +188,7 @@ class Reconsideration(_Strict):
 class ChoiceParameters(_Strict):
     modes: list[str]
     coefficients: Coefficients
+    access: Access
     availability: Availability
     costs: Costs
     constants: dict[str, float]

@@ -29,7 +29,7 @@ from model.outputs import summary_table
 from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR
-from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, with_car
+from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import RAIL_MODES, Transit, load_transit
 from model.zones import Zones, load_zones
@@ -179,13 +179,7 @@ class MobilityModel(mesa.Model):
         self.transit = context.transit.copy()
         self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
         self.station_improvements: dict[str, tuple[float, float]] = {}
-        choice = self.params.choice.coefficients
-        speeds = context.network.parameters.speeds_kph
-        self.skim_settings = SkimSettings(
-            bike_kph=speeds["bike"], ebike_kph=speeds["ebike"], walk_kph=speeds["walk"],
-            wait_weight=choice.wait_weight, access_weight=choice.access_weight,
-            transfer_penalty_min=choice.transfer_penalty_min,
-        )
+        self.skim_settings: SkimSettings = skim_settings(self.params.choice, context.network.parameters.speeds_kph)
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
             context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)

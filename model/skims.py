@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,9 @@ from model.errors import VmobError
 from model.transit import RAIL_MODES, Transit
 from model.zones import Zones
 
+if TYPE_CHECKING:
+    from model.parameters import ChoiceParameters
+
 #: Distance assumed for a trip that starts and ends in the same zone (km; assumption).
 INTRA_ZONE_KM = 1.0
 #: Car speed assumed within a zone (km/h; assumption).
@@ -29,23 +33,37 @@ INTRA_ZONE_CAR_KPH = 30.0
 
 @dataclass(frozen=True)
 class SkimSettings:
-    """Speeds and path-choice weights the skims need (from the parameter files)."""
+    """Speeds, access rules and path-choice weights of the skims.
 
-    bike_kph: float = 16.0
-    ebike_kph: float = 21.0
-    walk_kph: float = 4.8
-    no_cycletrack_penalty: float = 0.3
-    walk_access_max_km: float = 1.2
-    bike_access_max_km: float = 5.0
-    egress_max_km: float = 2.5
-    bike_parking_min: float = 2.0
-    wait_weight: float = 1.5
-    access_weight: float = 1.5
-    transfer_penalty_min: float = 5.0
-    max_wait_min: float = 15.0
-    rail_detour: float = 1.15
-    transfer_walk_max_m: float = 400.0
-    walk_detour: float = 1.3
+    Built from the parameter files by :func:`skim_settings`; every value is
+    documented in ``network.toml`` (speeds) and ``mode_choice.toml`` (the rest).
+    """
+
+    bike_kph: float
+    ebike_kph: float
+    walk_kph: float
+    no_cycletrack_penalty: float
+    walk_access_max_km: float
+    bike_access_max_km: float
+    egress_max_km: float
+    bike_parking_min: float
+    wait_weight: float
+    access_weight: float
+    transfer_penalty_min: float
+    max_wait_min: float
+    rail_detour: float
+    transfer_walk_max_m: float
+    walk_detour: float
+
+
+def skim_settings(choice: "ChoiceParameters", speeds_kph: Mapping[str, float]) -> SkimSettings:
+    """Skim settings from the mode-choice parameters and the network's mode speeds."""
+    coef = choice.coefficients
+    return SkimSettings(
+        bike_kph=speeds_kph["bike"], ebike_kph=speeds_kph["ebike"], walk_kph=speeds_kph["walk"],
+        wait_weight=coef.wait_weight, access_weight=coef.access_weight, transfer_penalty_min=coef.transfer_penalty_min,
+        **choice.access.model_dump(),
+    )
 
 
 @dataclass

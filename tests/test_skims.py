@@ -12,7 +12,9 @@ from osm_fixtures import write_tiny_inputs
 
 from model.edges import EdgeArrays, edge_arrays
 from model.network import Network, load_network
-from model.skims import SkimSettings, Skims, ZoneGraph, _station_access, build_skims, shortest_trees
+from model.network import load_parameters as load_network_parameters
+from model.parameters import load_parameters
+from model.skims import SkimSettings, Skims, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
 from model.transit import Transit, load_transit
 from model.zones import Zones, load_zones
 
@@ -32,6 +34,11 @@ class Tiny:
     skims: Skims
 
 
+def default_settings() -> SkimSettings:
+    """The skim settings of the shipped parameter files."""
+    return skim_settings(load_parameters().choice, load_network_parameters().speeds_kph)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Tiny:
     files = write_tiny_inputs(tmp_path_factory.mktemp("skims"))
@@ -40,7 +47,7 @@ def tiny(tmp_path_factory) -> Tiny:
     zones = load_zones(files["zones"])
     transit = load_transit(files["transit"])
     anchors = ZoneGraph(edges, zones, transit)
-    settings = SkimSettings()
+    settings = default_settings()
     return Tiny(network, edges, zones, transit, anchors, settings, build_skims(edges, zones, transit, anchors, PHASE_ONE, settings))
 
 
@@ -141,7 +148,7 @@ def test_wait_is_half_the_headway_capped(tiny):
 
 
 def test_access_walks_up_to_the_limit_then_bikes_and_rides():
-    settings = SkimSettings()
+    settings = default_settings()
     walk_km = np.array([[0.6, 1.2, 1.3, 6.0]])
     bike_min = np.array([[2.0, 4.0, 4.5, 20.0]])
     access = _station_access(walk_km, bike_min, settings)

@@ -347,7 +347,9 @@ def _lever_text(lever: Any) -> str:
         return str(lever)
     kind = str(lever.get("kind", "lever")).replace("_", " ")
     start = lever.get("start")
-    rest = ", ".join(f"{k} = {_value_text(v)}" for k, v in lever.items() if k not in ("kind", "start", "id") and v is not None)
+    rest = ", ".join(
+        f"{k} = {_value_text(v)}" for k, v in lever.items() if k not in ("kind", "start", "id") and v not in (None, [], {}, "")
+    )
     return f"{kind}" + (f" from {start}" if start else "") + (f": {rest}" if rest else "")
 
 
@@ -390,7 +392,7 @@ def _findings(results: Results) -> list[str]:
             if label != ref and ref in set(summary["scenario"]):
                 base = summary[(summary["scenario"] == ref) & (summary["year"] == year)]["co2_territorial_t"].mean()
                 if not np.isnan(base):
-                    text += f"; {base - co2:,.0f} t/year {'less' if base >= co2 else 'more'} than '{ref}'"
+                    text += f"; {abs(base - co2):,.0f} t/year {'less' if base >= co2 else 'more'} than '{ref}'"
             lines.append(text + ".")
     return lines
 

@@ -249,3 +249,50 @@ def report(
     written = build_report(results_dir)
     typer.echo(str(written))
     typer.echo(str(written.with_suffix(".html")))
+
+
+@app.command("dashboard")
+def dashboard(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 to serve other machines)."),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
+    results: Path = typer.Option(RESULTS_DIR, help="Results root whose experiment folders the page can open."),
+) -> None:
+    """Serve the interactive dashboard (model/app.py, Solara) in the browser and print its URL."""
+    import importlib.util
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from model.settings import PROJECT_ROOT
+
+    results_env = "VMOB_DASHBOARD_RESULTS"  # model.app.RESULTS_ENV (not imported: that would need solara)
+
+    if importlib.util.find_spec("solara") is None:
+        raise VmobError("the dashboard needs solara: pip install -e '.[dashboard]'")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise VmobError(f"cannot listen on {host}:{port} ({err.strerror}); choose another with --port") from None
+    env = {**os.environ, results_env: str(results.resolve())}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "solara", "run", "model.app", "--host", host, "--port", str(port), "--production", "--no-open",
+               "--no-check-version"]
+    shown = "localhost" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"dashboard: http://{shown}:{port}/  (results from {results}; Ctrl-C stops it)")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())  # stopping vmob stops the server
+    try:
+        code = process.wait()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    if code != 0:
+        raise VmobError(f"the dashboard server stopped with exit status {code}")

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 BENCH = Path(__file__).resolve().parent
 CACHE = ROOT / "networks" / "cache" / "bench"
 
-from model.choice import probabilities, utilities, transit_fare_dkk, car_cost_per_km  # noqa: E402
-from model.parameters import MODES  # noqa: E402
-from model.population import Population, draw_categorical, weights_in  # noqa: E402
-from model.simulation import MobilityModel, ModelContext  # noqa: E402
+from model.choice import car_cost_per_km, probabilities, transit_fare_dkk, utilities
+from model.parameters import MODES
+from model.population import Population, draw_categorical, weights_in
+from model.simulation import MobilityModel, ModelContext
 
 SEED = 1
 
@@ -308,16 +308,11 @@ def case_biogeme(V: np.ndarray, available: np.ndarray, P: np.ndarray, t_vec: flo
 
 
 def case_sweep(workers: int) -> list[dict]:
-    from model.experiments import run_experiment
+    from sweep_scaling import timed_sweep
 
-    out = Path(tempfile.mkdtemp(prefix="vmob-sweep-"))
-    try:
-        start = time.perf_counter()
-        run_experiment(BENCH / "sweep.toml", out, workers=workers, resume=False, echo=lambda s: None)
-        wall = time.perf_counter() - start
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    return [row(f"6 sweep of 16 runs, {workers} local worker(s)", "16 runs", wall, None, "")]
+    wall, outputs = timed_sweep(workers)
+    return [row(f"6 sweep of 16 runs, {workers} local worker(s)", "16 runs", wall, None,
+                f"combined outputs (serial) {outputs:.1f} s; runs {wall - outputs:.1f} s")]
 
 
 def case_growth_agents(n_agents: int) -> list[dict]:

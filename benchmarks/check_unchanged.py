@@ -23,7 +23,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.experiments import plan_experiment, simulate  # noqa: E402
+from model.experiments import plan_experiment, simulate
 
 DEFAULT_EXPERIMENTS = ("experiments/baseline.toml", "experiments/climate_plan.toml")
 

@@ -28,7 +28,7 @@ from pyproj import Transformer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.settings import CRS_METRIC, CRS_WGS84  # noqa: E402
+from model.settings import CRS_METRIC, CRS_WGS84
 
 #: Metres added around the zones' and stations' extent.
 MARGIN_M = 2_000.0

@@ -328,16 +328,36 @@ def _columns_sheet() -> pd.DataFrame:
                     "unit": f.get("unit", ""),
                     "allowed_values": ", ".join(c.get("enum", [])),
                     "key": f["name"] in SCHEMAS[table]["primaryKey"],
-                    "description": f["description"],
+                    "description": f["description"]
+                    + (f" (summary.xlsx: summed over {', '.join(WORKBOOK_SUMMED_OVER[table])}; the CSV has every row)"
+                       if table in WORKBOOK_SUMMED_OVER and f["name"] in ("vkm_per_year", "amount", "energy_mj") else ""),
                 }
             )
     return pd.DataFrame(rows)
 
 
+#: Columns the planner workbook sums over in the large link-level tables; the CSV and Parquet
+#: files keep every row (a sweep's vehicle_km runs to 10^5 rows, too many for a spreadsheet).
+WORKBOOK_SUMMED_OVER = {"vehicle_km": ("road_category", "speed_limit_kph"), "energy": ("road_category",)}
+
+
+def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The sheets of ``summary.xlsx``: every table, the link-level ones summed over road details."""
+    sheets = {}
+    for name, df in tables.items():
+        dropped = WORKBOOK_SUMMED_OVER.get(name, ())
+        if dropped:
+            values = [c for c in df.columns if c not in dropped and pd.api.types.is_float_dtype(df[c])]
+            keys = [c for c in df.columns if c not in dropped and c not in values]
+            df = df.groupby(keys, sort=False, as_index=False)[values].sum()
+        sheets[name] = df.head(_XLSX_MAX_ROWS)
+    return sheets
+
+
 def _write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        for name, df in tables.items():
-            df.head(_XLSX_MAX_ROWS).to_excel(xl, sheet_name=name, index=False)
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+        for name, df in workbook_tables(tables).items():
+            df.to_excel(xl, sheet_name=name, index=False)
         _columns_sheet().to_excel(xl, sheet_name="columns", index=False)
 
 

@@ -131,6 +131,10 @@ def test_write_validate_and_read_back(tables, tmp_path: Path):
     sheets = pd.read_excel(tmp_path / "toy" / "summary.xlsx", sheet_name=None)
     assert set(sheets) == set(TABLES) | {"columns"}
     assert {"table", "column", "unit", "description"} <= set(sheets["columns"].columns)
+    # The workbook sums the link-level tables over road details; its totals still reconcile.
+    assert "speed_limit_kph" not in sheets["vehicle_km"].columns
+    assert sheets["vehicle_km"]["vkm_per_year"].sum() == pytest.approx(tables["vehicle_km"]["vkm_per_year"].sum())
+    assert sheets["energy"]["amount"].sum() == pytest.approx(tables["energy"]["amount"].sum())
 
 
 def test_cli_validate(tables, tmp_path: Path):

@@ -2,7 +2,7 @@
 
 The simulation runs the method of successive averages with the mode choice in
 the loop (:meth:`model.simulation.MobilityModel.step`); this module holds the
-pieces: path incidence, loading, BPR and the relative gap.
+pieces: all-or-nothing loading, BPR link times and the relative gap.
 """
 
 from __future__ import annotations
@@ -18,21 +18,6 @@ def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: fl
     """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``."""
     capacity = np.where(edges.capacity_vph > 0, edges.capacity_vph, np.inf)
     return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
-
-
-def path_incidence(paths: list[list[np.ndarray]], n_edges: int) -> sp.csr_matrix:
-    """Edge × OD-pair incidence of the paths (OD pairs in row-major zone order)."""
-    rows, cols = [], []
-    n_dest = len(paths[0]) if paths else 0
-    for i, row in enumerate(paths):
-        for j, path in enumerate(row):
-            rows.append(path)
-            cols.append(np.full(len(path), i * n_dest + j))
-    if not rows:
-        return sp.csr_matrix((n_edges, 0))
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_edges, len(paths) * n_dest))
 
 
 def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, sp.csr_matrix, float]:

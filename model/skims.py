@@ -3,7 +3,8 @@
 Shortest-path trees are grown from the distinct zone nodes only (a few dozen),
 never per pair. Sums along tree paths (distance along a time-shortest path,
 the components of a transit trip) come from vectorised pointer jumping over the
-predecessor arrays; car paths are traced edge by edge only for loading.
+predecessor arrays; car paths for loading are walked up all trees at once
+(:meth:`CarTrees.path_entries`).
 """
 
 from __future__ import annotations
@@ -223,19 +224,12 @@ class CarTrees:
     positions: np.ndarray  # drive-edge position in EdgeArrays, by position in the tree's edge list
     tree_edge: np.ndarray | None = None  # from tree_edges(pred, index); computed when first needed
 
-    def paths(self) -> list[list[np.ndarray]]:
-        """``paths[i][j]``: edge positions (in EdgeArrays) from zone i to zone j."""
-        return [
-            [self.positions[trace_path(self.pred[i], o, t, self.index)] for t in self.zone_nodes]
-            for i, o in enumerate(self.zone_nodes)
-        ]
-
     def path_entries(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (edge position in EdgeArrays, OD pair ``i * zones + j``) on the fastest paths.
 
-        The same pairs as :meth:`paths`, found for all OD pairs at once by walking up the
-        trees one level per step (as many steps as the longest path has edges), sorted by
-        OD pair. Unreachable pairs and a zone to itself have no entries.
+        Found for all OD pairs at once by walking up the trees one level per step (as many
+        steps as the longest path has edges), sorted by OD pair. Unreachable pairs and a zone
+        to itself have no entries.
         """
         nz = len(self.zone_nodes)
         if self.tree_edge is None:

@@ -1,8 +1,8 @@
 """Policy levers of the climate plan as typed, dated config entries.
 
 Each lever is one pydantic class with a ``kind``, a ``start`` date, its
-parameters, a :meth:`~_Lever.check` against the inputs, the :meth:`~_Lever.claims`
-it makes (for finding contradictions) and an :meth:`~_Lever.apply` that changes
+parameters, a :meth:`~Lever.check` against the inputs, the :meth:`~Lever.claims`
+it makes (for finding contradictions) and an :meth:`~Lever.apply` that changes
 the model's network, timetable or fleet once, in the first simulated year whose
 reference date (1 July) is on or after ``start``. Adding a lever is one class
 here, one entry in :data:`LeverConfig`, one test and a line in
@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from model.errors import VmobError
+from model.settings import REFERENCE_MONTH_DAY
 from model.transit import Service
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 #: Roads the plan names for narrowing (climate-plan.md lever 2).
 PLAN_NARROWED_ROADS = ("Søndre Ringvej", "Vejlegårdsvej")
-#: Month and day that stand for a simulated year (as in :mod:`model.simulation`).
-_REFERENCE = (7, 1)
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Claim:
     target: str = ""
 
 
-class _Lever(BaseModel):
+class Lever(BaseModel):
     """Fields every lever has."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -117,7 +116,7 @@ def _inside(edges: "EdgeArrays") -> np.ndarray:
 # ----------------------------------------------------------------------------- levers
 
 
-class LaneReduction(_Lever):
+class LaneReduction(Lever):
     """Narrow roads, e.g. Søndre Ringvej and Vejlegårdsvej from 4 to 2 lanes.
 
     Acts on the network: every drivable edge of the roads (by OSM ``name`` or way
@@ -199,7 +198,7 @@ class LaneReduction(_Lever):
             edges.cycleway[bike & (_inside(edges) if self.inside_only else True)] = True
 
 
-class SpeedLimit(_Lever):
+class SpeedLimit(Lever):
     """Lower (or raise) posted limits on named roads or on road categories.
 
     Acts on the network: free-flow speed = limit × compliance (the road's current
@@ -257,7 +256,7 @@ class SpeedLimit(_Lever):
         edges.capacity_vph[mask] *= 1.0 + self.capacity_change_per_kph * (old - self.limit_kph)
 
 
-class TransitLine(_Lever):
+class TransitLine(Lever):
     """Open a planned line of transit.toml (Hovedstadens Letbane, ``planned = true``).
 
     Before ``start`` the line does not run; from then its dated services apply
@@ -305,7 +304,7 @@ class TransitLine(_Lever):
         model.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
 
-class StationStop(_Lever):
+class StationStop(Lever):
     """Make a line call at a station it passes (S-train line E at Vallensbæk St.).
 
     Acts on the timetable and the transit skims: the station is no longer
@@ -349,7 +348,7 @@ class StationStop(_Lever):
         model.station_improvements[self.station] = (self.transfer_min_saved, self.bike_parking_min_saved)
 
 
-class Chargers(_Lever):
+class Chargers(Lever):
     """Public EV chargers in the municipality by year, replacing the baseline path from ``start``.
 
     Acts on the fleet: a resident who replaces a car buys a BEV with the national
@@ -394,7 +393,7 @@ class Chargers(_Lever):
         model.local_chargers = {**kept, **new}
 
 
-class Cycling(_Lever):
+class Cycling(Lever):
     """Better cycle routes on named roads (or every bike link inside the boundary).
 
     Acts on the network and the bike skims: bike links of the roads get faster
@@ -452,10 +451,8 @@ LeverConfig = Annotated[
 ]
 """One lever entry of an experiment file (``kind`` picks the class)."""
 
-Lever = _Lever
 
-
-def check_levers(levers: list[_Lever], context: "ModelContext", start_year: int, end_year: int, where: str) -> None:
+def check_levers(levers: list[Lever], context: "ModelContext", start_year: int, end_year: int, where: str) -> None:
     """Validate a scenario's levers against the inputs and the run's years.
 
     Parameters
@@ -477,7 +474,7 @@ def check_levers(levers: list[_Lever], context: "ModelContext", start_year: int,
         station or line, a road without the lanes a reduction starts from, or two
         levers that set the same thing on the same date to different values.
     """
-    last = dt.date(end_year, *_REFERENCE)
+    last = dt.date(end_year, *REFERENCE_MONTH_DAY)
     claimed: list[tuple[int, Claim]] = []
     for i, lever in enumerate(levers):
         path = f"{where}[{i}]"

@@ -22,3 +22,7 @@ RESULTS_DIR = PROJECT_ROOT / "results"
 
 #: First simulated year: the climate plan's baseline year.
 BASE_YEAR = 2019
+
+#: The day of the year whose network and timetable stand for the whole year: a lever
+#: counts in a year if it has started by then.
+REFERENCE_MONTH_DAY = (7, 1)

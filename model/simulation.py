@@ -28,7 +28,7 @@ from model.network import Network, load_network
 from model.outputs import summary_table
 from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
-from model.settings import BASE_YEAR
+from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import RAIL_MODES, Transit, load_transit
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 
     from model.levers import Lever
 
-#: The day of the year whose network and timetable stand for the whole year: a lever
-#: counts in a year if it has started by then.
-REFERENCE_MONTH_DAY = (7, 1)
 #: Iterations of the habit process used to put the base year in its steady state.
 HABIT_BURN_IN = 30
 

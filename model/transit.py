@@ -108,7 +108,7 @@ class RunningLine:
 class Transit:
     """The rail network and the service each line runs on a date.
 
-    Levers change it through :meth:`set_stop` and :meth:`add_service`; a copy per
+    Levers change it through :meth:`open_line` and :meth:`set_stop`; a copy per
     run keeps scenarios independent.
     """
 
@@ -127,15 +127,10 @@ class Transit:
         clone.opened = set(self.opened)
         return clone
 
-    def open_line(self, line_id: str, services: list[Service] | None = None, opened: dt.date | None = None) -> None:
-        """Let a planned line run, optionally with other dated services.
-
-        With ``opened``, services dated before it start on that date instead.
-        """
+    def open_line(self, line_id: str, services: list[Service] | None = None) -> None:
+        """Let a planned line run, optionally with other dated services."""
         line = self.line(line_id)
         new = list(services) if services else list(line.services)
-        if opened is not None:
-            new = [s if s.start >= opened else s.model_copy(update={"start": opened}) for s in new]
         self.lines[line_id] = line.model_copy(update={"services": new})
         self.opened.add(line_id)
 

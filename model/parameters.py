@@ -81,10 +81,8 @@ class Jobs(_Strict):
 
     def count_in(self, year: int) -> float:
         """Jobs located in the municipality in ``year``."""
-        last = max(self.count)
-        capped = min(year, max(self.growth_until, last))
-        value = interpolate(self.count, capped, self.growth_after_last_year)
-        return value
+        capped = min(year, max(self.growth_until, max(self.count)))
+        return interpolate(self.count, capped, self.growth_after_last_year)
 
 
 class InCommuters(_Strict):

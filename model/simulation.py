@@ -349,13 +349,12 @@ class MobilityModel(mesa.Model):
         mode_split = pd.DataFrame(rows)
         link_vkm, commute_daily = self._link_vkm(year)
         self.last_commute_vkm = float(link_vkm.loc[link_vkm["traffic"] == "commute", "vkm_per_year"].sum())
+        peak_volume = self.agent_volume + self.background_vph()
         self.link_records.append(pd.DataFrame({
             **self.labels, "year": year, "edge": np.arange(len(self.edges.u)),
             "car_commute_daily": commute_daily, "through_daily": self.through.daily_per_direction,
-            "peak_volume_vph": self.agent_volume + self.background_vph(),
-            "congested_speed_kph": self.edges.length_m / bpr_time_s(
-                self.edges, self.agent_volume + self.background_vph(), self.params.assignment.bpr_alpha,
-                self.params.assignment.bpr_beta) * 3.6,
+            "peak_volume_vph": peak_volume,
+            "congested_speed_kph": self.edges.length_m / bpr_time_s(self.edges, peak_volume, a.bpr_alpha, a.bpr_beta) * 3.6,
             "lanes_total": self.edges.lanes_total, "maxspeed_kph": self.edges.maxspeed_kph,
         }))
         link_vkm = pd.concat([link_vkm, emissions.other_local_vkm(link_vkm, self.context.factors)], ignore_index=True)

@@ -9,7 +9,6 @@ the habit steady state of 2019, with congestion in the loop.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,8 +196,3 @@ def write_constants(result: CalibrationResult, provenance: dict[str, Any], path:
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines), encoding="utf-8")
     return path
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, for provenance."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -209,7 +209,7 @@ def calibrate(
     from model import calibration
     from model.config import load_config
     from model.experiments import git_state, load_context
-    from model.files import project_relative
+    from model.files import file_sha256, project_relative
     from model.parameters import MODES
 
     experiment = load_config(config)
@@ -225,7 +225,7 @@ def calibrate(
         typer.echo(f"iteration {iteration:2d}: " + ", ".join(f"{m} {100 * shares[m]:5.1f} %" for m in MODES))
     provenance = {
         "experiment": str(config),
-        "targets": f"{project_relative(target_file)} (sha256 {calibration.file_sha256(target_file)[:12]})",
+        "targets": f"{project_relative(target_file)} (sha256 {file_sha256(target_file)[:12]})",
         "network": f"{project_relative(context.sources['network'])} (sha256 {context.sources['network_sha256'][:12]})",
         "seed": seed,
         "sample_fraction": experiment.sample_fraction,

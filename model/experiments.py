@@ -44,7 +44,7 @@ from pydantic import ValidationError
 
 from model.config import Experiment, Inputs, load_config, resolved_toml
 from model.errors import VmobError
-from model.files import atomic_path, parse_model, validation_message
+from model.files import atomic_path, file_sha256, parse_model, validation_message
 from model.levers import check_levers
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
 from model.parameters import ModelParameters, apply_overrides, load_parameter_data
@@ -120,11 +120,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def file_digest(path: Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def input_digests(inputs: Inputs, context: "ModelContext") -> dict[str, str]:
     """Digests of every file a run reads: network with boundary, zones, transit, counts, parameters."""
     from model.through_traffic import DEFAULT_COUNTS
@@ -134,10 +129,10 @@ def input_digests(inputs: Inputs, context: "ModelContext") -> dict[str, str]:
     parameter_files = sorted(PARAMETERS_DIR.glob("*.toml")) + sorted(CALIBRATION_DIR.glob("*.toml"))
     return {
         "network_and_boundary": context.sources["network_sha256"],
-        "zones": file_digest(Path(inputs.zones or DEFAULT_ZONES)),
-        "transit": file_digest(Path(inputs.transit or DEFAULT_TRANSIT)),
-        "counts": file_digest(Path(inputs.counts or DEFAULT_COUNTS)),
-        "parameter_files": canonical_hash({p.name: file_digest(p) for p in parameter_files}),
+        "zones": file_sha256(Path(inputs.zones or DEFAULT_ZONES)),
+        "transit": file_sha256(Path(inputs.transit or DEFAULT_TRANSIT)),
+        "counts": file_sha256(Path(inputs.counts or DEFAULT_COUNTS)),
+        "parameter_files": canonical_hash({p.name: file_sha256(p) for p in parameter_files}),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import tomllib
@@ -124,6 +125,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file's bytes (for provenance and config hashes)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def project_relative(path: str | Path) -> str:

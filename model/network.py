@@ -32,7 +32,7 @@ from pyproj import Transformer
 
 from model.edges import edge_arrays, snap_stations
 from model.errors import VmobError
-from model.files import load_toml_model
+from model.files import atomic_path, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR, PARAMETERS_DIR
 from model.transit import Transit
 
@@ -485,17 +485,17 @@ def fetch_network(place: str, buffer_km: float, cache_dir: Path | None = None) -
 
 
 def save_cached(graph: nx.MultiDiGraph, boundary: gpd.GeoDataFrame, target: Path) -> None:
-    """Write a downloaded graph and its boundary atomically into the cache."""
+    """Write a downloaded graph and its boundary atomically into the cache.
+
+    The boundary goes first, so a graph in the cache always has its boundary beside it.
+    """
     target = Path(target)
-    tmp_graph = target.with_name(target.name + ".tmp")
-    ox.save_graphml(graph, tmp_graph)
-    boundary_path = _boundary_path(target)
-    tmp_boundary = boundary_path.with_name(boundary_path.name + ".tmp")
     polygon = boundary.to_crs(CRS_WGS84).geometry.union_all()
     feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(polygon)}
-    tmp_boundary.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
-    tmp_boundary.replace(boundary_path)
-    tmp_graph.replace(target)
+    with atomic_path(_boundary_path(target)) as tmp:
+        tmp.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}), encoding="utf-8")
+    with atomic_path(target) as tmp:
+        ox.save_graphml(graph, tmp)
 
 
 def _boundary_path(path: Path) -> Path:

@@ -149,6 +149,8 @@ class Access(_Strict):
     transfer_walk_max_m: float = Field(ge=0)
     walk_detour: float = Field(ge=1)
     no_cycletrack_penalty: float = Field(ge=0)
+    intra_zone_km: float = Field(gt=0)
+    intra_zone_car_kph: float = Field(gt=0)
 
 
 class Availability(_Strict):

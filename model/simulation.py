@@ -307,7 +307,7 @@ class MobilityModel(mesa.Model):
         for k in range(1, a.max_iterations + 1):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
             trees = car_trees(self.edges, time_s, zone_nodes)
-            self.skims = with_car(base, trees)
+            self.skims = with_car(base, trees, self.skim_settings)
             V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, CAR], current_car)

@@ -26,10 +26,6 @@ from model.zones import Zones
 if TYPE_CHECKING:
     from model.parameters import ChoiceParameters
 
-#: Distance assumed for a trip that starts and ends in the same zone (km; assumption).
-INTRA_ZONE_KM = 1.0
-#: Car speed assumed within a zone (km/h; assumption).
-INTRA_ZONE_CAR_KPH = 30.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,8 @@ class SkimSettings:
     rail_detour: float
     transfer_walk_max_m: float
     walk_detour: float
+    intra_zone_km: float
+    intra_zone_car_kph: float
 
 
 def skim_settings(choice: "ChoiceParameters", speeds_kph: Mapping[str, float]) -> SkimSettings:
@@ -338,7 +336,7 @@ def build_skims(
         stations=anchors.stations,
     )
     _fill_intra_zone(skims, settings)
-    skims = with_car(skims, trees)
+    skims = with_car(skims, trees, settings)
     improvements = improvements or {}
     parking_saved = np.array([improvements.get(name, (0.0, 0.0))[1] for name in anchors.stations])
     transfer_saved = np.array([improvements.get(name, (0.0, 0.0))[0] for name in anchors.stations])
@@ -351,22 +349,22 @@ def build_skims(
     return skims
 
 
-def with_car(skims: Skims, trees: CarTrees) -> Skims:
+def with_car(skims: Skims, trees: CarTrees, settings: SkimSettings) -> Skims:
     """The same skims with car times and distances from ``trees`` (e.g. congested)."""
     car_time = trees.time_s / 60.0
     car_dist = trees.dist_km.copy()
     diag = np.arange(car_time.shape[0])
-    car_dist[diag, diag] = INTRA_ZONE_KM
-    car_time[diag, diag] = INTRA_ZONE_KM / INTRA_ZONE_CAR_KPH * 60.0
+    car_dist[diag, diag] = settings.intra_zone_km
+    car_time[diag, diag] = settings.intra_zone_km / settings.intra_zone_car_kph * 60.0
     return replace(skims, car_time_min=car_time, car_dist_km=car_dist)
 
 
 def _fill_intra_zone(skims: Skims, settings: SkimSettings) -> None:
     diag = np.arange(skims.bike_dist_km.shape[0])
-    skims.bike_dist_km[diag, diag] = INTRA_ZONE_KM
-    skims.bike_time_min[diag, diag] = INTRA_ZONE_KM / settings.bike_kph * 60.0
-    skims.walk_dist_km[diag, diag] = INTRA_ZONE_KM
-    skims.walk_time_min[diag, diag] = INTRA_ZONE_KM / settings.walk_kph * 60.0
+    skims.bike_dist_km[diag, diag] = settings.intra_zone_km
+    skims.bike_time_min[diag, diag] = settings.intra_zone_km / settings.bike_kph * 60.0
+    skims.walk_dist_km[diag, diag] = settings.intra_zone_km
+    skims.walk_time_min[diag, diag] = settings.intra_zone_km / settings.walk_kph * 60.0
 
 
 def _station_access(

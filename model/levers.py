@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from model.errors import VmobError
 from model.settings import REFERENCE_MONTH_DAY
@@ -82,14 +91,18 @@ class Lever(BaseModel):
 # ----------------------------------------------------------------------------- helpers
 
 
+def _closest(name: str, known: Iterable[str]) -> str:
+    """``"; closest: a, b"`` for the known names most like ``name`` (empty if none is close)."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.5)
+    return f"; closest: {', '.join(close)}" if close else ""
+
+
 def _check_roads(edges: "EdgeArrays", roads: list[str], where: str) -> None:
     """Every road name must be an OSM ``name`` of the network; the error lists the closest names."""
     known = sorted({str(n) for n in edges.name if n})
     for k, road in enumerate(roads):
         if road not in known:
-            close = difflib.get_close_matches(road, known, n=3, cutoff=0.5)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            raise VmobError(f"{where}.roads[{k}]: road '{road}' is not in the network{hint}")
+            raise VmobError(f"{where}.roads[{k}]: road '{road}' is not in the network{_closest(road, known)}")
 
 
 def _check_osm_ids(edges: "EdgeArrays", osm_ids: list[int], where: str) -> None:
@@ -333,9 +346,7 @@ class StationStop(Lever):
         except VmobError as err:
             raise VmobError(f"{where}.line: {err}") from None
         if self.station not in transit.stations:
-            close = difflib.get_close_matches(self.station, sorted(transit.stations), n=3, cutoff=0.5)
-            hint = f"; closest: {', '.join(close)}" if close else ""
-            raise VmobError(f"{where}.station: unknown station '{self.station}'{hint}")
+            raise VmobError(f"{where}.station: unknown station '{self.station}'{_closest(self.station, transit.stations)}")
         if self.station not in line.stops:
             raise VmobError(f"{where}.station: '{self.station}' is not on line {self.line} (its stops: {', '.join(line.stops)})")
 

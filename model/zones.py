@@ -16,8 +16,8 @@ from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
 DEFAULT_ZONES = DEFAULT_NETWORK_DIR / "zones.toml"
 
 
-class HomeZone(BaseModel):
-    """A residential and work zone inside the municipality."""
+class _Place(BaseModel):
+    """What every zone has: an id, a name and a WGS84 point."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,20 +25,19 @@ class HomeZone(BaseModel):
     name: str
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+
+
+class HomeZone(_Place):
+    """A residential and work zone inside the municipality."""
+
     population_share: float = Field(ge=0, le=1)
     jobs_share: float = Field(ge=0, le=1)
     source: str
 
 
-class Destination(BaseModel):
+class Destination(_Place):
     """An external municipality: a workplace for residents and a home for in-commuters."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
-    name: str
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
     jobs: float = Field(gt=0)
     jobs_year: int
     employed_residents: float = Field(gt=0)

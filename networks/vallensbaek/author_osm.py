@@ -18,6 +18,7 @@ segments).
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -38,21 +39,16 @@ MEANDER_MIN_M = 450.0
 MEANDER_HALF_WAVE_M = 700.0
 MEANDER_STEP_M = 175.0
 
-# Vallensbæk Kommune main ring, geography.md §7 (DAGI 1:500,000, R-sec), (lon, lat)
-BOUNDARY = [
-    (12.39144, 55.61322), (12.38762, 55.61270), (12.37876, 55.61490), (12.34662, 55.63758), (12.34134, 55.64196),
-    (12.34704, 55.64771), (12.35420, 55.64925), (12.35274, 55.65486), (12.36499, 55.65621), (12.39238, 55.62911),
-    (12.40339, 55.61838), (12.40388, 55.61649), (12.40387, 55.61649), (12.40343, 55.61648), (12.39933, 55.61579),
-    (12.39873, 55.61539), (12.39868, 55.61466), (12.39972, 55.61385), (12.39875, 55.61252), (12.39904, 55.61164),
-    (12.39764, 55.61109), (12.39697, 55.61122), (12.39777, 55.61221), (12.39710, 55.61252), (12.39701, 55.61268),
-    (12.39632, 55.61288), (12.39485, 55.61174), (12.39399, 55.61203), (12.39387, 55.61254), (12.39441, 55.61319),
-    (12.39528, 55.61342), (12.39595, 55.61326), (12.39625, 55.61334), (12.39748, 55.61323), (12.39590, 55.61433),
-    (12.39561, 55.61446), (12.39506, 55.61435), (12.39144, 55.61322),
+# Municipal boundary: the outer ring of boundary.geojson in this folder (its source is in the file's
+# properties). Used only to keep the schematic meander of the corridors outside Vallensbæk.
+BOUNDARY: list[tuple[float, float]] = [
+    tuple(xy) for xy in json.loads(OUT.with_name("boundary.geojson").read_text(encoding="utf-8"))
+    ["features"][0]["geometry"]["coordinates"][0][0]
 ]
 
 
 def inside_boundary(p: tuple[float, float]) -> bool:
-    """Ray-casting point-in-polygon test for (lat, lon) against the main boundary ring."""
+    """Ray-casting point-in-polygon test for (lat, lon) against the boundary's outer ring."""
     x, y = p[1], p[0]
     inside = False
     for (x1, y1), (x2, y2) in zip(BOUNDARY, BOUNDARY[1:]):

@@ -185,3 +185,32 @@ def test_boundary_without_polygon_is_an_error(tiny_files, tmp_path):
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
     with pytest.raises(net.VmobError, match="empty.geojson"):
         load_network(osm, boundary=empty)
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_network()
+
+
+def test_embedded_boundary_has_the_official_area(embedded):
+    """Territorial CO2 depends on it: 9.5 km² official (geography.md §3, Trap)."""
+    assert embedded.boundary.area / 1e6 == pytest.approx(9.5, rel=0.02)
+
+
+def test_embedded_home_zones_lie_inside_the_boundary(embedded):
+    from model.zones import load_zones
+
+    zones = load_zones()
+    points = shapely.points(zones.x[zones.home], zones.y[zones.home])
+    assert shapely.contains(embedded.boundary, points).all()
+
+
+def test_embedded_motorway_lengths_inside_match_the_noise_wall(embedded):
+    """Holbækmotorvejen has a 2,020 m noise wall along Vallensbækvej inside Vallensbæk (geography.md §3a)."""
+    km = {}
+    for _, _, data in embedded.graph.edges(data=True):
+        if data.get("highway") == "motorway":
+            km[data["name"]] = km.get(data["name"], 0.0) + data["length"] * data["inside_share"] / 2000.0  # per direction
+    assert km["Holbækmotorvejen"] == pytest.approx(2.02, rel=0.15)
+    assert 1.0 < km["Køge Bugt Motorvejen"] < 2.5
+    assert sum(km.values()) < 5.0

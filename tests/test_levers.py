@@ -143,7 +143,7 @@ def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, pa
     got, base = links(model, 2021), links(baseline_short, 2021)
     # route choice: commuters' cars leave the slower motorways
     assert got["car_commute_daily"][posted_110].sum() < base["car_commute_daily"][posted_110].sum()
-    # mode choice: in 2021 some commuters (residents or in-commuters) leave the car, none join it
+    # mode choice: fewer car commuters in 2021 (residents and in-commuters together), and no higher resident car share
     s, b = summary(model), summary(baseline_short)
     car_got, car_base = car_commuters(model, 2021), car_commuters(baseline_short, 2021)
     assert car_got < car_base

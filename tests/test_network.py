@@ -14,6 +14,7 @@ from osm_fixtures import tiny_network_xml, write_tiny_network
 
 from model import network as net
 from model.network import load_network, load_parameters, read_graph, save_cached
+from model.zones import load_zones
 
 COMPARED = (
     "length", "lanes", "lanes_total", "maxspeed_kph", "speed_kph", "capacity_vph", "travel_time",
@@ -198,8 +199,6 @@ def test_embedded_boundary_has_the_official_area(embedded):
 
 
 def test_embedded_home_zones_lie_inside_the_boundary(embedded):
-    from model.zones import load_zones
-
     zones = load_zones()
     points = shapely.points(zones.x[zones.home], zones.y[zones.home])
     assert shapely.contains(embedded.boundary, points).all()

@@ -90,13 +90,20 @@ class SpeedCurve(StrictModel):
     epsilon: float
     zeta: float
     eta: float
-    v_min_kph: float = Field(gt=0)
-    v_max_kph: float = Field(gt=0)
+    v_min_kph: float = Field(gt=0, le=250)
+    v_max_kph: float = Field(gt=0, le=250)
 
     @model_validator(mode="after")
     def _range(self) -> SpeedCurve:
         if self.v_min_kph >= self.v_max_kph:
             raise ValueError("v_min_kph must be below v_max_kph")
+        v = np.linspace(self.v_min_kph, self.v_max_kph, 101)
+        with np.errstate(all="ignore"):
+            num = self.alpha * v**2 + self.beta * v + self.gamma + self.delta / v
+            den = self.epsilon * v**2 + self.zeta * v + self.eta
+            energy = num / den
+        if not (np.isfinite(energy).all() and (den > 0).all() and (energy > 0).all()):
+            raise ValueError("the curve must give a positive, finite energy use at every speed from v_min_kph to v_max_kph")
         return self
 
 

@@ -113,9 +113,21 @@ def _input_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(kept)
 
 
+#: Most faults listed in one error message.
+MAX_FAULTS_SHOWN = 10
+
+
+def join_faults(faults: list[str]) -> str:
+    """Several faults as one line: ``fault; fault; ... and N more``."""
+    shown = "; ".join(faults[:MAX_FAULTS_SHOWN])
+    more = len(faults) - MAX_FAULTS_SHOWN
+    return f"{shown}; and {more} more" if more > 0 else shown
+
+
 def validation_message(err: ValidationError, source: str | Path, data: Any = None) -> str:
-    """Every pydantic error as one sentence per line: file, key path and problem."""
-    return "\n".join(f"{source}: key '{where}': {message}" for where, message in validation_errors(err, data))
+    """Every pydantic error on one line: the file, then each key path and problem."""
+    faults = [f"key '{where}': {message}" for where, message in validation_errors(err, data)]
+    return f"{source}: {join_faults(faults)}"
 
 
 def validation_errors(err: ValidationError, data: Any = None) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from model.emissions import ROAD_CATEGORIES, EmissionFactors
 from model.errors import VmobError
-from model.files import StrictModel, YearKey, load_toml_model, read_toml, validation_errors
+from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
 
 MODES = ("car", "bike", "walk", "s_train", "light_rail")
@@ -404,7 +404,11 @@ def _is_open_table(node: dict) -> bool:
 
 
 def validate_parameters(
-    data: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "overrides", folder: Path | None = None
+    data: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    source: str = "overrides",
+    folder: Path | None = None,
+    calibrated: bool = True,
 ) -> ModelParameters:
     """Apply ``overrides`` to raw parameter ``data`` and validate the whole.
 
@@ -418,12 +422,14 @@ def validate_parameters(
         Names the overrides in errors, e.g. ``experiments/x.toml: parameters``.
     folder
         Parameter folder the data came from, named in errors.
+    calibrated
+        Whether ``data`` holds the calibrated constants (then ``constants.toml`` is named for them).
 
     Raises
     ------
     VmobError
-        One line per fault: an overridden value names ``source``, any other the parameter
-        file (``mode_choice.toml``) or ``constants.toml`` that holds it, with the key.
+        One line listing every fault: an overridden value names ``source``, any other the
+        parameter file (``mode_choice.toml``) or ``constants.toml`` that holds it, with the key.
     """
     overrides = overrides or {}
     merged = apply_overrides(data, overrides, source)
@@ -431,16 +437,16 @@ def validate_parameters(
         return ModelParameters.model_validate(merged)
     except ValidationError as err:
         folder = Path(folder or PARAMETERS_DIR)
-        lines = [_blame(where, message, overrides, source, folder) for where, message in validation_errors(err, merged)]
-        raise VmobError("\n".join(lines)) from None
+        lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in validation_errors(err, merged)]
+        raise VmobError(join_faults(lines)) from None
 
 
-def _blame(where: str, message: str, overrides: dict[str, Any], source: str, folder: Path) -> str:
+def _blame(where: str, message: str, overrides: dict[str, Any], source: str, folder: Path, calibrated: bool) -> str:
     """The error line for one fault, naming the file that holds it."""
     if any(where == path or where.startswith(f"{path}.") or path.startswith(f"{where}.") for path in overrides):
         return f"{source}: key '{where}': {message}"
     section, _, key = where.partition(".")
-    if section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file():
+    if calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file():
         if key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {}):
             return f"{CONSTANTS_FILE}: key '{key}': {message}"
     if section in PARAMETER_FILES:
@@ -464,7 +470,7 @@ def load_parameters(
     source
         Names the overrides in errors.
     """
-    return validate_parameters(load_parameter_data(folder, calibrated), overrides, source, folder)
+    return validate_parameters(load_parameter_data(folder, calibrated), overrides, source, folder, calibrated)
 
 
 def load_section(section: str, path: Path | None = None) -> Any:

@@ -33,7 +33,7 @@ from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import RAIL_MODES, Transit, load_transit
-from model.zones import Zones, load_zones
+from model.zones import Zones, check_home_zones_near, load_zones
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -70,6 +70,7 @@ class ModelContext:
         net = load_network(network, boundary=boundary)
         edges = edge_arrays(net.graph)
         zone_set = load_zones(zones)
+        check_home_zones_near(zone_set, edges)
         lines = load_transit(transit)
         return cls(
             network=net,

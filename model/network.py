@@ -32,7 +32,7 @@ from pyproj import Transformer
 from model.edges import EdgeArrays, edge_arrays, snap_stations
 from model.errors import VmobError
 from model.files import atomic_path
-from model.parameters import NetworkParameters, load_section
+from model.parameters import BUILD_TIME_PARAMETERS, NetworkParameters, load_section
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR
 from model.transit import Transit
 
@@ -143,13 +143,10 @@ def apply_network_parameters(edges: EdgeArrays, built: NetworkParameters, wanted
         If ``wanted`` changes a rule that is read only while the graph is built (default limits
         and lanes, road categories): those need a changed ``network.toml``.
     """
-    fixed = ("default_maxspeed_kph", "default_lanes_per_direction", "road_category")
-    for key in fixed:
+    for path in BUILD_TIME_PARAMETERS:
+        key = path.removeprefix("network.")
         if getattr(wanted, key) != getattr(built, key):
-            raise VmobError(
-                f"parameters: key 'network.{key}' is read when the network is built and cannot be overridden "
-                "by an experiment; change experiments/parameters/network.toml instead"
-            )
+            raise VmobError(f"parameters: key '{path}': read once while the network is built; change network.toml instead")
     if wanted.compliance != built.compliance:
         compliance = np.array([wanted.compliance.get(str(c), 1.0) for c in edges.road_category])
         edges.speed_kph[:] = edges.maxspeed_kph * compliance

@@ -340,6 +340,8 @@ PARAMETER_FILES = {
     "network": "network.toml",
     "emissions": "emissions.toml",
 }
+#: Network rules read once, while the graph is built: an experiment cannot override them per run.
+BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")
 #: The calibrated constants merged into ``choice.constants``.
 CONSTANTS_FILE = CALIBRATION_DIR / "constants.toml"
 
@@ -430,13 +432,21 @@ def validate_parameters(
     VmobError
         One line listing every fault: an overridden value names ``source``, any other the
         parameter file (``mode_choice.toml``) or ``constants.toml`` that holds it, with the key.
+        An override of a path that does not exist (naming the closest one) or of one of
+        :data:`BUILD_TIME_PARAMETERS`.
     """
     overrides = overrides or {}
+    folder = Path(folder or PARAMETERS_DIR)
+    for path in overrides:
+        if any(path == key or path.startswith(f"{key}.") for key in BUILD_TIME_PARAMETERS):
+            raise VmobError(
+                f"{source}: key '{path}': read once while the network is built, not per run; "
+                f"change {folder / PARAMETER_FILES['network']} instead"
+            )
     merged = apply_overrides(data, overrides, source)
     try:
         return ModelParameters.model_validate(merged)
     except ValidationError as err:
-        folder = Path(folder or PARAMETERS_DIR)
         lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in validation_errors(err, merged)]
         raise VmobError(join_faults(lines)) from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from model.files import read_toml
 from model.network import load_network
 from model.parameters import PARAMETER_FILES, load_parameter_data, load_parameters
 from model.settings import PARAMETERS_DIR
+from model.simulation import MobilityModel, ModelContext
 from model.transit import load_transit
 from model.zones import check_home_zones_near, load_zones
 from osm_fixtures import write_tiny_inputs
@@ -178,11 +180,34 @@ def test_unknown_override_names_the_closest_parameter() -> None:
     assert message == "exp.toml: parameters: unknown parameter 'network.speeds_kph.bicycle' (closest: 'network.speeds_kph.bike')"
 
 
-def test_network_and_emission_parameters_can_be_overridden() -> None:
-    params = load_parameters({"network.speeds_kph.bike": 18.0, "network.compliance.motorway": 1.0,
-                              "emissions.cars.phev_utility_factor": 0.6})
-    assert params.network.speeds_kph["bike"] == 18.0 and params.network.compliance["motorway"] == 1.0
-    assert params.emissions.cars.phev_utility_factor == 0.6
+def test_network_and_emission_overrides_reach_the_run(tiny: dict[str, Path]) -> None:
+    context = ModelContext.load(network=tiny["osm"], zones=tiny["zones"], transit=tiny["transit"],
+                                counts=tiny["counts"], boundary=tiny["boundary"])
+    tiny_population = {"population.gravity.target_mean_km": 2.0}
+
+    def co2_and_model(overrides: dict) -> tuple[float, MobilityModel]:
+        params = load_parameters({**tiny_population, **overrides})
+        model = MobilityModel(context, params, start_year=2019, end_year=2019, sample_fraction=0.05, rng=1, create_agents=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.run()
+        co2 = model.results()["co2"]
+        return float(co2.loc[(co2["source"] == "truck") & (co2["accounting"] == "territorial"), "co2_t"].sum()), model
+
+    base_co2, base = co2_and_model({})
+    more_co2, heavier = co2_and_model({"network.speeds_kph.bike": 18.0, "network.compliance.motorway": 1.0,
+                                       "emissions.trucks.diesel_l_per_100km": 60.0})
+    assert heavier.skim_settings.bike_kph == 18.0 and base.skim_settings.bike_kph == 16.0
+    motorway = context.edges.road_category == "motorway"
+    assert (heavier.edges.speed_kph[motorway] == context.edges.maxspeed_kph[motorway]).all()
+    assert (base.edges.speed_kph == context.edges.speed_kph).all()
+    # twice the diesel per truck-km; the net through flow moves a little with the local cars
+    assert base_co2 > 0 and more_co2 == pytest.approx(2 * base_co2, rel=0.05)
+
+
+def test_build_time_network_rules_cannot_be_overridden() -> None:
+    message = override_error({"network.default_maxspeed_kph.motorway": 100.0})
+    assert message.startswith("exp.toml: parameters: key 'network.default_maxspeed_kph.motorway': read once") and "network.toml" in message
 
 
 # ------------------------------------------------------------------------------ levers and types

@@ -233,7 +233,10 @@ class SpeedLimit(Lever):
     only_limit_kph: float | None = Field(default=None, gt=0, description="Change only links posted at this limit.")
     inside_only: bool = Field(
         default=False,
-        description="Change only links inside the boundary (default false, unlike lane_reduction: a limit is set for a whole road or category).",
+        description=(
+            "Change only links inside the boundary (default false, unlike lane_reduction: "
+            "a limit is set for a whole road or category)."
+        ),
     )
     compliance: float | None = Field(default=None, gt=0, le=1.5)
     capacity_change_per_kph: float = Field(default=0.002, ge=0, le=0.02)

@@ -447,7 +447,8 @@ def validate_parameters(
     try:
         return ModelParameters.model_validate(merged)
     except ValidationError as err:
-        lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in validation_errors(err, merged)]
+        faults = validation_errors(err, merged)
+        lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in faults]
         raise VmobError(join_faults(lines)) from None
 
 

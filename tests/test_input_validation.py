@@ -247,7 +247,8 @@ def test_a_key_given_quoted_and_dotted_is_an_error(tmp_path: Path) -> None:
 
 def test_nan_transit_minutes_and_infinite_headway_are_refused(tmp_path: Path, tiny: dict[str, Path]) -> None:
     text = tiny["transit"].read_text(encoding="utf-8")
-    for old, new, key in (("minutes = [", "minutes = [nan, ", "minutes[0]"), ("headway_peak_min = ", "headway_peak_min = inf #", "headway_peak_min")):
+    edits = (("minutes = [", "minutes = [nan, ", "minutes[0]"), ("headway_peak_min = ", "headway_peak_min = inf #", "headway_peak_min"))
+    for old, new, key in edits:
         path = tmp_path / "transit.toml"
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(VmobError, match=r"transit\.toml: key 'lines\[0\]\.") as info:
@@ -299,7 +300,8 @@ def test_a_billion_replications_is_bounded(tmp_path: Path) -> None:
 
 
 def test_too_many_runs_in_all_is_refused(tmp_path: Path) -> None:
-    body = 'replications = 1000\n[sweep]\nparameters = {"parameters.choice.coefficients.habit" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]}'
+    habits = ", ".join(f"{0.1 * k:.1f}" for k in range(1, 12))
+    body = f'replications = 1000\n[sweep]\nparameters = {{"parameters.choice.coefficients.habit" = [{habits}]}}'
     message = config_error(tmp_path, body=body)
     assert "11,000 runs" in message
 

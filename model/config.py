@@ -10,13 +10,14 @@ values raise :class:`model.errors.VmobError` naming the file and the key path.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from model.errors import VmobError
-from model.files import parse_model, read_toml
+from model.files import StrictModel, join_faults, parse_model, read_toml
 from model.levers import LeverConfig
 from model.outputs import TABLES
 from model.settings import BASE_YEAR
@@ -29,14 +30,15 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SWEEP_PREFIXES = ("parameters.", "levers.")
 #: Input files a config may replace; ``None`` keeps the embedded Vallensbæk data.
 INPUT_FILES = ("zones", "transit", "counts", "boundary")
+#: Smallest population sample: below it some groups of commuters get no agent at all.
+MIN_SAMPLE_FRACTION = 0.001
+#: Most replications (or seeds) of an experiment, and most runs in all.
+MAX_REPLICATIONS = 1000
+MAX_RUNS = 10_000
 
 
 #: A value a sweep can take.
 SweepValue = StrictBool | StrictInt | StrictFloat | StrictStr | dt.date
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -44,14 +46,23 @@ def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
     ``{"choice": {"coefficients": {"habit": 0.5}}}`` and ``{"choice.coefficients.habit": 0.5}``
     (a quoted TOML key) both become the latter.
+
+    Raises
+    ------
+    ValueError
+        If one path is given twice, e.g. once quoted and once as nested tables.
     """
     flat: dict[str, Any] = {}
     for key, value in table.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and value and not all(str(k).isdigit() for k in value):
-            flat.update(flatten(value, f"{path}."))
+            leaves = flatten(value, f"{path}.")
         else:
-            flat[path] = value
+            leaves = {path: value}
+        for leaf, leaf_value in leaves.items():
+            if leaf in flat:
+                raise ValueError(f"'{leaf}' is given twice (once as a quoted dotted key, once as nested tables)")
+            flat[leaf] = leaf_value
     return flat
 
 
@@ -59,14 +70,14 @@ def _flat_table(value: Any) -> Any:
     return flatten(value) if isinstance(value, dict) else value
 
 
-class Scenario(_Strict):
+class Scenario(StrictModel):
     """One scenario: a set of dated levers."""
 
     description: str = ""
     levers: list[LeverConfig] = Field(default_factory=list)
 
 
-class Sweep(_Strict):
+class Sweep(StrictModel):
     """Values to sweep: every combination (``grid``) or position by position (``list``)."""
 
     mode: Literal["grid", "list"] = "grid"
@@ -85,7 +96,7 @@ class Sweep(_Strict):
         return value
 
 
-class Outputs(_Strict):
+class Outputs(StrictModel):
     """What to write besides each run's own folder."""
 
     tables: list[str] = Field(default_factory=lambda: list(TABLES))
@@ -101,7 +112,7 @@ class Outputs(_Strict):
         return value
 
 
-class Inputs(_Strict):
+class Inputs(StrictModel):
     """Input files; relative paths are relative to the experiment file's folder."""
 
     network: str = "default"
@@ -111,16 +122,16 @@ class Inputs(_Strict):
     boundary: str | None = None
 
 
-class Experiment(_Strict):
+class Experiment(StrictModel):
     """A whole experiment file."""
 
     name: str = Field(pattern=NAME_PATTERN)
     question: str = Field(min_length=1)
     start_year: int = Field(default=BASE_YEAR, ge=BASE_YEAR, le=LAST_YEAR)
     end_year: int = Field(default=LAST_YEAR, ge=BASE_YEAR, le=LAST_YEAR)
-    sample_fraction: float = Field(default=1.0, gt=0, le=1)
-    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1)
-    replications: int | None = Field(default=None, ge=1)
+    sample_fraction: float = Field(default=1.0, le=1)
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=MAX_REPLICATIONS)
+    replications: int | None = Field(default=None, ge=1, le=MAX_REPLICATIONS)
     base_seed: int = Field(default=1, ge=0)
     parameters: dict[str, Any] = Field(default_factory=dict)
     scenarios: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Scenario] = Field(min_length=1)
@@ -129,6 +140,16 @@ class Experiment(_Strict):
     inputs: Inputs = Field(default_factory=Inputs)
 
     _flatten = field_validator("parameters", mode="before")(_flat_table)
+
+    @field_validator("sample_fraction")
+    @classmethod
+    def _enough_agents(cls, value: float) -> float:
+        if value < MIN_SAMPLE_FRACTION:
+            raise ValueError(
+                f"must be at least {MIN_SAMPLE_FRACTION} ({100 * MIN_SAMPLE_FRACTION:g} % of the commuters); "
+                f"with {value:g} some groups of commuters get no agent"
+            )
+        return value
 
     def seed_list(self) -> list[int]:
         """The seeds of every scenario and sweep point: ``seeds``, else ``replications`` from ``base_seed``."""
@@ -156,37 +177,62 @@ def load_config(path: str | Path) -> Experiment:
 
 
 def check_consistency(config: Experiment, source: Path) -> None:
-    """Checks across keys that the schema cannot express; raises naming the key path."""
+    """Checks across keys that the schema cannot express; raises one line listing every fault by key path."""
+    faults = consistency_faults(config)
+    if faults:
+        raise VmobError(f"{source}: " + join_faults([f"key '{key}': {problem}" for key, problem in faults]))
+
+
+def consistency_faults(config: Experiment) -> list[tuple[str, str]]:
+    """Every ``(key path, problem)`` across keys: years, seeds, lever ids, sweep, number of runs."""
+    faults: list[tuple[str, str]] = []
     if config.end_year < config.start_year:
-        raise VmobError(f"{source}: key 'end_year': {config.end_year} is before start_year {config.start_year}")
+        faults.append(("end_year", f"{config.end_year} is before start_year {config.start_year}"))
     if config.seeds is not None and config.replications is not None:
-        raise VmobError(f"{source}: key 'replications': give either seeds or replications, not both")
+        faults.append(("replications", "give either seeds or replications, not both"))
     if config.seeds is not None and len(set(config.seeds)) != len(config.seeds):
-        raise VmobError(f"{source}: key 'seeds': seeds repeat")
+        faults.append(("seeds", "seeds repeat"))
     for name, scenario in config.scenarios.items():
         seen: set[str] = set()
         for i, lever in enumerate(scenario.levers):
             if lever.id is not None and lever.id in seen:
-                raise VmobError(f"{source}: key 'scenarios.{name}.levers[{i}].id': '{lever.id}' is used twice in the scenario")
+                faults.append((f"scenarios.{name}.levers[{i}].id", f"'{lever.id}' is used twice in the scenario"))
             seen.add(lever.id)
     if config.sweep is not None:
-        _check_sweep(config, config.sweep, source)
+        faults.extend(_sweep_faults(config, config.sweep))
+    runs = run_count(config)
+    if runs > MAX_RUNS:
+        faults.append(("scenarios", f"{runs:,} runs (scenarios × sweep points × seeds); at most {MAX_RUNS:,} are allowed"))
+    return faults
 
 
-def _check_sweep(config: Experiment, sweep: Sweep, source: Path) -> None:
+def run_count(config: Experiment) -> int:
+    """Upper bound of the experiment's runs: scenarios × sweep points × seeds (before shared points are merged)."""
+    seeds = len(config.seeds) if config.seeds is not None else (config.replications or 1)
+    points = 1
+    if config.sweep is not None:
+        lengths = [len(values) for values in config.sweep.parameters.values()]
+        points = math.prod(lengths) if config.sweep.mode == "grid" else max(lengths)
+    return len(config.scenarios) * points * seeds
+
+
+def _sweep_faults(config: Experiment, sweep: Sweep) -> list[tuple[str, str]]:
+    faults: list[tuple[str, str]] = []
     lengths = {len(values) for values in sweep.parameters.values()}
     if sweep.mode == "list" and len(lengths) > 1:
-        raise VmobError(f"{source}: key 'sweep.parameters': in list mode every value list needs the same length")
+        faults.append(("sweep.parameters", "in list mode every value list needs the same length"))
     for path in sweep.parameters:
         if not path.startswith("levers."):
             continue
         _, lever_id, field = path.split(".")
         levers = [lever for s in config.scenarios.values() for lever in s.levers if lever.id == lever_id]
         if not levers:
-            raise VmobError(f"{source}: key 'sweep.parameters.\"{path}\"': no scenario has a lever with id '{lever_id}'")
+            faults.append((f'sweep.parameters."{path}"', f"no scenario has a lever with id '{lever_id}'"))
         for lever in levers:
             if field in ("kind", "id") or field not in type(lever).model_fields:
-                raise VmobError(f"{source}: key 'sweep.parameters.\"{path}\"': a {lever.kind} lever has no field '{field}' to sweep")
+                faults.append((f'sweep.parameters."{path}"', f"a {lever.kind} lever has no field '{field}' to sweep"))
+                break
+    return faults
 
 
 def resolve_inputs(inputs: Inputs, config_path: Path) -> Inputs:

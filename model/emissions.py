@@ -15,7 +15,6 @@ All numbers live in ``experiments/parameters/emissions.toml``; the method is in
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,9 +22,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from model.errors import VmobError
+from model.files import StrictModel, load_toml_model
 from model.settings import PARAMETERS_DIR
 
 #: Vocabulary of the vehicle-km contract (``docs/outputs.md``).
@@ -80,11 +80,7 @@ class SpeedClampWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class SpeedCurve(_Strict):
+class SpeedCurve(StrictModel):
     """One COPERT hot energy-consumption row (MJ/km as a function of km/h)."""
 
     alpha: float
@@ -94,17 +90,24 @@ class SpeedCurve(_Strict):
     epsilon: float
     zeta: float
     eta: float
-    v_min_kph: float = Field(gt=0)
-    v_max_kph: float = Field(gt=0)
+    v_min_kph: float = Field(gt=0, le=250)
+    v_max_kph: float = Field(gt=0, le=250)
 
     @model_validator(mode="after")
     def _range(self) -> SpeedCurve:
         if self.v_min_kph >= self.v_max_kph:
             raise ValueError("v_min_kph must be below v_max_kph")
+        v = np.linspace(self.v_min_kph, self.v_max_kph, 101)
+        with np.errstate(all="ignore"):
+            num = self.alpha * v**2 + self.beta * v + self.gamma + self.delta / v
+            den = self.epsilon * v**2 + self.zeta * v + self.eta
+            energy = num / den
+        if not (np.isfinite(energy).all() and (den > 0).all() and (energy > 0).all()):
+            raise ValueError("the curve must give a positive, finite energy use at every speed from v_min_kph to v_max_kph")
         return self
 
 
-class Curves(_Strict):
+class Curves(StrictModel):
     """The three curves: petrol and diesel fuel, electric (BEV proxy, MJ of electricity)."""
 
     petrol: SpeedCurve
@@ -112,7 +115,7 @@ class Curves(_Strict):
     electric: SpeedCurve
 
 
-class Fuel(_Strict):
+class Fuel(StrictModel):
     """Fuel constants: CO2 per kg, net calorific value, density."""
 
     co2_kg_per_kg: float = Field(gt=0)
@@ -130,22 +133,22 @@ class Fuel(_Strict):
         return self.co2_kg_per_kg * self.density_kg_per_l
 
 
-class Fuels(_Strict):
+class Fuels(StrictModel):
     petrol: Fuel
     diesel: Fuel
 
 
-class Cars(_Strict):
+class Cars(StrictModel):
     phev_utility_factor: float = Field(ge=0, le=1)
     charging_efficiency: float = Field(gt=0, le=1)
 
 
-class Trucks(_Strict):
+class Trucks(StrictModel):
     diesel_l_per_100km: float = Field(gt=0)
     bev_kwh_per_km: float = Field(gt=0)
 
 
-class Series(_Strict):
+class Series(StrictModel):
     years: list[int]
     g_per_kwh: list[float]
 
@@ -171,23 +174,23 @@ class Electricity(Series):
         return self
 
 
-class TransitFactor(_Strict):
+class TransitFactor(StrictModel):
     g_per_pkm: float = Field(ge=0)
     scale_with_electricity: bool = False
 
 
-class TransitModes(_Strict):
+class TransitModes(StrictModel):
     s_train: TransitFactor
     light_rail: TransitFactor
     bus: TransitFactor
 
 
-class Rail(_Strict):
+class Rail(StrictModel):
     reference_year: int
     modes: TransitModes
 
 
-class OtherLocal(_Strict):
+class OtherLocal(StrictModel):
     """Scaling from commuting car vkm to residents' other local car vkm, with its derivation."""
 
     factor: float = Field(ge=0)
@@ -206,7 +209,7 @@ class OtherLocal(_Strict):
         return (pkm_all - pkm_commute) / pkm_commute * self.occupancy_commute / self.occupancy_other
 
 
-class Biofuel(_Strict):
+class Biofuel(StrictModel):
     """Biofuel share of the energy in pump petrol and diesel, by year (step-wise).
 
     The value of a year is that of the latest listed year at or before it, held after the last;
@@ -230,7 +233,7 @@ class Biofuel(_Strict):
         return self
 
 
-class EmissionFactors(_Strict):
+class EmissionFactors(StrictModel):
     """All factors of ``emissions.toml``, validated strictly."""
 
     curves: Curves
@@ -244,7 +247,10 @@ class EmissionFactors(_Strict):
 
 
 def load_emission_factors(path: Path | str | None = None) -> EmissionFactors:
-    """Read and validate an emission-factor file.
+    """Read and validate an emission-factor file on its own.
+
+    A run reads it with the other parameter files through :func:`model.parameters.load_parameters`
+    (``emissions.*`` overrides); both report errors in the same format.
 
     Parameters
     ----------
@@ -261,23 +267,7 @@ def load_emission_factors(path: Path | str | None = None) -> EmissionFactors:
         If the file is missing or unreadable, a key is unknown or missing, or a value is invalid;
         the message names the file and the key path.
     """
-    path = Path(path) if path is not None else PARAMETERS_DIR / "emissions.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise VmobError(f"Emission-factor file {path} does not exist.") from err
-    except tomllib.TOMLDecodeError as err:
-        raise VmobError(f"Emission-factor file {path} is not valid TOML: {err}.") from err
-    try:
-        return EmissionFactors.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        if first["type"] == "extra_forbidden":
-            raise VmobError(f"{path}: unknown key '{key}'.") from err
-        if first["type"] == "missing":
-            raise VmobError(f"{path}: missing key '{key}'.") from err
-        raise VmobError(f"{path}: key '{key}': {first['msg']}.") from err
+    return load_toml_model(EmissionFactors, Path(path) if path is not None else PARAMETERS_DIR / "emissions.toml")
 
 
 # --------------------------------------------------------------------------------------------

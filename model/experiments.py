@@ -44,10 +44,10 @@ from pydantic import ValidationError
 
 from model.config import Experiment, Inputs, load_config, resolved_toml
 from model.errors import VmobError
-from model.files import atomic_path, file_sha256, parse_model, validation_message
+from model.files import atomic_path, file_sha256, validation_message
 from model.levers import check_levers
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
-from model.parameters import ModelParameters, apply_overrides, load_parameter_data
+from model.parameters import ModelParameters, load_parameter_data, validate_parameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR, PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -193,7 +193,7 @@ def swept_levers(levers: list[Any], point: dict[str, Any], source: str) -> list[
 
 def model_parameters(base: dict[str, Any], overrides: dict[str, Any], source: str) -> ModelParameters:
     """Parameter files with dotted-path overrides applied and validated; errors name ``source``."""
-    return parse_model(ModelParameters, apply_overrides(base, overrides, source=source), source)
+    return validate_parameters(base, overrides, source)
 
 
 def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> list[RunSpec]:

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_serializer,
@@ -29,6 +27,7 @@ from pydantic import (
 )
 
 from model.errors import VmobError
+from model.files import StrictModel, YearKey
 from model.settings import REFERENCE_MONTH_DAY
 from model.transit import Service
 
@@ -69,10 +68,8 @@ class Claim:
     target: str = ""
 
 
-class Lever(BaseModel):
-    """Fields every lever has."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Lever(StrictModel):
+    """Fields every lever has (strict: text where a number belongs, NaN and infinity are errors)."""
 
     id: str | None = Field(default=None, description="Name used by sweeps (levers.<id>.<field>).")
     start: dt.date = Field(description="First day the lever is in force.")
@@ -151,7 +148,9 @@ class LaneReduction(Lever):
     osm_ids: list[int] = Field(default_factory=list, description="OSM way ids, in addition to (or instead of) roads.")
     lanes_from: int = Field(default=4, ge=2, le=12)
     lanes_to: int = Field(default=2, ge=1, le=11)
-    inside_only: bool = True
+    inside_only: bool = Field(
+        default=True, description="Narrow only the links inside the municipal boundary (default true, unlike speed_limit)."
+    )
     cycle_track: bool = False
 
     @field_validator("lanes_to")
@@ -232,7 +231,13 @@ class SpeedLimit(Lever):
     roads: list[str] = Field(default_factory=list)
     road_category: list[Literal["motorway", "ring", "urban", "local"]] = Field(default_factory=list)
     only_limit_kph: float | None = Field(default=None, gt=0, description="Change only links posted at this limit.")
-    inside_only: bool = False
+    inside_only: bool = Field(
+        default=False,
+        description=(
+            "Change only links inside the boundary (default false, unlike lane_reduction: "
+            "a limit is set for a whole road or category)."
+        ),
+    )
     compliance: float | None = Field(default=None, gt=0, le=1.5)
     capacity_change_per_kph: float = Field(default=0.002, ge=0, le=0.02)
 
@@ -251,10 +256,18 @@ class SpeedLimit(Lever):
         return mask
 
     def check(self, context: "ModelContext", where: str) -> None:
-        _check_roads(context.edges, self.roads, where)
-        if not self._mask(context.edges).any():
+        edges = context.edges
+        _check_roads(edges, self.roads, where)
+        if not self._mask(edges).any():
             key = "only_limit_kph" if self.only_limit_kph is not None else ("roads" if self.roads else "road_category")
-            raise VmobError(f"{where}.{key}: no drivable link matches this speed limit's roads/road_category/only_limit_kph/inside_only")
+            target = edges.drive & (edges.road_mask(self.roads) | np.isin(edges.road_category, self.road_category))
+            if self.inside_only:
+                target &= _inside(edges)
+            limits = sorted({int(round(v)) for v in edges.maxspeed_kph[target]})
+            now = f"; their links are posted at {', '.join(map(str, limits))} km/h today" if limits else ""
+            raise VmobError(
+                f"{where}.{key}: no drivable link matches this speed limit's roads/road_category/only_limit_kph/inside_only{now}"
+            )
 
     def claims(self, context: "ModelContext") -> list[Claim]:
         return [Claim("speed limit", "limit_kph", self.limit_kph, edges=self._mask(context.edges))]
@@ -376,7 +389,7 @@ class Chargers(Lever):
     """
 
     kind: Literal["chargers"]
-    path: dict[int, float] = Field(min_length=1, description="Year → number of public chargers.")
+    path: dict[YearKey, float] = Field(min_length=1, description="Year → number of public chargers.")
     scale: float = Field(default=1.0, ge=0, le=100)
 
     @field_serializer("path")

@@ -27,13 +27,13 @@ import osmnx as ox
 import shapely
 import shapely.errors
 import shapely.geometry
-from pydantic import BaseModel, ConfigDict
 from pyproj import Transformer
 
-from model.edges import edge_arrays, snap_stations
+from model.edges import EdgeArrays, edge_arrays, snap_stations
 from model.errors import VmobError
-from model.files import atomic_path, load_toml_model
-from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR, PARAMETERS_DIR
+from model.files import atomic_path
+from model.parameters import BUILD_TIME_PARAMETERS, NetworkParameters, load_section
+from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR
 from model.transit import Transit
 
 DEFAULT_OSM = DEFAULT_NETWORK_DIR / "vallensbaek.osm"
@@ -48,19 +48,6 @@ EXTRA_WAY_TAGS = (
     "bicycle", "foot", "motor_vehicle", "motorcar",
     "cycleway", "cycleway:both", "cycleway:right", "cycleway:left",
 )
-
-
-class NetworkParameters(BaseModel):
-    """Tag-to-attribute rules from ``experiments/parameters/network.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    default_maxspeed_kph: dict[str, float]
-    default_lanes_per_direction: dict[str, int]
-    capacity_per_lane_vph: dict[str, float]
-    compliance: dict[str, float]
-    road_category: dict[str, list[str]]
-    speeds_kph: dict[str, float]
 
 
 @dataclass
@@ -92,9 +79,10 @@ def load_parameters(path: Path | None = None) -> NetworkParameters:
     Parameters
     ----------
     path
-        TOML file; defaults to ``experiments/parameters/network.toml``.
+        TOML file; defaults to ``experiments/parameters/network.toml``. A run reads it with the
+        other parameter files (:func:`model.parameters.load_parameters`, ``network.*`` overrides).
     """
-    return load_toml_model(NetworkParameters, Path(path or PARAMETERS_DIR / "network.toml"))
+    return load_section("network", path)
 
 
 def load_network(
@@ -125,7 +113,47 @@ def load_network(
     raw = read_graph(path)
     boundary_polygon = load_boundary(boundary_path)
     graph = normalise(raw, boundary_polygon, parameters, source_name=str(path))
+    check_boundary_overlap(graph, boundary_path, str(path))
     return Network(graph, boundary_polygon, str(path), _digest(path, boundary_path), parameters)
+
+
+def check_boundary_overlap(graph: nx.MultiDiGraph, boundary_path: Path, source_name: str) -> None:
+    """Raise a :class:`VmobError` if no drivable road lies inside the boundary.
+
+    Without any, every vehicle-km is "outside" and the territorial CO2 would be 0 t without a word.
+    """
+    inside_km = sum(d["length"] * d["inside_share"] for _, _, d in graph.edges(data=True) if d["drive_allowed"]) / 1000.0
+    if inside_km <= 0.0:
+        raise VmobError(
+            f"{boundary_path}: the boundary does not overlap the drivable roads of {source_name}; "
+            "check that both cover the same area (the boundary is read as WGS84 lon/lat)"
+        )
+
+
+def apply_network_parameters(edges: EdgeArrays, built: NetworkParameters, wanted: NetworkParameters) -> None:
+    """Give a run's edges the compliance and lane capacities of its own network parameters.
+
+    The network is normalised once with ``network.toml`` (``built``); an experiment may override
+    ``network.compliance`` and ``network.capacity_per_lane_vph`` per run, and this recomputes the
+    driven speed and the capacity of every drivable edge from them, as :func:`normalise` does.
+
+    Raises
+    ------
+    VmobError
+        If ``wanted`` changes a rule that is read only while the graph is built (default limits
+        and lanes, road categories): those need a changed ``network.toml``.
+    """
+    for path in BUILD_TIME_PARAMETERS:
+        key = path.removeprefix("network.")
+        if getattr(wanted, key) != getattr(built, key):
+            raise VmobError(f"parameters: key '{path}': read once while the network is built; change network.toml instead")
+    if wanted.compliance != built.compliance:
+        compliance = np.array([wanted.compliance.get(str(c), 1.0) for c in edges.road_category])
+        edges.speed_kph[:] = edges.maxspeed_kph * compliance
+    if wanted.capacity_per_lane_vph != built.capacity_per_lane_vph:
+        per_lane = wanted.capacity_per_lane_vph
+        lane_capacity = np.array([per_lane.get(str(h), per_lane.get("road", 600.0)) for h in edges.highway])
+        edges.capacity_vph[:] = np.where(edges.drive, edges.lanes * lane_capacity, 0.0)
 
 
 def read_graph(path: Path) -> nx.MultiDiGraph:

@@ -1,31 +1,40 @@
-"""Behavioural and technical parameters, read from ``experiments/parameters/*.toml``.
+"""Every parameter file of ``experiments/parameters/*.toml``, read by one loader with one schema.
 
 Every number the model uses lives in those files with its source; this module
-only gives them a schema. An experiment may override any value by its dotted
-path (``choice.coefficients.habit = 0.5``); see :func:`apply_overrides`.
+gives them a schema and reads them all the same way: :func:`load_parameters`
+reads the six files (population, mode choice, assignment, fleet, network,
+emissions) and the calibrated constants, applies an experiment's overrides by
+dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
+``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
+validates the whole. An error names the file that holds the fault: the parameter
+file and its key, or the experiment for a value it overrides.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from model.emissions import ROAD_CATEGORIES, EmissionFactors
 from model.errors import VmobError
-from model.files import parse_model, read_toml
+from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
 
 MODES = ("car", "bike", "walk", "s_train", "light_rail")
 POWERTRAINS = ("petrol", "diesel", "phev", "bev")
 
-YearSeries = dict[int, float]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+YearSeries = dict[YearKey, float]
+#: A share of a whole.
+Share = Annotated[float, Field(ge=0, le=1)]
+#: Money, time or distance that cannot be negative.
+NonNegative = Annotated[float, Field(ge=0)]
+#: Tolerance of shares that must sum to 1.
+SHARE_SUM_TOLERANCE = 1e-6
 
 
 def interpolate(series: YearSeries, year: int, growth_after: float = 0.0) -> float:
@@ -46,7 +55,7 @@ def interpolate(series: YearSeries, year: int, growth_after: float = 0.0) -> flo
     return float(np.interp(year, years, [series[y] for y in years]))
 
 
-class Residents(_Strict):
+class Residents(StrictModel):
     population: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     commuters_per_resident: float = Field(gt=0, le=1)
@@ -67,7 +76,7 @@ class Residents(_Strict):
         return interpolate(self.population, year, self.growth_after_last_year)
 
 
-class Jobs(_Strict):
+class Jobs(StrictModel):
     count: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     growth_until: int
@@ -85,11 +94,11 @@ class Jobs(_Strict):
         return interpolate(self.count, capped, self.growth_after_last_year)
 
 
-class InCommuters(_Strict):
+class InCommuters(StrictModel):
     no_car_share: float = Field(ge=0, le=1)
 
 
-class Gravity(_Strict):
+class Gravity(StrictModel):
     target_mean_km: float = Field(gt=0)
     target_local_share: float = Field(gt=0, lt=1)
     beta_min: float = Field(ge=0)
@@ -97,7 +106,7 @@ class Gravity(_Strict):
     local_factor_max: float = Field(gt=1)
 
 
-class ValueOfTime(_Strict):
+class ValueOfTime(StrictModel):
     mean_dkk_per_hour: float
     log_sd: float = Field(ge=0, le=2)
 
@@ -109,27 +118,35 @@ class ValueOfTime(_Strict):
         return value
 
 
-class PopulationParameters(_Strict):
+class PopulationParameters(StrictModel):
     residents: Residents
     jobs: Jobs
     in_commuters: InCommuters
     gravity: Gravity
     value_of_time: ValueOfTime
-    taste_sd: dict[str, float]
+    taste_sd: dict[str, NonNegative]
+
+    @field_validator("taste_sd")
+    @classmethod
+    def _taste_modes(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(MODES))
+        if unknown:
+            raise ValueError(f"unknown mode {', '.join(unknown)} (modes: {', '.join(MODES)})")
+        return value
 
 
-class Coefficients(_Strict):
-    time_min: float
-    bike_time_weight: float = Field(gt=0)
-    walk_time_weight: float = Field(gt=0)
-    bike_distance_decay_per_km: float = Field(ge=0)
-    bike_decay_free_km: float = Field(ge=0)
+class Coefficients(StrictModel):
+    time_min: float = Field(ge=-1)
+    bike_time_weight: float = Field(gt=0, le=10)
+    walk_time_weight: float = Field(gt=0, le=10)
+    bike_distance_decay_per_km: float = Field(ge=0, le=1)
+    bike_decay_free_km: float = Field(ge=0, le=100)
     ebike_decay_factor: float = Field(ge=0, le=1)
-    cycletrack: float
-    wait_weight: float = Field(gt=0)
-    access_weight: float = Field(gt=0)
-    transfer_penalty_min: float = Field(ge=0)
-    habit: float = Field(ge=0)
+    cycletrack: float = Field(ge=-10, le=10)
+    wait_weight: float = Field(gt=0, le=10)
+    access_weight: float = Field(gt=0, le=10)
+    transfer_penalty_min: float = Field(ge=0, le=120)
+    habit: float = Field(ge=0, le=10)
 
     @field_validator("time_min")
     @classmethod
@@ -139,7 +156,7 @@ class Coefficients(_Strict):
         return value
 
 
-class Access(_Strict):
+class Access(StrictModel):
     walk_access_max_km: float = Field(gt=0)
     bike_access_max_km: float = Field(gt=0)
     egress_max_km: float = Field(gt=0)
@@ -153,18 +170,18 @@ class Access(_Strict):
     intra_zone_car_kph: float = Field(gt=0)
 
 
-class Availability(_Strict):
+class Availability(StrictModel):
     walk_max_km: float = Field(gt=0)
     bike_max_km: float = Field(gt=0)
     ebike_max_km: float = Field(gt=0)
 
 
-class Costs(_Strict):
-    running_dkk_per_km: dict[str, float]
-    ownership_dkk_per_km: dict[str, float]
+class Costs(StrictModel):
+    running_dkk_per_km: dict[str, NonNegative]
+    ownership_dkk_per_km: dict[str, NonNegative]
     ownership_share_perceived: float = Field(ge=0, le=1)
-    parking_dkk_per_trip: dict[str, float]
-    fare_by_zones: list[float] = Field(min_length=2)
+    parking_dkk_per_trip: dict[str, NonNegative]
+    fare_by_zones: list[NonNegative] = Field(min_length=2)
     fare_per_extra_zone: float = Field(ge=0)
     zone_km: float = Field(gt=0)
     period_card_factor: float = Field(gt=0, le=1)
@@ -175,23 +192,21 @@ class Costs(_Strict):
             missing = set(POWERTRAINS) - set(getattr(self, key))
             if missing:
                 raise ValueError(f"{key} lacks {', '.join(sorted(missing))}")
-            if any(v < 0 for v in getattr(self, key).values()):
-                raise ValueError(f"{key}: costs cannot be negative")
         return self
 
 
-class Reconsideration(_Strict):
+class Reconsideration(StrictModel):
     base_rate: float = Field(ge=0, le=1)
     job_change_rate: float = Field(ge=0, le=1)
 
 
-class ChoiceParameters(_Strict):
+class ChoiceParameters(StrictModel):
     modes: list[str]
     coefficients: Coefficients
     access: Access
     availability: Availability
     costs: Costs
-    constants: dict[str, float]
+    constants: dict[str, Annotated[float, Field(ge=-30, le=30)]]
     reconsideration: Reconsideration
 
     @model_validator(mode="after")
@@ -204,7 +219,7 @@ class ChoiceParameters(_Strict):
         return self
 
 
-class AssignmentParameters(_Strict):
+class AssignmentParameters(StrictModel):
     bpr_alpha: float = Field(ge=0)
     bpr_beta: float = Field(ge=1)
     max_iterations: int = Field(ge=1, le=100)
@@ -220,37 +235,44 @@ class AssignmentParameters(_Strict):
     visitor_days_per_year: float = Field(gt=0, le=366)
 
 
-class Replacement(_Strict):
+class Replacement(StrictModel):
     mean_holding_years: float = Field(gt=0)
     max_initial_age: int = Field(ge=0)
 
 
-class Chargers(_Strict):
+class Chargers(StrictModel):
     elasticity: float = Field(ge=0)
     home_charging_floor_per_1000: float = Field(ge=0)
-    national_per_1000: YearSeries
-    baseline_local: YearSeries
+    national_per_1000: dict[YearKey, NonNegative] = Field(min_length=1)
+    baseline_local: dict[YearKey, NonNegative] = Field(min_length=1)
 
 
-class NationalStock(_Strict):
+class NationalStock(StrictModel):
     turnover_per_year: float = Field(gt=0, le=1)
 
 
-class FleetParameters(_Strict):
-    stock_2019: dict[str, float]
-    new_sales: dict[str, YearSeries]
+class FleetParameters(StrictModel):
+    stock_2019: dict[str, Share]
+    new_sales: dict[str, Annotated[dict[YearKey, Share], Field(min_length=1)]]
     replacement: Replacement
     chargers: Chargers
     national: NationalStock
 
-    @model_validator(mode="after")
-    def _shares(self) -> "FleetParameters":
-        unknown = (set(self.stock_2019) | set(self.new_sales)) - set(POWERTRAINS)
+    @field_validator("stock_2019", "new_sales")
+    @classmethod
+    def _powertrains(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(POWERTRAINS))
         if unknown:
-            raise ValueError(f"unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(POWERTRAINS)})")
-        if abs(sum(self.stock_2019.values()) - 1.0) > 1e-6:
-            raise ValueError("stock_2019 shares must sum to 1")
-        return self
+            raise ValueError(f"unknown powertrain {', '.join(unknown)} (known: {', '.join(POWERTRAINS)})")
+        return value
+
+    @field_validator("stock_2019")
+    @classmethod
+    def _sum_to_one(cls, value: dict[str, float]) -> dict[str, float]:
+        total = sum(value.values())
+        if abs(total - 1.0) > SHARE_SUM_TOLERANCE:
+            raise ValueError(f"shares must sum to 1 (they sum to {total:.4f})")
+        return value
 
     def new_sales_shares(self, year: int) -> dict[str, float]:
         """New-car sales shares by powertrain in ``year`` (petrol takes the rest)."""
@@ -263,31 +285,76 @@ class FleetParameters(_Strict):
         return {p: shares.get(p, 0.0) for p in POWERTRAINS}
 
 
-class ModelParameters(_Strict):
+class NetworkParameters(StrictModel):
+    """Tag-to-attribute rules of ``network.toml`` (read by :mod:`model.network`) and the non-car speeds."""
+
+    default_maxspeed_kph: dict[str, Annotated[float, Field(gt=0, le=200)]]
+    default_lanes_per_direction: dict[str, Annotated[int, Field(ge=1, le=10)]]
+    capacity_per_lane_vph: dict[str, Annotated[float, Field(gt=0, le=4000)]]
+    compliance: dict[str, Annotated[float, Field(gt=0, le=2)]]
+    road_category: dict[str, list[str]]
+    speeds_kph: dict[str, Annotated[float, Field(gt=0, le=60)]]
+
+    @field_validator("compliance")
+    @classmethod
+    def _categories(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(ROAD_CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown road category {', '.join(unknown)} (known: {', '.join(ROAD_CATEGORIES)})")
+        return value
+
+    @field_validator("road_category")
+    @classmethod
+    def _category_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - set(ROAD_CATEGORIES) - {"ring_roads"})
+        if unknown:
+            raise ValueError(f"unknown road category {', '.join(unknown)} (known: {', '.join(ROAD_CATEGORIES)}, ring_roads)")
+        return value
+
+    @field_validator("speeds_kph")
+    @classmethod
+    def _modes(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = sorted({"bike", "ebike", "walk"} - set(value))
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        return value
+
+
+class ModelParameters(StrictModel):
     """Everything behavioural and technical the simulation needs, in one object."""
 
     population: PopulationParameters
     choice: ChoiceParameters
     assignment: AssignmentParameters
     fleet: FleetParameters
+    network: NetworkParameters
+    emissions: EmissionFactors
 
 
+#: Section of :class:`ModelParameters` → its file in the parameter folder.
 PARAMETER_FILES = {
     "population": "population.toml",
     "choice": "mode_choice.toml",
     "assignment": "assignment.toml",
     "fleet": "fleet.toml",
+    "network": "network.toml",
+    "emissions": "emissions.toml",
 }
+#: Network rules read once, while the graph is built: an experiment cannot override them per run.
+BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")
+#: The calibrated constants merged into ``choice.constants``.
+CONSTANTS_FILE = CALIBRATION_DIR / "constants.toml"
 
 
 def load_parameter_data(folder: Path | None = None, calibrated: bool = True) -> dict[str, Any]:
     """Raw parameter data from the files, with the calibrated constants merged in."""
     folder = Path(folder or PARAMETERS_DIR)
     data = {section: read_toml(folder / name) for section, name in PARAMETER_FILES.items()}
-    constants_file = CALIBRATION_DIR / "constants.toml"
-    if calibrated and constants_file.is_file():
-        constants = read_toml(constants_file).get("constants", {})
-        data["choice"]["constants"] = {**data["choice"]["constants"], **constants}
+    if calibrated and CONSTANTS_FILE.is_file():
+        constants = read_toml(CONSTANTS_FILE).get("constants", {})
+        if not isinstance(constants, dict) or not isinstance(data["choice"].get("constants", {}), dict):
+            raise VmobError(f"{CONSTANTS_FILE}: key 'constants': must be a table of mode = constant")
+        data["choice"]["constants"] = {**data["choice"].get("constants", {}), **constants}
     return data
 
 
@@ -297,21 +364,40 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
     Raises
     ------
     VmobError
-        If a path does not name an existing parameter.
+        If a path does not name an existing parameter; the message names the closest one.
     """
     data = copy.deepcopy(data)
     for path, value in overrides.items():
-        node = data
+        node: Any = data
         parts = path.split(".")
-        for depth, part in enumerate(parts[:-1]):
+        for part in parts[:-1]:
             if not isinstance(node, dict) or part not in node:
-                raise VmobError(f"{source}: unknown parameter '{path}' (no '{'.'.join(parts[: depth + 1])}')")
+                raise VmobError(_unknown_parameter(path, data, source))
             node = node[part]
         leaf = parts[-1]
         if not isinstance(node, dict) or (leaf not in node and not _is_open_table(node)):
-            raise VmobError(f"{source}: unknown parameter '{path}'")
+            raise VmobError(_unknown_parameter(path, data, source))
         node[leaf] = value
     return data
+
+
+def _unknown_parameter(path: str, data: dict[str, Any], source: str) -> str:
+    """One line naming an unknown override path and the closest existing one."""
+    close = difflib.get_close_matches(path, parameter_paths(data), n=1, cutoff=0.0)
+    hint = f" (closest: '{close[0]}')" if close else ""
+    return f"{source}: unknown parameter '{path}'{hint}"
+
+
+def parameter_paths(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted path of every parameter (leaf or year-keyed table) that an override may set."""
+    paths = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and not _is_open_table(value):
+            paths.extend(parameter_paths(value, f"{path}."))
+        else:
+            paths.append(path)
+    return paths
 
 
 def _is_open_table(node: dict) -> bool:
@@ -319,7 +405,69 @@ def _is_open_table(node: dict) -> bool:
     return all(str(k).isdigit() for k in node) or node.get("__open__", False)
 
 
-def load_parameters(overrides: dict[str, Any] | None = None, folder: Path | None = None, calibrated: bool = True) -> ModelParameters:
+def validate_parameters(
+    data: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    source: str = "overrides",
+    folder: Path | None = None,
+    calibrated: bool = True,
+) -> ModelParameters:
+    """Apply ``overrides`` to raw parameter ``data`` and validate the whole.
+
+    Parameters
+    ----------
+    data
+        From :func:`load_parameter_data`.
+    overrides
+        Dotted paths to values, e.g. ``{"network.speeds_kph.bike": 18.0}``.
+    source
+        Names the overrides in errors, e.g. ``experiments/x.toml: parameters``.
+    folder
+        Parameter folder the data came from, named in errors.
+    calibrated
+        Whether ``data`` holds the calibrated constants (then ``constants.toml`` is named for them).
+
+    Raises
+    ------
+    VmobError
+        One line listing every fault: an overridden value names ``source``, any other the
+        parameter file (``mode_choice.toml``) or ``constants.toml`` that holds it, with the key.
+        An override of a path that does not exist (naming the closest one) or of one of
+        :data:`BUILD_TIME_PARAMETERS`.
+    """
+    overrides = overrides or {}
+    folder = Path(folder or PARAMETERS_DIR)
+    for path in overrides:
+        if any(path == key or path.startswith(f"{key}.") for key in BUILD_TIME_PARAMETERS):
+            raise VmobError(
+                f"{source}: key '{path}': read once while the network is built, not per run; "
+                f"change {folder / PARAMETER_FILES['network']} instead"
+            )
+    merged = apply_overrides(data, overrides, source)
+    try:
+        return ModelParameters.model_validate(merged)
+    except ValidationError as err:
+        faults = validation_errors(err, merged)
+        lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in faults]
+        raise VmobError(join_faults(lines)) from None
+
+
+def _blame(where: str, message: str, overrides: dict[str, Any], source: str, folder: Path, calibrated: bool) -> str:
+    """The error line for one fault, naming the file that holds it."""
+    if any(where == path or where.startswith(f"{path}.") or path.startswith(f"{where}.") for path in overrides):
+        return f"{source}: key '{where}': {message}"
+    section, _, key = where.partition(".")
+    if calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file():
+        if key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {}):
+            return f"{CONSTANTS_FILE}: key '{key}': {message}"
+    if section in PARAMETER_FILES:
+        return f"{folder / PARAMETER_FILES[section]}: key '{key or '(top level)'}': {message}"
+    return f"{folder}: key '{where}': {message}"
+
+
+def load_parameters(
+    overrides: dict[str, Any] | None = None, folder: Path | None = None, calibrated: bool = True, source: str = "overrides"
+) -> ModelParameters:
     """Read, override and validate all parameter files.
 
     Parameters
@@ -330,6 +478,21 @@ def load_parameters(overrides: dict[str, Any] | None = None, folder: Path | None
         Parameter folder; defaults to ``experiments/parameters``.
     calibrated
         Merge ``experiments/calibration/constants.toml`` into the constants.
+    source
+        Names the overrides in errors.
     """
-    data = apply_overrides(load_parameter_data(folder, calibrated), overrides or {})
-    return parse_model(ModelParameters, data, Path(folder or PARAMETERS_DIR))
+    return validate_parameters(load_parameter_data(folder, calibrated), overrides, source, folder, calibrated)
+
+
+def load_section(section: str, path: Path | None = None) -> Any:
+    """Read and validate one parameter file on its own, e.g. ``load_section("network")``.
+
+    Parameters
+    ----------
+    section
+        A key of :data:`PARAMETER_FILES`.
+    path
+        The file; defaults to the one in ``experiments/parameters``.
+    """
+    schema = ModelParameters.model_fields[section].annotation
+    return load_toml_model(schema, Path(path or PARAMETERS_DIR / PARAMETER_FILES[section]))

@@ -8,6 +8,7 @@ agents' modes, and turns the result into the year's output tables.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from model.assignment import all_or_nothing, bpr_time_s, relative_gap
 from model.choice import CAR, probabilities, utilities
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import charger_multiplier, national_stock_shares, replace_cars
-from model.network import Network, load_network
+from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
@@ -32,7 +33,7 @@ from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import RAIL_MODES, Transit, load_transit
-from model.zones import Zones, load_zones
+from model.zones import Zones, check_home_zones_near, load_zones
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -69,6 +70,7 @@ class ModelContext:
         net = load_network(network, boundary=boundary)
         edges = edge_arrays(net.graph)
         zone_set = load_zones(zones)
+        check_home_zones_near(zone_set, edges)
         lines = load_transit(transit)
         return cls(
             network=net,
@@ -165,18 +167,21 @@ class MobilityModel(mesa.Model):
         create_agents: bool = True,
     ) -> None:
         super().__init__(rng=rng)
-        self.context = context
         self.params = parameters or load_parameters()
+        if self.params.emissions != context.factors:  # an experiment overrode emissions.*
+            context = dataclasses.replace(context, factors=self.params.emissions)
+        self.context = context
         self.levers = sorted(levers, key=lambda lever: lever.start)
         self.applied: set[int] = set()
         self.start_year, self.end_year = start_year, end_year
         self.year = start_year
         self.labels = {"experiment": "", "scenario": "", "seed": 0 if rng is None else int(rng), **(labels or {})}
         self.edges = context.edges.copy()
+        apply_network_parameters(self.edges, context.network.parameters, self.params.network)
         self.transit = context.transit.copy()
         self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
         self.station_improvements: dict[str, tuple[float, float]] = {}
-        self.skim_settings: SkimSettings = skim_settings(self.params.choice, context.network.parameters.speeds_kph)
+        self.skim_settings: SkimSettings = skim_settings(self.params.choice, self.params.network.speeds_kph)
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
             context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)

@@ -12,20 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from model.edges import EdgeArrays
 from model.errors import VmobError
-from model.files import load_toml_model
+from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
 DEFAULT_COUNTS = DEFAULT_NETWORK_DIR / "traffic_counts.toml"
 
 
-class TrafficCount(BaseModel):
+class TrafficCount(StrictModel):
     """Annual average daily traffic on a named road, both directions together."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     road: str
     aadt: float = Field(gt=0)
@@ -34,9 +32,7 @@ class TrafficCount(BaseModel):
     source: str
 
 
-class TrafficCountsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TrafficCountsFile(StrictModel):
     counts: list[TrafficCount] = Field(min_length=1)
 
 

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pyproj import Transformer
 
 from model.errors import VmobError
-from model.files import load_toml_model
+from model.files import StrictModel, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
 
+if TYPE_CHECKING:
+    from model.edges import EdgeArrays
+
 DEFAULT_ZONES = DEFAULT_NETWORK_DIR / "zones.toml"
+#: A home zone farther than this from any street open to cars and walkers is an input error (m).
+MAX_HOME_ZONE_SNAP_M = 1000.0
 
 
-class _Place(BaseModel):
+class _Place(StrictModel):
     """What every zone has: an id, a name and a WGS84 point."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str
@@ -44,10 +48,8 @@ class Destination(_Place):
     source: str
 
 
-class ZonesFile(BaseModel):
+class ZonesFile(StrictModel):
     """The schema of ``zones.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     home_zones: list[HomeZone] = Field(min_length=1)
     destinations: list[Destination] = Field(min_length=1)
@@ -92,6 +94,7 @@ class Zones:
     jobs_share: np.ndarray
     jobs: np.ndarray
     employed_residents: np.ndarray
+    source: str = "zones.toml"
 
     @property
     def home(self) -> np.ndarray:
@@ -143,4 +146,23 @@ def load_zones(path: str | Path | None = None) -> Zones:
         jobs_share=np.array([z.jobs_share for z in spec.home_zones] + [0.0] * len(spec.destinations)),
         jobs=np.array([0.0] * n_home + [d.jobs for d in spec.destinations]),
         employed_residents=np.array([0.0] * n_home + [d.employed_residents for d in spec.destinations]),
+        source=str(path or DEFAULT_ZONES),
     )
+
+
+def check_home_zones_near(zones: Zones, edges: "EdgeArrays") -> None:
+    """Raise a :class:`VmobError` naming the home zone farthest from the network, if any is too far.
+
+    A home zone is snapped to the nearest node open to cars and walkers; one more than
+    :data:`MAX_HOME_ZONE_SNAP_M` away (a wrong coordinate, lat and lon swapped) would put its
+    commuters' trips somewhere else. External destinations may lie outside a local network.
+    """
+    home = zones.home
+    _, distance = edges.nearest_node(zones.x[home], zones.y[home], edges.drive & edges.walk)
+    far = np.flatnonzero(distance > MAX_HOME_ZONE_SNAP_M)
+    if len(far):
+        worst = far[np.argmax(distance[far])]
+        raise VmobError(
+            f"{zones.source}: home zone '{zones.ids[home[worst]]}' is {distance[worst] / 1000:,.1f} km from the nearest "
+            f"street open to cars and walkers (at most {MAX_HOME_ZONE_SNAP_M / 1000:g} km); check its lat and lon"
+        )

@@ -227,12 +227,14 @@ def _documented_fields(path: Path = LEVER_DOCS) -> dict[str, dict[str, str]]:
 
 
 def choices(control: FieldControl, context: "ModelContext") -> list[str]:
-    """The values a select offers: a ``Literal``'s, or the inputs' roads, lines or stations."""
+    """The values a select offers: a ``Literal``'s, or the inputs' roads (inside the boundary first), lines or stations."""
     if isinstance(control.choices, tuple):
         return list(control.choices)
-    if control.choices == "roads":
+    if control.choices == "roads":  # the municipality's own roads first
         edges = context.edges
-        return sorted({str(n) for n in edges.name[edges.drive | edges.bike] if n})
+        named = edges.drive | edges.bike
+        inside = sorted({str(n) for n in edges.name[named & (edges.inside_share > 0.5)] if n})
+        return inside + sorted({str(n) for n in edges.name[named] if n} - set(inside))
     if control.choices == "lines":
         return list(context.transit.lines)
     return sorted(context.transit.stations)

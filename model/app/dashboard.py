@@ -129,7 +129,8 @@ CSS = """
 .v-input--selection-controls .v-messages { display: none; }
 .v-slider__tick-label { font-size: 11px; }
 .vmob-help { color: #666; font-size: 12px; margin: -4px 0 8px 0; display: block; }
-.vmob-lever { font-size: 13px; }
+.vmob-lever { font-size: 13px; max-width: 240px; }
+.v-navigation-drawer__content { overflow-x: hidden; }
 """
 
 
@@ -139,7 +140,7 @@ def Help(text: str, classes: list[str] | None = None) -> None:
 
 @solara.component
 def Presets() -> None:
-    names = {f"{p.name}: {p.description}" if p.description else p.name: p for p in controls.presets()}
+    names = {p.name: p for p in controls.presets()}
     solara.Markdown("### Scenario")
     Help(f"Presets are the scenarios of {controls.PRESETS_FILE.name}; loading one replaces the levers below.")
 
@@ -150,8 +151,10 @@ def Presets() -> None:
             scenario_name.set(preset.name if preset.name != runs.REFERENCE else "no levers")
 
     with solara.Row():
-        solara.Select("Preset", values=list(names), value=preset_name, style={"min-width": "220px"})
+        solara.Select("Preset", values=list(names), value=preset_name, style={"min-width": "180px", "max-width": "220px"})
         solara.Button("Load", on_click=load, disabled=preset_name.value not in names, outlined=True)
+    if preset_name.value in names and names[preset_name.value].description:
+        Help(names[preset_name.value].description)
     solara.InputText("Scenario name", value=scenario_name, continuous_update=True)
 
 
@@ -169,7 +172,7 @@ def LeverList() -> None:
             form_values.set(controls.values_of(lever))
             remove(index)
 
-        with solara.Row(style={"align-items": "center"}):
+        with solara.Row(style={"align-items": "center"}, classes=["vmob-lever-row"]):
             solara.Text(controls.lever_summary(lever), classes=["vmob-lever"])
             solara.Button(icon_name="mdi-pencil", on_click=edit, icon=True, small=True)
             solara.Button(icon_name="mdi-delete", on_click=remove, icon=True, small=True)
@@ -284,10 +287,9 @@ def FolderPicker() -> None:
     if not names:
         Help("No experiment folders (with a datapackage.json) in the results folder.")
         return
-    if folder_name.value not in names:
-        folder_name.set(names[0])
-    solara.Select("Experiment", values=names, value=folder_name)
-    solara.Button("Open", on_click=lambda: work(_folder_job(folder_name.value), f"Opening '{folder_name.value}'"),
+    chosen = folder_name.value if folder_name.value in names else names[0]
+    solara.Select("Experiment", values=names, value=chosen, on_value=folder_name.set)
+    solara.Button("Open", on_click=lambda: work(_folder_job(chosen), f"Opening '{chosen}'"),
                   disabled=work.pending, outlined=True, icon_name="mdi-folder-open")
 
 

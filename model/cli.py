@@ -257,7 +257,10 @@ def dashboard(
     port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
     results: Path = typer.Option(RESULTS_DIR, help="Results root whose experiment folders the page can open."),
 ) -> None:
-    """Serve the interactive dashboard (model/app.py, Solara) in the browser and print its URL."""
+    """Serve the interactive dashboard (model/app/, Solara) in the browser and print its URL.
+
+    Ctrl-C or SIGTERM stops the server and exits quietly (status 0).
+    """
     import importlib.util
     import os
     import signal
@@ -265,9 +268,8 @@ def dashboard(
     import subprocess
     import sys
 
+    from model.app import RESULTS_ENV
     from model.settings import PROJECT_ROOT
-
-    results_env = "VMOB_DASHBOARD_RESULTS"  # model.app.RESULTS_ENV (not imported: that would need solara)
 
     if importlib.util.find_spec("solara") is None:
         raise VmobError("the dashboard needs solara: pip install -e '.[dashboard]'")
@@ -277,16 +279,26 @@ def dashboard(
             probe.bind((host, port))
         except OSError as err:
             raise VmobError(f"cannot listen on {host}:{port} ({err.strerror}); choose another with --port") from None
-    env = {**os.environ, results_env: str(results.resolve())}
+    env = {**os.environ, RESULTS_ENV: str(results.resolve())}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
-    command = [sys.executable, "-m", "solara", "run", "model.app", "--host", host, "--port", str(port), "--production", "--no-open",
-               "--no-check-version"]
+    command = [sys.executable, "-m", "solara", "run", "model.app.dashboard", "--host", host, "--port", str(port), "--production",
+               "--no-open", "--no-check-version"]
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     typer.echo(f"dashboard: http://{shown}:{port}/  (results from {results}; Ctrl-C stops it)")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
-    signal.signal(signal.SIGTERM, lambda *_: process.terminate())  # stopping vmob stops the server
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)  # stopping vmob stops the server
     try:
         code = process.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too (same process group)
+        stopping = True
+        code = 0
     finally:
         if process.poll() is None:
             process.terminate()
@@ -294,5 +306,9 @@ def dashboard(
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+    if stopping:
+        typer.echo("dashboard stopped")
+        return
     if code != 0:
         raise VmobError(f"the dashboard server stopped with exit status {code}")

@@ -77,7 +77,10 @@ def test_runs_expand_scenarios_sweep_and_seeds(tmp_path: Path, inputs: Path) -> 
     assert [s.seed for s in specs[:4]] == [1, 2, 1, 2]
     assert specs[0].parameters.choice.coefficients.habit == 0.5
     assert specs[0].parameters.population.gravity.target_mean_km == 2.0
-    assert len({s.run_id for s in specs}) == len(specs)
+    assert len({s.run_id for s in specs[:4]}) == 4
+    # "other" has the same (no) levers as "baseline": the same runs, computed once, under two labels
+    assert [s.run_id for s in specs[4:]] == [s.run_id for s in specs[:4]]
+    assert specs[4].label == "other__choice.coefficients.habit=0.5"
 
 
 def test_list_sweep_pairs_values(tmp_path: Path, inputs: Path) -> None:
@@ -93,7 +96,9 @@ def test_run_ids_are_stable_and_depend_only_on_what_affects_results(tmp_path: Pa
     again = [s.run_id for s in expand(experiment(tmp_path, inputs, SWEPT))]
     described = [s.run_id for s in expand(experiment(tmp_path, inputs, SWEPT.replace("no levers", "other words")))]
     longer = [s.run_id for s in expand(experiment(tmp_path, inputs, SWEPT, end_year=2022))]
-    assert first == again == described
+    renamed = experiment(tmp_path, inputs, SWEPT.replace("[scenarios.baseline]", "[scenarios.business_as_usual]"))
+    renamed.write_text(renamed.read_text().replace('name = "tiny"', 'name = "other_name"'))
+    assert first == again == described == [s.run_id for s in expand(renamed)]
     assert not set(first) & set(longer)
 
 
@@ -128,16 +133,22 @@ def local_one(tmp_path_factory: pytest.TempPathFactory, inputs: Path) -> Path:
 
 
 def test_outputs_layout(local_one: Path) -> None:
-    for name in COMPARED + ["datapackage.json", "summary.xlsx", "manifest.json", "link_volumes.parquet", "network_links.parquet"]:
+    written = COMPARED + [f"{t}.parquet" for t in TABLES] + [
+        "datapackage.json", "summary.xlsx", "manifest.json", "link_volumes.parquet", "network_links.parquet"]
+    for name in written + ["run.log"]:
         assert (local_one / name).is_file(), name
+    assert not [p.name for p in local_one.iterdir() if p.name.startswith(".") and p.name != ".vmob.lock"]
     runs = pd.read_csv(local_one / "runs.csv")
     assert len(runs) == 4 and list(runs.columns) == ["run_id", "scenario", "label", "seed", "parameters.choice.coefficients.habit"]
     for run_id in runs["run_id"]:
-        folder = local_one / "runs" / run_id
+        folder = local_one.parent / ".runs" / run_id
         assert {p.name for p in folder.iterdir()} == {f"{t}.parquet" for t in TABLES} | {"link_volumes.parquet", "run.json"}
         assert json.loads((folder / "run.json").read_text())["run_id"] == run_id
     manifest = json.loads((local_one / "manifest.json").read_text())
     assert manifest["seeds"] == [1, 2] and len(manifest["runs"]) == 4
+    assert sorted(manifest["files"]) == sorted(written) and manifest["run_cache"] == "../.runs"
+    log = (local_one / "run.log").read_text()
+    assert "inputs loaded" in log and "finished" in log and "committed 17 files" in log
     assert {"commit", "dirty"} <= set(manifest["git"]) and "mesa" in manifest["packages"]
     assert len(manifest["inputs"]["sha256"]["network_and_boundary"]) == 64
     summary = pd.read_csv(local_one / "summary.csv")
@@ -172,7 +183,7 @@ def test_dask_cluster_gives_identical_tables(tmp_path: Path, inputs: Path, local
 def test_rerun_resumes_without_recomputing(tmp_path: Path, inputs: Path) -> None:
     path = experiment(tmp_path, inputs, "[scenarios.b]\n", seeds="[1]", outputs=LEAN_OUTPUTS)
     out = run_experiment(path, tmp_path / "results", workers=1, echo=lambda _: None)
-    run_file = next((out / "runs").glob("*/summary.parquet"))
+    run_file = next((out.parent / ".runs").glob("*/summary.parquet"))
     before = run_file.stat().st_mtime_ns
     lines: list[str] = []
     run_experiment(path, tmp_path / "results", workers=1, echo=lines.append)
@@ -184,25 +195,26 @@ def test_rerun_resumes_without_recomputing(tmp_path: Path, inputs: Path) -> None
 def test_killed_run_loses_nothing_and_resumes(tmp_path: Path, inputs: Path) -> None:
     path = experiment(tmp_path, inputs, "[scenarios.b]\n", end_year=2025, seeds=str(list(range(1, 7))), outputs=LEAN_OUTPUTS)
     out = tmp_path / "results" / "tiny"
+    cache = tmp_path / "results" / ".runs"
     command = [sys.executable, "-c", "from model.cli import app; app()", "run", str(path), "--out", str(tmp_path / "results"), "--workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while not list((out / "runs").glob("*/run.json")) and time.monotonic() < deadline:
+        while not list(cache.glob("*/run.json")) and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    finished = {p.parent.name: p.parent for p in (out / "runs").glob("*/run.json")}
+    finished = {p.parent.name: p.parent for p in cache.glob("*/run.json")}
     assert 1 <= len(finished) < 6
     assert not (out / "manifest.json").exists()
     mtimes = {run_id: {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} for run_id, folder in finished.items()}
     run_experiment(path, tmp_path / "results", workers=1, echo=lambda _: None)
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 6 and all((out / "runs" / r / "run.json").is_file() for r in runs["run_id"])
-    assert {run_id: {f.name: f.stat().st_mtime_ns for f in (out / "runs" / run_id).iterdir()} for run_id in finished} == mtimes
-    assert not list((out / "runs").glob(".partial-*"))
+    assert len(runs) == 6 and all((cache / r / "run.json").is_file() for r in runs["run_id"])
+    assert {run_id: {f.name: f.stat().st_mtime_ns for f in (cache / run_id).iterdir()} for run_id in finished} == mtimes
+    assert not list(cache.glob(".partial-*"))
     assert pd.read_csv(out / "summary.csv")["seed"].nunique() == 6
 
 

@@ -29,6 +29,7 @@ Layout of ``<out>/``::
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime as dt
 import functools
@@ -448,10 +449,8 @@ def exit_with_parent(parent_pid: int, death_signal: bool) -> None:
     everywhere a daemon thread checks the parent every :data:`PARENT_POLL_S` seconds.
     """
     if death_signal and sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # else the watchdog below still ends the worker
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass  # the watchdog below still ends the worker
     if not parent_alive(parent_pid):  # died before the signal was armed
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="vmob-parent-watchdog", daemon=True).start()

@@ -109,9 +109,7 @@ def describe_holder(record: dict[str, Any] | None) -> str:
 
 def _try_lock(handle: IO[str]) -> bool:
     """Take the operating system's exclusive lock on an open file without waiting."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         handle.seek(_WINDOWS_LOCK_OFFSET)
@@ -120,6 +118,8 @@ def _try_lock(handle: IO[str]) -> bool:
         except OSError:
             return False
         return True
+    import fcntl
+
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

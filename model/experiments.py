@@ -356,14 +356,18 @@ def clear_partial(runs_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def write_run(result: RunResult, runs_dir: Path) -> Path:
+def write_run(result: RunResult, runs_dir: Path, replace: bool = False) -> Path:
     """Write a run's tables, link volumes and ``run.json`` to a temporary folder, then rename it into place.
 
-    Another process may finish the same run first (two experiments sharing a run, started at the
-    same time); its folder holds the same tables and is kept.
+    Another process may have finished the same run meanwhile (two experiments sharing a run,
+    started at the same time); its folder holds the same tables and is kept unless ``replace``
+    (``--no-resume``), so an experiment combining it never finds it gone.
     """
     spec = result.spec
     target = run_dir(runs_dir, spec.run_id)
+    if not replace and is_complete(runs_dir, spec.run_id):
+        log.info("run %s was finished meanwhile by another process; its folder is kept", spec.run_id)
+        return target
     tmp = runs_dir / partial_name(spec.run_id)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -841,7 +845,7 @@ def run_experiment(
         processes = min(workers or os.cpu_count() or 1, max(len(pending), 1))
         executor = f"dask {scheduler}" if scheduler else f"local, {processes} process(es)"
         try:
-            execute(pending, plan.runs_dir, client, processes, say)
+            execute(pending, plan.runs_dir, client, processes, replace=not resume)
         finally:
             if client is not None:
                 client.close()
@@ -849,8 +853,10 @@ def run_experiment(
     return plan.out_dir
 
 
-def execute(pending: list[RunSpec], runs_dir: Path, client: Any, processes: int, say: Callable[[str], None]) -> None:
+def execute(pending: list[RunSpec], runs_dir: Path, client: Any, processes: int, replace: bool) -> None:
     """Run the pending specs on Dask (``client``) or local processes and write each run as it finishes.
+
+    ``replace`` replaces runs another process finished meanwhile (:func:`write_run`).
 
     Raises
     ------
@@ -867,7 +873,7 @@ def execute(pending: list[RunSpec], runs_dir: Path, client: Any, processes: int,
     try:
         with tqdm(total=len(pending), desc="runs", unit="run", disable=None) as bar:
             for result in results:
-                write_run(result, runs_dir)
+                write_run(result, runs_dir, replace)
                 finished += 1
                 line = headline(result)
                 bar.write(line)

@@ -221,11 +221,11 @@ def roll_forward(folder: Path, note: Note) -> None:
         (folder / name).unlink()
     if stale:
         note(f"removed {len(stale)} file(s) of an earlier run that this run does not write: {', '.join(stale)}")
-    moving = sorted((p for p in committing.iterdir() if p.name != MANIFEST), key=lambda p: p.name == "datapackage.json")
+    moving = sorted((p for p in committing.iterdir() if p.is_file() and p.name != MANIFEST), key=lambda p: p.name == "datapackage.json")
     for path in moving:
         os.replace(path, folder / path.name)
     os.replace(committing / MANIFEST, folder / MANIFEST)
-    committing.rmdir()
+    shutil.rmtree(committing)
     _fsync_folder(folder)
 
 

@@ -262,8 +262,8 @@ def test_bad_scheduler_address_is_one_line_without_traceback(tmp_path: Path, inp
 
 @pytest.fixture
 def busy_run(tmp_path: Path, inputs: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
-    """``vmob run --workers 2`` of four long runs in a subprocess, once both pool workers run."""
-    path = experiment(tmp_path, inputs, "[scenarios.b]\n", end_year=2030, seeds="[1, 2, 3, 4]", outputs=LEAN_OUTPUTS)
+    """``vmob run --workers 2`` of six runs in a subprocess, once both pool workers run."""
+    path = experiment(tmp_path, inputs, "[scenarios.b]\n", end_year=2024, seeds="[1, 2, 3, 4, 5, 6]", outputs=LEAN_OUTPUTS)
     process = vmob("run", str(path), "--out", str(tmp_path / "results"), "--workers", "2")
     try:
         wait_for(lambda: len(pool_workers(process.pid)) == 2, what="two pool workers")

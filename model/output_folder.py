@@ -143,7 +143,11 @@ def output_lock(folder: Path, note: Note) -> Iterator[dict[str, Any]]:
     except OSError as err:
         raise VmobError(f"Cannot lock the results folder {folder} ({err.strerror or err})") from None
     try:
-        if not _try_lock(handle):
+        try:
+            locked = _try_lock(handle)
+        except OSError as err:  # a file system without locks
+            raise VmobError(f"Cannot lock the results folder {folder} ({err.strerror or err})") from None
+        if not locked:
             raise VmobError(
                 f"Results folder {folder} is in use by {describe_holder(read_lock_record(path))}; "
                 "wait for that run to finish or use another --out or experiment name"

@@ -184,6 +184,7 @@ def run(
     workers: int | None = typer.Option(None, min=1, help="Local worker processes; default: the number of CPUs."),
     scheduler: str | None = typer.Option(None, help="Dask scheduler address (tcp://host:port) to run on instead."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep finished runs (default) or recompute them all."),
+    force: bool = typer.Option(False, "--force", help="Replace results of the same experiment name with other scenarios."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and its runs; run nothing."),
 ) -> None:
     """Run an experiment: every scenario × sweep point × seed, then the combined tables and manifest."""
@@ -192,7 +193,9 @@ def run(
     if dry_run:
         typer.echo(experiments.dry_run(config, out))
         return
-    folder = experiments.run_experiment(config, out, workers=workers, scheduler=scheduler, resume=resume, echo=typer.echo)
+    folder = experiments.run_experiment(
+        config, out, workers=workers, scheduler=scheduler, resume=resume, force=force, echo=typer.echo
+    )
     typer.echo(f"results in {folder}")
 
 
@@ -244,9 +247,13 @@ def report(
     results_dir: Path = typer.Argument(..., help="A results folder written by 'vmob run', e.g. results/climate_plan/."),
 ) -> None:
     """Rebuild the figures and report.md / report.html of an experiment from its tables."""
+    from model.experiments import writing_folder
     from model.report import build_report
 
-    written = build_report(results_dir)
+    if not results_dir.is_dir():
+        raise VmobError(f"results folder not found: {results_dir}")
+    with writing_folder(results_dir, lambda line: typer.echo(line, err=True)):
+        written = build_report(results_dir)
     typer.echo(str(written))
     typer.echo(str(written.with_suffix(".html")))
 

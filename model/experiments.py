@@ -1,40 +1,56 @@
 """Running experiments: expand a config into runs, execute them, combine and record the results.
 
 A run is one scenario at one sweep point with one seed. Its id is a short hash of
-everything that affects its result (years, sample, seed, parameter overrides,
-levers, labels, and the contents of the input and parameter files), so rerunning
-an experiment finds the runs already done. Runs execute in local processes or on
-a Dask cluster; each finished run is written to ``runs/<run_id>/`` under a
-temporary name and renamed when complete, and the combined tables, aggregates
-and ``manifest.json`` are written once every run is there.
+everything that determines its tables (years, sample, seed, parameter overrides,
+levers, the contents of the input and parameter files, the model's code and the
+versions of the packages it computes with) and of nothing else: not the
+experiment's or the scenario's name. Runs live in a cache shared by every
+experiment under the same results root, ``<out>/.runs/<run_id>/``, so a run that
+several experiments share (their baseline) is computed once, and rerunning an
+experiment finds the runs already done. Runs execute in local processes or on a
+Dask cluster; each finished run is written under a temporary name and renamed
+when complete. The combined tables, aggregates and ``manifest.json`` are written
+once every run is there, relabelled with this experiment's name and scenario
+labels, and committed as one unit (:mod:`model.output_folder`), under a lock that
+lets one process at a time write the experiment's folder.
 
-Layout of ``<out>/<experiment>/``::
+Layout of ``<out>/``::
 
-    runs/<run_id>/          mode_split, vehicle_km, energy, co2, summary and
+    .runs/<run_id>/         mode_split, vehicle_km, energy, co2, summary and
                             link_volumes (.parquet) and run.json, per run
-    <table>.csv/.parquet    the combined tables, datapackage.json, summary.xlsx
-    link_volumes.parquet    per run, year and edge; network_links.parquet has the edges
-    runs.csv                run id, scenario, label, seed and sweep values
-    aggregates.csv          mean, p5 and p95 across seeds of every summary figure
-    manifest.json           provenance
+    <experiment>/
+        <table>.csv/.parquet    the combined tables, datapackage.json, summary.xlsx
+        link_volumes.parquet    per run, year and edge; network_links.parquet has the edges
+        runs.csv                run id, scenario, label, seed and sweep values
+        aggregates.csv          mean, p5 and p95 across seeds of every summary figure
+        manifest.json           provenance, the runs used and the list of current files
+        run.log                 what every run of the command did, with times
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
 import itertools
 import json
+import logging
 import os
 import platform
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,12 +62,15 @@ from model.config import Experiment, Inputs, load_config, resolved_toml
 from model.errors import VmobError
 from model.files import atomic_path, file_sha256, validation_message
 from model.levers import check_levers
+from model.output_folder import commit, new_staging, output_lock, process_alive, recover
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
 from model.parameters import ModelParameters, load_parameter_data, validate_parameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR, PROJECT_ROOT
 
 if TYPE_CHECKING:
     from model.simulation import ModelContext
+
+log = logging.getLogger(__name__)
 
 #: Characters of the sha256 hex digest kept as a run id.
 RUN_ID_LENGTH = 12
@@ -67,6 +86,20 @@ HEADLINE_COLUMNS = tuple(c for c in (f["name"] for f in SCHEMAS["summary"]["fiel
 RUN_RECORD = "run.json"
 #: Prefix of the temporary names of run folders being written or replaced.
 PARTIAL_PREFIX = ".partial-"
+#: Folder of the run cache under the results root, shared by every experiment there.
+RUN_CACHE = ".runs"
+#: The run log in an experiment's folder (appended to by every command that writes the folder).
+RUN_LOG = "run.log"
+#: Modules (or packages) of ``model/`` that present results and do not shape a run's tables.
+PRESENTATION_MODULES = frozenset({"app", "cli", "dashboard", "plots", "report", "templates"})
+#: Paths whose uncommitted changes make results "from modified code" (inputs shipped with the model).
+CODE_PATHS = ("model", "pyproject.toml", "experiments/parameters", "experiments/calibration", "networks")
+#: Seconds between a pool worker's checks that the process that started it is alive.
+PARENT_POLL_S = 1.0
+#: Linux ``prctl`` option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+#: Address schemes of Dask's communication backends.
+DASK_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +109,10 @@ PARTIAL_PREFIX = ".partial-"
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything one run needs, picklable for worker processes and Dask."""
+    """Everything one run needs, picklable for worker processes and Dask.
+
+    ``identity`` is what ``run_id`` hashes; ``experiment`` and ``label`` only name the run's rows.
+    """
 
     run_id: str
     experiment: str
@@ -134,6 +170,22 @@ def input_digests(inputs: Inputs, context: "ModelContext") -> dict[str, str]:
         "counts": file_sha256(Path(inputs.counts or DEFAULT_COUNTS)),
         "parameter_files": canonical_hash({p.name: file_sha256(p) for p in parameter_files}),
     }
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """What of the code a run's tables depend on: a digest of the model's source and package versions.
+
+    The presentation modules (:data:`PRESENTATION_MODULES`) are left out, so editing the report or
+    the dashboard keeps the run cache.
+    """
+    package = Path(__file__).parent
+    sources = sorted(
+        path for path in package.rglob("*.py")
+        if path.relative_to(package).parts[0].removesuffix(".py") not in PRESENTATION_MODULES
+    )
+    digests = {str(path.relative_to(package)): file_sha256(path) for path in sources}
+    return {"model_sha256": canonical_hash(digests), "packages": package_versions(), "python": platform.python_version()}
 
 
 def sweep_points(config: Experiment) -> list[dict[str, Any]]:
@@ -199,6 +251,9 @@ def model_parameters(base: dict[str, Any], overrides: dict[str, Any], source: st
 def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> list[RunSpec]:
     """Scenarios × sweep points × seeds, in file order, each with its stable id.
 
+    Two runs that differ only in their names (scenarios with the same levers) get the same id
+    and are computed once.
+
     Raises
     ------
     VmobError
@@ -219,10 +274,10 @@ def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> li
             label = run_label(name, point)
             for seed in config.seed_list():
                 identity = {
-                    "experiment": config.name, "scenario": label, "seed": seed,
-                    "start_year": config.start_year, "end_year": config.end_year,
+                    "seed": seed, "start_year": config.start_year, "end_year": config.end_year,
                     "sample_fraction": config.sample_fraction, "parameters": overrides,
                     "levers": [lever.model_dump(mode="json") for lever in levers], "inputs": digests,
+                    "code": code_version(),
                 }
                 specs.append(RunSpec(
                     run_id=canonical_hash(identity)[:RUN_ID_LENGTH], experiment=config.name, scenario=name,
@@ -272,7 +327,7 @@ def simulate(spec: RunSpec) -> RunResult:
 
 
 def run_dir(runs_dir: Path, run_id: str) -> Path:
-    """Folder of one run's results."""
+    """Folder of one run's results in the run cache."""
     return runs_dir / run_id
 
 
@@ -281,37 +336,61 @@ def is_complete(runs_dir: Path, run_id: str) -> bool:
     return (run_dir(runs_dir, run_id) / RUN_RECORD).is_file()
 
 
+def partial_name(run_id: str) -> str:
+    """Temporary name of a run folder this process writes: ``.partial-<host>-<pid>-<run_id>``."""
+    return f"{PARTIAL_PREFIX}{socket.gethostname()}-{os.getpid()}-{run_id}"
+
+
 def clear_partial(runs_dir: Path) -> None:
-    """Remove folders left half-written by a killed run."""
-    if runs_dir.is_dir():
-        for path in runs_dir.glob(f"{PARTIAL_PREFIX}*"):
+    """Remove run folders left half-written by killed processes of this host.
+
+    The cache is shared by every experiment under the results root, so folders that a live
+    process (another experiment running now) is writing are left alone.
+    """
+    if not runs_dir.is_dir():
+        return
+    host = socket.gethostname()
+    for path in runs_dir.glob(f"{PARTIAL_PREFIX}*"):
+        parts = path.name.removeprefix(PARTIAL_PREFIX).removeprefix("old-").rsplit("-", 2)
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not process_alive(int(parts[1])):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def write_run(result: RunResult, runs_dir: Path) -> Path:
-    """Write a run's tables, link volumes and ``run.json`` to a temporary folder, then rename it into place."""
+def write_run(result: RunResult, runs_dir: Path, replace: bool = False) -> Path:
+    """Write a run's tables, link volumes and ``run.json`` to a temporary folder, then rename it into place.
+
+    Another process may have finished the same run meanwhile (two experiments sharing a run,
+    started at the same time); its folder holds the same tables and is kept unless ``replace``
+    (``--no-resume``), so an experiment combining it never finds it gone.
+    """
     spec = result.spec
     target = run_dir(runs_dir, spec.run_id)
-    tmp = runs_dir / f"{PARTIAL_PREFIX}{spec.run_id}-{os.getpid()}"
+    if not replace and is_complete(runs_dir, spec.run_id):
+        log.info("run %s was finished meanwhile by another process; its folder is kept", spec.run_id)
+        return target
+    tmp = runs_dir / partial_name(spec.run_id)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, table in result.tables.items():
         table.to_parquet(tmp / f"{name}.parquet", index=False)
     result.link_volumes.to_parquet(tmp / "link_volumes.parquet", index=False)
     record = {
-        "run_id": spec.run_id, "scenario": spec.scenario, "label": spec.label, "seed": spec.seed,
-        "sweep": spec.sweep, "spec": spec.identity, "wall_time_s": round(result.wall_time_s, 3),
+        "run_id": spec.run_id, "experiment": spec.experiment, "scenario": spec.scenario, "label": spec.label,
+        "seed": spec.seed, "sweep": spec.sweep, "spec": spec.identity, "wall_time_s": round(result.wall_time_s, 3),
         "relative_gaps": {str(year): gaps for year, gaps in result.relative_gaps.items()},
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2, default=_json_default), encoding="utf-8")
+    old = runs_dir / f"{PARTIAL_PREFIX}old-{partial_name(spec.run_id).removeprefix(PARTIAL_PREFIX)}"
     if target.exists():
-        old = runs_dir / f"{PARTIAL_PREFIX}old-{spec.run_id}-{os.getpid()}"
         target.rename(old)
+    try:
         tmp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(target)
+    except OSError:
+        if not is_complete(runs_dir, spec.run_id):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # written by another process meanwhile
+    shutil.rmtree(old, ignore_errors=True)
     return target
 
 
@@ -325,24 +404,71 @@ def read_run_record(runs_dir: Path, run_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
+class WorkerDied(VmobError):
+    """A worker process ended (killed by the operating system, or crashed) before its run finished."""
+
+
 def run_local(specs: list[RunSpec], workers: int) -> Iterator[RunResult]:
-    """Run specs in this process (one worker) or a pool of fresh processes; yield results as they finish."""
+    """Run specs in this process (one worker) or a pool of fresh processes; yield results as they finish.
+
+    Pool workers end themselves when this process dies (:func:`exit_with_parent`).
+
+    Raises
+    ------
+    WorkerDied
+        When a pool worker is killed; the pool is stopped, results already yielded stay valid.
+    """
     if workers <= 1:
         for spec in specs:
+            log.info("run %s (%s seed %s) started in this process", spec.run_id, spec.label, spec.seed)
             yield simulate(spec)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent,
+        initargs=(os.getpid(), threading.current_thread() is threading.main_thread()),
+    )
     try:
         futures = [pool.submit(simulate, spec) for spec in specs]
         for future in as_completed(futures):
             yield future.result()
+    except BrokenProcessPool:
+        stop_pool(pool)
+        raise WorkerDied("a worker process died before its run finished (killed by the operating system, "
+                         "often for lack of memory)") from None
     except BaseException:
         stop_pool(pool)
         raise
     pool.shutdown()
+
+
+def exit_with_parent(parent_pid: int, death_signal: bool) -> None:
+    """Pool worker initializer: end this worker as soon as the process that started it dies.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``; only when
+    the parent's main thread started the worker, as the signal follows the starting thread);
+    everywhere a daemon thread checks the parent every :data:`PARENT_POLL_S` seconds.
+    """
+    if death_signal and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # else the watchdog below still ends the worker
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if not parent_alive(parent_pid):  # died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="vmob-parent-watchdog", daemon=True).start()
+
+
+def parent_alive(parent_pid: int) -> bool:
+    """Whether this process's parent is still ``parent_pid`` and alive (an orphan is re-parented)."""
+    return os.getppid() == parent_pid and process_alive(parent_pid)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while parent_alive(parent_pid):
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def stop_pool(pool: Any) -> None:
@@ -356,10 +482,29 @@ def stop_pool(pool: Any) -> None:
         process.terminate()
 
 
+def check_scheduler_address(address: str) -> None:
+    """Refuse an address that is not ``<scheme>://host:port`` before a Dask client is made of it.
+
+    A Dask client built on a malformed address fails, and its half-built object then times out
+    again when it is garbage-collected, printing a traceback; checking first avoids both.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in DASK_SCHEMES:
+            raise ValueError(f"unknown scheme '{scheme}'")
+        if scheme != "inproc":
+            parse_host_port(location)
+    except ValueError as err:
+        raise VmobError(f"Dask scheduler address '{address}' is not valid ({err}); expected tcp://host:port") from None
+
+
 def connect_scheduler(address: str) -> Any:
-    """A Dask client for ``address``; a scheduler that does not answer is a one-line error."""
+    """A Dask client for ``address``; a malformed address or a scheduler that does not answer is a one-line error."""
     from distributed import Client
 
+    check_scheduler_address(address)
     try:
         return Client(address, timeout=f"{SCHEDULER_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
@@ -367,20 +512,26 @@ def connect_scheduler(address: str) -> Any:
         raise VmobError(f"Dask scheduler {address} does not answer within {SCHEDULER_TIMEOUT_S} s ({reason})") from None
 
 
-def run_dask(specs: list[RunSpec], address: str) -> Iterator[RunResult]:
-    """Run specs on a Dask cluster; yield results as they finish (workers need this package installed)."""
-    from distributed import as_completed
+def run_dask(specs: list[RunSpec], client: Any) -> Iterator[RunResult]:
+    """Run specs on a Dask cluster; yield results as they finish (workers need this package installed).
 
-    client = connect_scheduler(address)
+    Raises
+    ------
+    WorkerDied
+        When Dask gives up on a run whose workers kept dying.
+    """
+    from distributed import KilledWorker, as_completed
+
     futures = []
     try:
         with client.as_current():
             futures = client.map(simulate, specs, key=[f"vmob-run-{s.run_id}" for s in specs], pure=False)
             for future in as_completed(futures):
                 yield future.result()
+    except KilledWorker as err:
+        raise WorkerDied(f"Dask workers died while running a run ({str(err).splitlines()[0]})") from None
     finally:
         client.cancel(futures)
-        client.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,12 +540,20 @@ def run_dask(specs: list[RunSpec], address: str) -> Iterator[RunResult]:
 
 
 def combine(runs_dir: Path, specs: list[RunSpec]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """All runs' tables and link volumes, sorted by their keys so any run order gives the same files."""
+    """All runs' tables and link volumes, labelled with each spec's experiment and label, sorted by their keys.
+
+    A cached run may have been computed for another experiment or scenario name; its rows are
+    relabelled here. Sorting makes any run order give the same files.
+    """
+    def read(spec: RunSpec, name: str) -> pd.DataFrame:
+        frame = pd.read_parquet(run_dir(runs_dir, spec.run_id) / f"{name}.parquet")
+        return frame.assign(experiment=spec.experiment, scenario=spec.label)
+
     tables = {}
     for name in TABLES:
-        frame = pd.concat([pd.read_parquet(run_dir(runs_dir, s.run_id) / f"{name}.parquet") for s in specs], ignore_index=True)
+        frame = pd.concat([read(s, name) for s in specs], ignore_index=True)
         tables[name] = frame.sort_values(SCHEMAS[name]["primaryKey"], kind="stable", ignore_index=True)
-    links = pd.concat([pd.read_parquet(run_dir(runs_dir, s.run_id) / "link_volumes.parquet") for s in specs], ignore_index=True)
+    links = pd.concat([read(s, "link_volumes") for s in specs], ignore_index=True)
     return tables, links.sort_values(list(RUN_KEYS) + ["edge"], kind="stable", ignore_index=True)
 
 
@@ -435,14 +594,25 @@ def headline(result: RunResult) -> str:
 
 
 def git_state() -> dict[str, Any]:
-    """Commit of the code and whether the working tree has uncommitted changes ("unknown" outside git)."""
+    """Commit of the code and whether the files that shape results differ from it ("unknown" outside git).
+
+    ``dirty`` counts uncommitted changes to tracked files under :data:`CODE_PATHS` only, so a
+    planner's new experiment file does not mark results as coming from modified code; untracked
+    files under those paths (a new module) are listed apart in ``untracked``.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=10).stdout
 
     try:
-        return {"commit": git("rev-parse", "HEAD").strip(), "dirty": bool(git("status", "--porcelain").strip())}
+        commit_id = git("rev-parse", "HEAD").strip()
+        status = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS).splitlines()
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
+        return {"commit": "unknown", "dirty": None, "untracked": []}
+    return {
+        "commit": commit_id,
+        "dirty": any(not line.startswith("??") for line in status),
+        "untracked": sorted(line[3:] for line in status if line.startswith("??")),
+    }
 
 
 def package_versions() -> dict[str, str]:
@@ -493,33 +663,41 @@ class Plan:
 
     @property
     def runs_dir(self) -> Path:
-        return self.out_dir / "runs"
+        """The run cache, shared by every experiment under the same results root."""
+        return self.out_dir.parent / RUN_CACHE
 
 
-def plan_experiment(config_path: Path, out: Path) -> Plan:
-    """Load and check a config, load its inputs and expand its runs; nothing is written."""
-    config = load_config(config_path)
+def plan_experiment(config_path: Path, out: Path, config: Experiment | None = None) -> Plan:
+    """Load and check a config (unless given), load its inputs and expand its runs; nothing is written."""
+    config = config or load_config(config_path)
+    started = time.perf_counter()
+    log.info("loading inputs: network %s, zones %s, transit %s, counts %s", *(
+        value or "embedded" for value in (config.inputs.network, config.inputs.zones, config.inputs.transit, config.inputs.counts)))
     context = load_context(config.inputs)
-    return Plan(config, Path(config_path), context, expand_runs(config, Path(config_path), context), Path(out) / config.name)
+    log.info("inputs loaded in %.1f s; expanding the runs", time.perf_counter() - started)
+    specs = expand_runs(config, Path(config_path), context)
+    log.info("%d runs: %s", len(specs), ", ".join(f"{s.run_id} {s.label} seed {s.seed}" for s in specs))
+    return Plan(config, Path(config_path), context, specs, Path(out) / config.name)
 
 
 def prepare_out_dir(out_dir: Path) -> None:
-    """Create the experiment's output folder, or say in one sentence why it cannot be used."""
+    """Create the experiment's output folder and the run cache beside it, or say in one sentence why not."""
     for parent in (out_dir, *out_dir.parents):
         if parent.exists() and not parent.is_dir():
             raise VmobError(f"Output folder {out_dir} cannot be used: {parent} is a file")
         if parent.exists():
             break
-    try:
-        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise VmobError(f"Output folder {out_dir} cannot be created ({err.strerror or err})") from None
-    if not os.access(out_dir / "runs", os.W_OK):
-        raise VmobError(f"Output folder {out_dir} is not writable")
+    for folder in (out_dir, out_dir.parent / RUN_CACHE):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise VmobError(f"Output folder {folder} cannot be created ({err.strerror or err})") from None
+        if not os.access(folder, os.W_OK):
+            raise VmobError(f"Output folder {folder} is not writable")
 
 
 def dry_run(config_path: Path, out: Path) -> str:
-    """The resolved config and the runs it expands to, with whether each is already complete."""
+    """The resolved config and the runs it expands to, with whether each is already in the run cache."""
     plan = plan_experiment(config_path, out)
     table = runs_table(plan.specs)
     table.insert(1, "status", ["done" if is_complete(plan.runs_dir, s.run_id) else "to run" for s in plan.specs])
@@ -529,6 +707,82 @@ def dry_run(config_path: Path, out: Path) -> str:
     return "\n".join([f"# resolved config: {config_path}", resolved_toml(plan.config), header, table.to_string(index=False)])
 
 
+@contextmanager
+def run_log(out_dir: Path) -> Iterator[Path]:
+    """Append what the ``model`` package logs (INFO and up) to ``out_dir/run.log`` while the block runs."""
+    path = out_dir / RUN_LOG
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("model")
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield path
+    except BaseException as err:
+        log.error("stopped: %s", str(err) or type(err).__name__)
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
+@contextmanager
+def writing_folder(out_dir: Path, echo: Callable[[str], None]) -> Iterator[Callable[[str], None]]:
+    """Lock an experiment's folder, log to its run log and repair what a killed writer left.
+
+    Yields the function that prints a line and logs it.
+
+    Raises
+    ------
+    VmobError
+        When another process writes the folder now.
+    """
+    def say(message: str) -> None:
+        echo(message)
+        log.info(message)
+
+    notes: list[str] = []
+    with output_lock(out_dir, notes.append) as holder, run_log(out_dir):
+        log.info("---- %s (pid %s on %s)", holder["command"], holder["pid"], holder["host"])
+        for note in notes:
+            say(note)
+        recover(out_dir, say)
+        yield say
+
+
+def scenario_set(specs: list[RunSpec]) -> dict[str, str]:
+    """Run label → hash of its levers and parameters: what a rerun under the same name must keep."""
+    return {s.label: canonical_hash({k: s.identity[k] for k in ("levers", "parameters")}) for s in specs}
+
+
+def check_scenario_set(plan: Plan, force: bool) -> None:
+    """Refuse (without ``force``) to replace the results of other scenarios under the same experiment name.
+
+    Raises
+    ------
+    VmobError
+        Naming the folder, the scenarios added, removed or changed, and the way out.
+    """
+    try:
+        previous = json.loads((plan.out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    old = previous.get("scenario_set") if isinstance(previous, dict) else None
+    new = scenario_set(plan.specs)
+    if force or not isinstance(old, dict) or old == new:
+        return
+    changes = [f"{what} {', '.join(sorted(labels))}" for what, labels in (
+        ("without", set(old) - set(new)), ("with new", set(new) - set(old)),
+        ("with changed levers or parameters in", {k for k in set(old) & set(new) if old[k] != new[k]})) if labels]
+    raise VmobError(
+        f"{plan.out_dir} holds results of experiment '{plan.config.name}' (from {previous.get('config_file', '?')}) "
+        f"and this config differs: {'; '.join(changes)}. Add --force to replace them, or give the experiment another name"
+    )
+
+
 def run_experiment(
     config_path: Path,
     out: Path,
@@ -536,22 +790,25 @@ def run_experiment(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = True,
+    force: bool = False,
     echo: Callable[[str], None] = print,
 ) -> Path:
-    """Run every missing run of an experiment, then write the combined outputs.
+    """Run every run of an experiment not yet in the run cache, then write the combined outputs.
 
     Parameters
     ----------
     config_path
         The experiment file.
     out
-        Results root; the experiment writes to ``out/<name>/``.
+        Results root; the experiment writes to ``out/<name>/``, runs to ``out/.runs/``.
     workers
         Local worker processes (default: the number of CPUs); ignored with ``scheduler``.
     scheduler
         Address of a Dask scheduler (``tcp://host:port``) to run on instead.
     resume
         Keep runs already complete; with ``False`` every run is recomputed.
+    force
+        Replace the results of an experiment of the same name with other scenarios.
     echo
         Where the per-run lines go.
 
@@ -559,62 +816,125 @@ def run_experiment(
     -------
     pathlib.Path
         The experiment's output folder.
-    """
-    from tqdm import tqdm
 
+    Raises
+    ------
+    VmobError
+        For bad input, a folder another process writes, a changed scenario set without
+        ``force``, an unreachable scheduler, or a worker that died (finished runs are kept).
+    """
     started = dt.datetime.now(dt.timezone.utc)
-    plan = plan_experiment(config_path, out)
-    prepare_out_dir(plan.out_dir)
-    clear_partial(plan.runs_dir)
-    pending = [s for s in plan.specs if not (resume and is_complete(plan.runs_dir, s.run_id))]
-    echo(f"{plan.config.name}: {len(plan.specs)} runs, {len(plan.specs) - len(pending)} already complete, {len(pending)} to run")
-    processes = min(workers or os.cpu_count() or 1, max(len(pending), 1))
-    if pending:
-        results = run_dask(pending, scheduler) if scheduler else run_local(pending, processes)
-        with tqdm(total=len(pending), desc="runs", unit="run", disable=None) as bar:
-            for result in results:
-                write_run(result, plan.runs_dir)
-                bar.write(headline(result))
-                bar.update()
-    write_outputs(plan, started, executor=f"dask {scheduler}" if scheduler else f"local, {processes} process(es)")
+    config = load_config(config_path)
+    out_dir = Path(out) / config.name
+    prepare_out_dir(out_dir)
+    with writing_folder(out_dir, echo) as say:
+        plan = plan_experiment(config_path, out, config)
+        check_scenario_set(plan, force)
+        clear_partial(plan.runs_dir)
+        distinct = list({s.run_id: s for s in plan.specs}.values())
+        pending = [s for s in distinct if not (resume and is_complete(plan.runs_dir, s.run_id))]
+        pending_ids = {s.run_id for s in pending}
+        for spec in (s for s in distinct if s.run_id not in pending_ids):
+            computed_for = read_run_record(plan.runs_dir, spec.run_id).get("experiment", "?")
+            log.info("reusing run %s (%s seed %s) from the run cache, computed for experiment '%s'",
+                     spec.run_id, spec.label, spec.seed, computed_for)
+        done = sum(1 for s in plan.specs if s.run_id not in pending_ids)
+        shared = f" ({len(distinct)} distinct)" if len(distinct) < len(plan.specs) else ""
+        client = connect_scheduler(scheduler) if scheduler and pending else None
+        say(f"{config.name}: {len(plan.specs)} runs{shared}, {done} already complete, {len(pending)} to run")
+        processes = min(workers or os.cpu_count() or 1, max(len(pending), 1))
+        executor = f"dask {scheduler}" if scheduler else f"local, {processes} process(es)"
+        try:
+            execute(pending, plan.runs_dir, client, processes, replace=not resume)
+        finally:
+            if client is not None:
+                client.close()
+        write_outputs(plan, started, executor=executor, note=say)
     return plan.out_dir
 
 
-def write_outputs(plan: Plan, started: dt.datetime, executor: str) -> None:
-    """Combined tables, link volumes, runs.csv, aggregates.csv, manifest.json and (if asked) the report."""
+def execute(pending: list[RunSpec], runs_dir: Path, client: Any, processes: int, replace: bool) -> None:
+    """Run the pending specs on Dask (``client``) or local processes and write each run as it finishes.
+
+    ``replace`` replaces runs another process finished meanwhile (:func:`write_run`).
+
+    Raises
+    ------
+    VmobError
+        When a worker died; the runs finished before are kept and the message says how to resume.
+    """
+    from tqdm import tqdm
+
+    if not pending:
+        return
+    log.info("running %d runs on %s", len(pending), "dask" if client is not None else f"{processes} local process(es)")
+    finished = 0
+    results = run_dask(pending, client) if client is not None else run_local(pending, processes)
+    try:
+        with tqdm(total=len(pending), desc="runs", unit="run", disable=None) as bar:
+            for result in results:
+                write_run(result, runs_dir, replace)
+                finished += 1
+                line = headline(result)
+                bar.write(line)
+                log.info("finished %s", line)
+                bar.update()
+    except WorkerDied as err:
+        raise VmobError(f"{err}; {finished} of {len(pending)} runs finished and are kept in {runs_dir}: "
+                        "run the same command again to resume (with fewer --workers if memory is short)") from None
+
+
+def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callable[[str], None] = log.info) -> None:
+    """Combined tables, link volumes, runs.csv, aggregates.csv and manifest.json, committed as one unit; then the report.
+
+    Call it holding the folder's lock (:func:`writing_folder`).
+    """
     config, out_dir = plan.config, plan.out_dir
+    log.info("combining %d runs", len(plan.specs))
     tables, links = combine(plan.runs_dir, plan.specs)
     check_reconciliation(tables)
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
     wanted = {name: tables[name] for name in config.outputs.tables}
-    write_tables(wanted, out_dir, experiment_name=config.name, extra_metadata={"config_hash": chash, "manifest": "manifest.json"})
+    staging = new_staging(out_dir)
+    log.info("writing %s and the data package", ", ".join(wanted))
+    write_tables(wanted, staging, experiment_name=config.name, extra_metadata={"config_hash": chash, "manifest": "manifest.json"})
     if config.outputs.link_volumes:
-        write_frame(plan.context.links_frame(), out_dir / "network_links.parquet")
-        write_frame(links, out_dir / "link_volumes.parquet")
-    write_frame(runs_table(plan.specs), out_dir / "runs.csv")
-    write_frame(aggregates(tables["summary"]), out_dir / "aggregates.csv")
-    records = [read_run_record(plan.runs_dir, s.run_id) for s in plan.specs]
+        log.info("writing link volumes")
+        write_frame(plan.context.links_frame(), staging / "network_links.parquet")
+        write_frame(links, staging / "link_volumes.parquet")
+    write_frame(runs_table(plan.specs), staging / "runs.csv")
+    write_frame(aggregates(tables["summary"]), staging / "aggregates.csv")
+    records = {s.run_id: read_run_record(plan.runs_dir, s.run_id) for s in plan.specs}
     manifest = {
         "experiment": config.name,
         "question": config.question,
         "config_file": str(plan.source.resolve()),
         "config": config.model_dump(mode="json", exclude={"replications", "base_seed"}),
         "config_hash": chash,
+        "scenario_set": scenario_set(plan.specs),
         "git": git_state(),
+        "code": code_version(),
         "packages": package_versions(),
         "python": platform.python_version(),
         "inputs": {"sources": plan.context.sources, "sha256": digests},
         "seeds": config.seed_list(),
-        "runs": [{k: r[k] for k in ("run_id", "scenario", "label", "seed", "sweep", "wall_time_s", "finished")} for r in records],
+        "run_cache": os.path.relpath(plan.runs_dir, out_dir),
+        "runs": [{"run_id": s.run_id, "scenario": s.scenario, "label": s.label, "seed": s.seed, "sweep": s.sweep,
+                  "wall_time_s": records[s.run_id]["wall_time_s"], "finished": records[s.run_id]["finished"],
+                  "computed_for": records[s.run_id].get("experiment", "?")} for s in plan.specs],
         "executor": executor,
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "command": sys.argv,
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_json(manifest, out_dir / "manifest.json")
+    write_json(manifest, staging / "manifest.json")
+    files = commit(out_dir, note)
+    log.info("committed %d files to %s", len(files), out_dir)
     if config.outputs.report and importlib.util.find_spec("model.report") is not None:
         from model.report import build_report
 
+        log.info("writing the report")
         build_report(out_dir)
+        log.info("report written")

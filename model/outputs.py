@@ -455,25 +455,112 @@ def write_tables(
     return out_dir / "datapackage.json"
 
 
-def read_tables(out_dir: Path | str) -> dict[str, pd.DataFrame]:
-    """Read the tables listed in ``<out_dir>/datapackage.json`` from their Parquet files.
+def inside_folder(folder: Path | str, relative: str, what: str) -> Path:
+    """``folder / relative``, refused when it leads out of ``folder``.
+
+    An absolute path, a ``..`` part or a symbolic link (of the file or of a folder on the way)
+    that resolves outside ``folder`` is refused, so a damaged or hostile ``datapackage.json``
+    or a linked sub-folder cannot make a reader or writer reach files elsewhere.
+
+    Parameters
+    ----------
+    folder
+        The results folder.
+    relative
+        The path inside it, as written in a descriptor (``/`` separators).
+    what
+        What names the path, for the message (e.g. ``"datapackage.json resource 'co2'"``).
 
     Raises
     ------
     VmobError
-        If the package or a table's Parquet file is missing.
+        Naming the folder, ``what`` and the path.
+    """
+    folder = Path(folder)
+    if not relative or Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise VmobError(f"{folder}: {what} points outside the results folder ('{relative}'); refused.")
+    path = folder / relative
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise VmobError(f"{folder}: {what} leads out of the results folder through a symbolic link ('{relative}'); refused.")
+    return path
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (``datapackage.json``, ``manifest.json``).
+
+    Raises
+    ------
+    VmobError
+        The file is not readable, not JSON or not an object; the message names the file.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise VmobError(f"{path}: not readable JSON ({_first_line(err)})") from None
+    if not isinstance(data, dict):
+        raise VmobError(f"{path}: expected a JSON object, found {type(data).__name__.replace('dict', 'object')}")
+    return data
+
+
+def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_parquet`` with a one-line error naming the file when it is not Parquet."""
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except (OSError, ValueError, pyarrow.ArrowException) as err:
+        raise VmobError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def _resource_names(descriptor: dict[str, Any], descriptor_path: Path) -> list[str]:
+    resources = descriptor.get("resources", [])
+    if not isinstance(resources, list):
+        raise VmobError(f"{descriptor_path}: 'resources' must be a list of tables.")
+    names = []
+    for k, resource in enumerate(resources):
+        name = resource.get("name") if isinstance(resource, dict) else None
+        if not isinstance(name, str) or not name:
+            raise VmobError(f"{descriptor_path}: resources[{k}] has no name.")
+        names.append(name)
+    return names
+
+
+def read_tables(out_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Read the tables listed in ``<out_dir>/datapackage.json`` from their Parquet files.
+
+    Every path stays inside ``out_dir`` (see :func:`inside_folder`): the resource's CSV
+    ``path``, the Parquet file named in the package's ``vmob.parquet`` (else ``<name>.parquet``).
+
+    Raises
+    ------
+    VmobError
+        One line naming the file: the package is missing, not JSON or not an object, a resource
+        has no name, a path leads outside the folder, a Parquet file is missing or unreadable.
     """
     out_dir = Path(out_dir)
-    descriptor_path = out_dir / "datapackage.json"
+    descriptor_path = inside_folder(out_dir, "datapackage.json", "datapackage.json")
     if not descriptor_path.is_file():
         raise VmobError(f"No datapackage.json in {out_dir}; write the tables first.")
-    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    descriptor = read_json_object(descriptor_path)
+    vmob = descriptor.get("vmob")
+    parquet = vmob.get("parquet") if isinstance(vmob, dict) else None
+    parquet = parquet if isinstance(parquet, dict) else {}
+    resources = descriptor["resources"] if isinstance(descriptor.get("resources"), list) else []
     tables: dict[str, pd.DataFrame] = {}
-    for resource in descriptor.get("resources", []):
-        path = out_dir / f"{resource['name']}.parquet"
+    for k, name in enumerate(_resource_names(descriptor, descriptor_path)):
+        what = f"datapackage.json resource '{name}'"
+        csv_paths = resources[k].get("path", [])
+        for csv_path in csv_paths if isinstance(csv_paths, list) else [csv_paths]:
+            inside_folder(out_dir, str(csv_path), what)
+        path = inside_folder(out_dir, str(parquet.get(name, f"{name}.parquet")), what)
         if not path.is_file():
             raise VmobError(f"Table file {path} named in {descriptor_path} is missing.")
-        tables[resource["name"]] = pd.read_parquet(path)
+        tables[name] = read_parquet(path)
     return tables
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -210,3 +211,84 @@ def test_unknown_table_name(tables, tmp_path: Path):
 def test_read_tables_without_package(tmp_path: Path):
     with pytest.raises(VmobError, match="datapackage.json"):
         read_tables(tmp_path)
+
+
+# -------------------------------------------------------------------------------- reading confined
+
+
+@pytest.fixture()
+def written(tables, tmp_path: Path) -> Path:
+    folder = tmp_path / "toy"
+    write_tables(tables, folder, experiment_name="toy")
+    return folder
+
+
+def _edit_package(folder: Path, edit) -> None:
+    path = folder / "datapackage.json"
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    edit(descriptor)
+    path.write_text(json.dumps(descriptor), encoding="utf-8")
+
+
+def _one_line_error(folder: Path, *fragments: str) -> str:
+    with pytest.raises(VmobError) as caught:
+        read_tables(folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/outside", "sub/../../outside"])
+def test_read_tables_refuses_a_resource_name_leading_out(written: Path, name: str):
+    outside = written.parent / "outside.parquet"
+    outside.write_bytes((written / "co2.parquet").read_bytes())
+
+    def rename(descriptor):
+        descriptor["resources"][3]["name"] = name
+    _edit_package(written, rename)
+    _one_line_error(written, str(written), name, "refused")
+
+
+def test_read_tables_refuses_a_csv_path_or_parquet_entry_leading_out(written: Path):
+    def csv_out(descriptor):
+        descriptor["resources"][0]["path"] = "../elsewhere.csv"
+    _edit_package(written, csv_out)
+    _one_line_error(written, "resource 'mode_split'", "../elsewhere.csv")
+
+    def parquet_out(descriptor):
+        descriptor["resources"][0]["path"] = "mode_split.csv"
+        descriptor["vmob"]["parquet"]["summary"] = "/etc/passwd"
+    _edit_package(written, parquet_out)
+    _one_line_error(written, "resource 'summary'", "/etc/passwd")
+
+
+def test_read_tables_refuses_a_symlink_out_of_the_folder(written: Path, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (written / "co2.parquet").rename(elsewhere / "co2.parquet")
+    (written / "co2.parquet").symlink_to(elsewhere / "co2.parquet")
+    _one_line_error(written, "resource 'co2'", "symbolic link")
+    # a link that stays inside the folder is fine
+    (written / "co2.parquet").unlink()
+    (elsewhere / "co2.parquet").rename(written / "co2_real.parquet")
+    (written / "co2.parquet").symlink_to("co2_real.parquet")
+    assert len(read_tables(written)["co2"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda f: (f / "datapackage.json").write_text("{not json", encoding="utf-8"), "not readable JSON"),
+        (lambda f: (f / "datapackage.json").write_text("[1, 2]", encoding="utf-8"), "expected a JSON object, found list"),
+        (lambda f: _edit_package(f, lambda d: d["resources"][1].pop("name")), "resources[1] has no name"),
+        (lambda f: _edit_package(f, lambda d: d.update(resources={"a": 1})), "'resources' must be a list"),
+        (lambda f: (f / "energy.parquet").write_bytes(b"PAR1 garbage, not a table"), "energy.parquet: not a readable Parquet file"),
+        (lambda f: (f / "co2.parquet").unlink(), "co2.parquet named in"),
+    ],
+    ids=["malformed", "json-list", "nameless-resource", "resources-not-a-list", "garbage-parquet", "missing-table"],
+)
+def test_read_tables_damaged_folder_gives_one_line(written: Path, damage, fragment: str):
+    damage(written)
+    _one_line_error(written, fragment)

@@ -339,6 +339,69 @@ def _columns_sheet() -> pd.DataFrame:
 #: Columns the planner workbook sums over in the large link-level tables; the CSV and Parquet
 #: files keep every row (a sweep's vehicle_km runs to 10^5 rows, too many for a spreadsheet).
 WORKBOOK_SUMMED_OVER = {"vehicle_km": ("road_category", "speed_limit_kph"), "energy": ("road_category",)}
+#: The scenario label other scenarios are compared with (the change-vs-baseline sheet, the report).
+REFERENCE_SCENARIO = "baseline"
+#: Summary columns compared with the reference scenario.
+CHANGE_MEASURES: tuple[str, ...] = (
+    "co2_territorial_t", "co2_resident_t", "co2_through_t", *(f"share_{m}" for m in MODES),
+    "vkm_total_per_year", "vkm_inside_per_year",
+)
+#: Excel number formats by schema unit: the unit is shown with the number, the cell stays a number.
+UNIT_FORMATS = {
+    "1": "0.0%",
+    "%": '+0.0" %";-0.0" %";0.0" %"',  # already a signed change (co2_territorial_change_vs_2019_pct)
+    "t/year": '#,##0.0" t"',
+    "vkm/year": '#,##0" vkm"',
+    "pkm/year": '#,##0" pkm"',
+    "MJ/year": '#,##0" MJ"',
+    "persons": "#,##0",
+    "trips/day": "#,##0",
+    "l/year or kWh/year": "#,##0",
+    "km/h": '0" km/h"',
+    "year": "0",
+}
+_WIDTH_MIN, _WIDTH_NUMBER, _WIDTH_MAX = 8, 14, 60
+
+
+def _unit(table: str, column: str) -> str:
+    return next((f.get("unit", "") for f in SCHEMAS[table]["fields"] if f["name"] == column), "")
+
+
+def change_vs_baseline(summary: pd.DataFrame, reference: str = REFERENCE_SCENARIO) -> pd.DataFrame:
+    """Each scenario against the reference, per year and headline measure (means across seeds).
+
+    Parameters
+    ----------
+    summary
+        The ``summary`` table (``scenario`` holds the scenario label).
+    reference
+        Label of the scenario compared with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``scenario, year, seeds, measure, unit, baseline, value, change, change_pct``,
+        one row per scenario other than the reference, year the reference has, and measure of
+        :data:`CHANGE_MEASURES`; ``change`` is in the measure's unit (shares: fractions, so
+        0.01 is one percentage point), ``change_pct`` relative to the reference (empty where
+        the reference is 0). Empty without the reference or another scenario.
+    """
+    names = ["scenario", "year", "seeds", "measure", "unit", "baseline", "value", "change", "change_pct"]
+    keys = ["scenario", "year"]
+    if reference not in set(summary["scenario"]):
+        return pd.DataFrame(columns=names)
+    means = summary.groupby(keys, sort=False)[list(CHANGE_MEASURES)].mean()
+    means["seeds"] = summary.groupby(keys, sort=False)["seed"].nunique()
+    long = means.reset_index().melt(id_vars=[*keys, "seeds"], value_vars=list(CHANGE_MEASURES), var_name="measure")
+    base = long[long["scenario"] == reference][["year", "measure", "value"]].rename(columns={"value": "baseline"})
+    out = long[long["scenario"] != reference].merge(base, on=["year", "measure"], how="inner")
+    out["change"] = out["value"] - out["baseline"]
+    out["change_pct"] = 100.0 * out["change"] / out["baseline"].where(out["baseline"] != 0)
+    out["unit"] = out["measure"].map(lambda m: _unit("summary", m))
+    order = {m: i for i, m in enumerate(CHANGE_MEASURES)}
+    labels = {label: i for i, label in enumerate(dict.fromkeys(summary["scenario"]))}
+    out = out.assign(scenario_rank=out["scenario"].map(labels), measure_rank=out["measure"].map(order))
+    return out.sort_values(["scenario_rank", "year", "measure_rank"])[names].reset_index(drop=True)
 
 
 def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -354,11 +417,51 @@ def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
     return sheets
 
 
+def _width(header: str, values: pd.Series) -> float:
+    """A column width in characters: the header or the longest text, numbers at a fixed width."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return max(len(header) + 2, _WIDTH_NUMBER)
+    longest = int(values.head(10_000).astype(str).str.len().max()) if len(values) else 0
+    return min(max(len(header) + 2, longest + 2, _WIDTH_MIN), _WIDTH_MAX)
+
+
+def _format_sheet(book: Any, sheet: Any, df: pd.DataFrame, units: Mapping[str, str]) -> None:
+    """Frozen header row, a filter, column widths and the unit's number format on every column."""
+    formats = {unit: book.add_format({"num_format": fmt}) for unit, fmt in UNIT_FORMATS.items()}
+    for i, column in enumerate(df.columns):
+        sheet.set_column(i, i, _width(column, df[column]), formats.get(units.get(column, "")))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+
+
+def _write_change_sheet(xl: pd.ExcelWriter, change: pd.DataFrame) -> None:
+    """The change-vs-baseline sheet: each row's numbers in its measure's format."""
+    name = "change_vs_baseline"
+    change.to_excel(xl, sheet_name=name, index=False)
+    book, sheet = xl.book, xl.sheets[name]
+    _format_sheet(book, sheet, change, {"year": "year", "change_pct": "%"})
+    plain = {unit: book.add_format({"num_format": fmt}) for unit, fmt in UNIT_FORMATS.items()}
+    signed = {unit: book.add_format({"num_format": f"+{fmt};-{fmt};{fmt}"})
+              for unit, fmt in UNIT_FORMATS.items() if ";" not in fmt}
+    cells = [(change.columns.get_loc(c), formats) for c, formats in (("baseline", plain), ("value", plain), ("change", signed))]
+    for row, (unit, *values) in enumerate(change[["unit", "baseline", "value", "change"]].itertuples(index=False), start=1):
+        for (col, formats), value in zip(cells, values, strict=True):
+            if pd.notna(value):
+                sheet.write_number(row, col, float(value), formats.get(unit))
+
+
 def _write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
         for name, df in workbook_tables(tables).items():
             df.to_excel(xl, sheet_name=name, index=False)
-        _columns_sheet().to_excel(xl, sheet_name="columns", index=False)
+            _format_sheet(xl.book, xl.sheets[name], df, {c: _unit(name, c) for c in df.columns})
+        if "summary" in tables:
+            change = change_vs_baseline(tables["summary"])
+            if not change.empty:
+                _write_change_sheet(xl, change.head(_XLSX_MAX_ROWS))
+        sheet = _columns_sheet()
+        sheet.to_excel(xl, sheet_name="columns", index=False)
+        _format_sheet(xl.book, xl.sheets["columns"], sheet, {})
 
 
 def _validate_resource(name: str, resource: Any) -> None:

@@ -15,6 +15,7 @@ from model.outputs import (
     RUN_KEYS,
     SCHEMAS,
     TABLES,
+    change_vs_baseline,
     check_reconciliation,
     columns,
     read_tables,
@@ -292,3 +293,71 @@ def test_read_tables_refuses_a_symlink_out_of_the_folder(written: Path, tmp_path
 def test_read_tables_damaged_folder_gives_one_line(written: Path, damage, fragment: str):
     damage(written)
     _one_line_error(written, fragment)
+
+
+# -------------------------------------------------------------------------------- the planner workbook
+
+
+@pytest.fixture()
+def two_scenarios(tables) -> dict[str, pd.DataFrame]:
+    """The toy tables for 'baseline' and a 'plan' whose territorial CO2 is 10 % lower, two seeds each."""
+    frames = {name: [] for name in tables}
+    for scenario, seed, factor in (("baseline", 1, 1.0), ("baseline", 2, 1.02), ("plan", 1, 0.9), ("plan", 2, 0.9 * 1.02)):
+        for name, df in tables.items():
+            df = df.assign(scenario=scenario, seed=seed)
+            if name == "summary":
+                df = df.assign(co2_territorial_t=df["co2_territorial_t"] * factor)
+            frames[name].append(df)
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+
+
+def test_change_vs_baseline_values(two_scenarios):
+    change = change_vs_baseline(two_scenarios["summary"])
+    assert set(change["scenario"]) == {"plan"}
+    summary = two_scenarios["summary"]
+    for year in (2019, 2030):
+        row = change[(change["year"] == year) & (change["measure"] == "co2_territorial_t")].iloc[0]
+        base = summary[(summary["scenario"] == "baseline") & (summary["year"] == year)]["co2_territorial_t"].mean()
+        plan = summary[(summary["scenario"] == "plan") & (summary["year"] == year)]["co2_territorial_t"].mean()
+        assert (row["baseline"], row["value"], row["seeds"]) == (pytest.approx(base), pytest.approx(plan), 2)
+        assert row["change"] == pytest.approx(plan - base) and row["change"] < 0
+        assert row["change_pct"] == pytest.approx(-10.0)
+        assert row["unit"] == "t/year"
+    share = change[(change["year"] == 2030) & (change["measure"] == "share_car")].iloc[0]
+    assert share["change"] == pytest.approx(0.0) and share["unit"] == "1"
+    assert change_vs_baseline(summary[summary["scenario"] == "plan"]).empty  # no baseline, no comparison
+
+
+def test_workbook_is_formatted_for_people(two_scenarios, tmp_path: Path):
+    import openpyxl
+
+    write_tables(two_scenarios, tmp_path / "wb", experiment_name="wb")
+    book = openpyxl.load_workbook(tmp_path / "wb" / "summary.xlsx")
+    assert book.sheetnames == [*TABLES, "change_vs_baseline", "columns"]
+    for sheet in book:
+        assert sheet.freeze_panes == "A2", sheet.title  # the header row stays in view
+        assert sheet.auto_filter.ref.startswith("A1:")
+
+    def cell(sheet_name: str, column: str, row: int = 2):
+        sheet = book[sheet_name]
+        header = [c.value for c in sheet[1]]
+        return sheet.cell(row=row, column=header.index(column) + 1)
+
+    assert cell("summary", "share_car").number_format == "0.0%"  # shares as per cent, one decimal
+    assert cell("summary", "co2_territorial_t").number_format == '#,##0.0" t"'  # tonnes, thousands separators
+    assert cell("summary", "co2_territorial_change_vs_2019_pct").number_format.startswith('+0.0" %"')
+    assert cell("vehicle_km", "vkm_per_year").number_format == '#,##0" vkm"'
+    assert isinstance(cell("summary", "co2_territorial_t").value, float)  # formats show units; cells stay numbers
+    widths = book["columns"].column_dimensions
+    assert widths["G"].width > 40  # descriptions get room
+    change = pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name="change_vs_baseline")
+    expected = change_vs_baseline(two_scenarios["summary"])
+    pd.testing.assert_frame_equal(change, expected, check_dtype=False)
+    row = next(r for r in range(2, len(change) + 2) if book["change_vs_baseline"].cell(row=r, column=4).value == "share_car")
+    assert book["change_vs_baseline"].cell(row=row, column=8).number_format.startswith("+0.0%")
+
+
+def test_workbook_without_a_baseline_has_no_change_sheet(tables, tmp_path: Path):
+    plan = {name: df.assign(scenario="plan") for name, df in tables.items()}
+    write_tables(plan, tmp_path / "wb", experiment_name="wb")
+    assert "change_vs_baseline" not in pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name=None)

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -382,7 +382,7 @@ def change_vs_baseline(summary: pd.DataFrame, reference: str = REFERENCE_SCENARI
     pandas.DataFrame
         Columns ``scenario, year, seeds, measure, unit, baseline, value, change, change_pct``,
         one row per scenario other than the reference, year the reference has, and measure of
-        :data:`CHANGE_MEASURES`; ``change`` is in the measure's unit (shares: fractions, so
+        :data:`CHANGE_MEASURES` in the table; ``change`` is in the measure's unit (shares: fractions, so
         0.01 is one percentage point), ``change_pct`` relative to the reference (empty where
         the reference is 0). Empty without the reference or another scenario.
     """
@@ -390,9 +390,10 @@ def change_vs_baseline(summary: pd.DataFrame, reference: str = REFERENCE_SCENARI
     keys = ["scenario", "year"]
     if reference not in set(summary["scenario"]):
         return pd.DataFrame(columns=names)
-    means = summary.groupby(keys, sort=False)[list(CHANGE_MEASURES)].mean()
+    measures = [m for m in CHANGE_MEASURES if m in summary.columns]
+    means = summary.groupby(keys, sort=False)[measures].mean()
     means["seeds"] = summary.groupby(keys, sort=False)["seed"].nunique()
-    long = means.reset_index().melt(id_vars=[*keys, "seeds"], value_vars=list(CHANGE_MEASURES), var_name="measure")
+    long = means.reset_index().melt(id_vars=[*keys, "seeds"], value_vars=measures, var_name="measure")
     base = long[long["scenario"] == reference][["year", "measure", "value"]].rename(columns={"value": "baseline"})
     out = long[long["scenario"] != reference].merge(base, on=["year", "measure"], how="inner")
     out["change"] = out["value"] - out["baseline"]
@@ -610,14 +611,22 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_parquet(path: Path, **kwargs: Any) -> pd.DataFrame:
-    """``pandas.read_parquet`` with a one-line error naming the file when it is not Parquet."""
+def read_parquet(path: Path, reader: Callable[..., pd.DataFrame] = pd.read_parquet, **kwargs: Any) -> pd.DataFrame:
+    """Read a Parquet file with ``reader`` (``geopandas.read_parquet`` for geometry), one line naming a damaged file."""
     import pyarrow
 
     try:
-        return pd.read_parquet(path, **kwargs)
+        return reader(path, **kwargs)
     except (OSError, ValueError, pyarrow.ArrowException) as err:
         raise VmobError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """``pandas.read_csv`` with a one-line error naming the file when it is not readable CSV."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise VmobError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
 
 
 def _resource_names(descriptor: dict[str, Any], descriptor_path: Path) -> list[str]:

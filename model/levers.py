@@ -84,6 +84,10 @@ class Lever(StrictModel):
     def apply(self, model: "MobilityModel", date: dt.date) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The lever in words for the report, e.g. ``Søndre Ringvej: 4 → 2 lanes from 2027-01-01``."""
+        return f"{type(self).__name__} from {self.start}"
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -121,6 +125,27 @@ def _dir_lanes(lanes_total: np.ndarray, oneway: np.ndarray) -> np.ndarray:
 
 def _inside(edges: "EdgeArrays") -> np.ndarray:
     return edges.inside_share > 0.5
+
+
+def _and(items: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: Road categories in the words of :meth:`SpeedLimit.describe`.
+_CATEGORY_WORDS = {"motorway": "motorways", "ring": "ring roads", "urban": "urban roads", "local": "local streets"}
+
+
+def _number(value: float) -> str:
+    return f"{value:,g}"
+
+
+def _roads_text(roads: list[str], osm_ids: list[int] | None = None) -> str:
+    ways = [f"OSM way {w}" for w in osm_ids or []]
+    return _and([*roads, *ways])
 
 
 # ----------------------------------------------------------------------------- levers
@@ -209,6 +234,11 @@ class LaneReduction(Lever):
             bike = (edges.road_mask(self.roads) | np.isin(edges.osmid, self.osm_ids)) & edges.bike
             edges.cycleway[bike & (_inside(edges) if self.inside_only else True)] = True
 
+    def describe(self) -> str:
+        text = f"{_roads_text(self.roads, self.osm_ids)}: {self.lanes_from} → {self.lanes_to} lanes from {self.start}"
+        text += ", inside the boundary only" if self.inside_only else ", inside and outside the boundary"
+        return text + ("; the freed space becomes a cycle track" if self.cycle_track else "")
+
 
 class SpeedLimit(Lever):
     """Lower (or raise) posted limits on named roads or on road categories.
@@ -281,6 +311,15 @@ class SpeedLimit(Lever):
         edges.speed_kph[mask] = self.limit_kph * factor
         edges.capacity_vph[mask] *= 1.0 + self.capacity_change_per_kph * (old - self.limit_kph)
 
+    def describe(self) -> str:
+        targets = [*self.roads, *(_CATEGORY_WORDS[c] for c in self.road_category)]
+        before = f"{_number(self.only_limit_kph)} → " if self.only_limit_kph is not None else "limit "
+        text = f"{_and(targets)}: {before}{_number(self.limit_kph)} km/h from {self.start}"
+        text += ", inside the boundary only" if self.inside_only else ", inside and outside the boundary"
+        if self.compliance is not None:
+            text += f"; drivers at {self.compliance:.0%} of the limit"
+        return text
+
 
 class TransitLine(Lever):
     """Open a planned line of transit.toml (Hovedstadens Letbane, ``planned = true``).
@@ -329,6 +368,17 @@ class TransitLine(Lever):
         line = model.transit.line(self.line)
         model.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
+    def describe(self) -> str:
+        text = f"line {self.line} opens from {self.start}"
+        if not self.services:
+            return text + " with the services of the transit file"
+        patterns = [
+            f"from {s.start} every {_number(s.headway_peak_min)} min in the peak and {_number(s.headway_offpeak_min)} min "
+            "off-peak" + (f" to {s.last_stop}" if s.last_stop else "")
+            for s in self.services
+        ]
+        return text + ": " + "; ".join(patterns)
+
 
 class StationStop(Lever):
     """Make a line call at a station it passes (S-train line E at Vallensbæk St.).
@@ -370,6 +420,12 @@ class StationStop(Lever):
     def apply(self, model: "MobilityModel", date: dt.date) -> None:
         model.transit.set_stop(self.line, self.station, True)
         model.station_improvements[self.station] = (self.transfer_min_saved, self.bike_parking_min_saved)
+
+    def describe(self) -> str:
+        text = f"line {self.line} stops at {self.station} from {self.start}"
+        saved = [f"{_number(minutes)} min off the {what}" for minutes, what in (
+            (self.transfer_min_saved, "transfer"), (self.bike_parking_min_saved, "bike parking")) if minutes]
+        return text + ("; " + _and(saved) if saved else "")
 
 
 class Chargers(Lever):
@@ -415,6 +471,11 @@ class Chargers(Lever):
         kept = {y: v for y, v in model.local_chargers.items() if y < self.start.year}
         new = {int(y): float(v) * self.scale for y, v in self.path.items() if y >= self.start.year}
         model.local_chargers = {**kept, **new}
+
+    def describe(self) -> str:
+        path = ", ".join(f"{_number(v)} in {y}" for y, v in sorted(self.path.items()))
+        scale = f", times {_number(self.scale)}" if self.scale != 1 else ""
+        return f"public EV chargers from {self.start}: {path}{scale}"
 
 
 class Cycling(Lever):
@@ -467,6 +528,12 @@ class Cycling(Lever):
         edges.bike_comfort_factor[mask] *= self.comfort_factor
         if self.cycle_track:
             edges.cycleway[mask] = True
+
+    def describe(self) -> str:
+        where = _and([*self.roads, *(["every bike link inside the boundary"] if self.all_inside else [])])
+        text = (f"better cycle routes on {where} from {self.start}: bikes {self.speed_factor - 1:.0%} faster, "
+                f"perceived time {1 - self.comfort_factor:.0%} shorter")
+        return text + ("; counted as cycle tracks" if self.cycle_track else "")
 
 
 LeverConfig = Annotated[

@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +339,70 @@ def _columns_sheet() -> pd.DataFrame:
 #: Columns the planner workbook sums over in the large link-level tables; the CSV and Parquet
 #: files keep every row (a sweep's vehicle_km runs to 10^5 rows, too many for a spreadsheet).
 WORKBOOK_SUMMED_OVER = {"vehicle_km": ("road_category", "speed_limit_kph"), "energy": ("road_category",)}
+#: The scenario label other scenarios are compared with (the change-vs-baseline sheet, the report).
+REFERENCE_SCENARIO = "baseline"
+#: Summary columns compared with the reference scenario.
+CHANGE_MEASURES: tuple[str, ...] = (
+    "co2_territorial_t", "co2_resident_t", "co2_through_t", *(f"share_{m}" for m in MODES),
+    "vkm_total_per_year", "vkm_inside_per_year",
+)
+#: Excel number formats by schema unit: the unit is shown with the number, the cell stays a number.
+UNIT_FORMATS = {
+    "1": "0.0%",
+    "%": '+0.0" %";-0.0" %";0.0" %"',  # already a signed change (co2_territorial_change_vs_2019_pct)
+    "t/year": '#,##0.0" t"',
+    "vkm/year": '#,##0" vkm"',
+    "pkm/year": '#,##0" pkm"',
+    "MJ/year": '#,##0" MJ"',
+    "persons": "#,##0",
+    "trips/day": "#,##0",
+    "l/year or kWh/year": "#,##0",
+    "km/h": '0" km/h"',
+    "year": "0",
+}
+_WIDTH_MIN, _WIDTH_NUMBER, _WIDTH_MAX = 8, 14, 60
+
+
+def _unit(table: str, column: str) -> str:
+    return next((f.get("unit", "") for f in SCHEMAS[table]["fields"] if f["name"] == column), "")
+
+
+def change_vs_baseline(summary: pd.DataFrame, reference: str = REFERENCE_SCENARIO) -> pd.DataFrame:
+    """Each scenario against the reference, per year and headline measure (means across seeds).
+
+    Parameters
+    ----------
+    summary
+        The ``summary`` table (``scenario`` holds the scenario label).
+    reference
+        Label of the scenario compared with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``scenario, year, seeds, measure, unit, baseline, value, change, change_pct``,
+        one row per scenario other than the reference, year the reference has, and measure of
+        :data:`CHANGE_MEASURES` in the table; ``change`` is in the measure's unit (shares: fractions, so
+        0.01 is one percentage point), ``change_pct`` relative to the reference (empty where
+        the reference is 0). Empty without the reference or another scenario.
+    """
+    names = ["scenario", "year", "seeds", "measure", "unit", "baseline", "value", "change", "change_pct"]
+    keys = ["scenario", "year"]
+    if reference not in set(summary["scenario"]):
+        return pd.DataFrame(columns=names)
+    measures = [m for m in CHANGE_MEASURES if m in summary.columns]
+    means = summary.groupby(keys, sort=False)[measures].mean()
+    means["seeds"] = summary.groupby(keys, sort=False)["seed"].nunique()
+    long = means.reset_index().melt(id_vars=[*keys, "seeds"], value_vars=measures, var_name="measure")
+    base = long[long["scenario"] == reference][["year", "measure", "value"]].rename(columns={"value": "baseline"})
+    out = long[long["scenario"] != reference].merge(base, on=["year", "measure"], how="inner")
+    out["change"] = out["value"] - out["baseline"]
+    out["change_pct"] = 100.0 * out["change"] / out["baseline"].where(out["baseline"] != 0)
+    out["unit"] = out["measure"].map(lambda m: _unit("summary", m))
+    order = {m: i for i, m in enumerate(CHANGE_MEASURES)}
+    labels = {label: i for i, label in enumerate(dict.fromkeys(summary["scenario"]))}
+    out = out.assign(scenario_rank=out["scenario"].map(labels), measure_rank=out["measure"].map(order))
+    return out.sort_values(["scenario_rank", "year", "measure_rank"])[names].reset_index(drop=True)
 
 
 def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -354,11 +418,51 @@ def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
     return sheets
 
 
+def _width(header: str, values: pd.Series) -> float:
+    """A column width in characters: the header or the longest text, numbers at a fixed width."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return max(len(header) + 2, _WIDTH_NUMBER)
+    longest = int(values.head(10_000).astype(str).str.len().max()) if len(values) else 0
+    return min(max(len(header) + 2, longest + 2, _WIDTH_MIN), _WIDTH_MAX)
+
+
+def _format_sheet(book: Any, sheet: Any, df: pd.DataFrame, units: Mapping[str, str]) -> None:
+    """Frozen header row, a filter, column widths and the unit's number format on every column."""
+    formats = {unit: book.add_format({"num_format": fmt}) for unit, fmt in UNIT_FORMATS.items()}
+    for i, column in enumerate(df.columns):
+        sheet.set_column(i, i, _width(column, df[column]), formats.get(units.get(column, "")))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
+
+
+def _write_change_sheet(xl: pd.ExcelWriter, change: pd.DataFrame) -> None:
+    """The change-vs-baseline sheet: each row's numbers in its measure's format."""
+    name = "change_vs_baseline"
+    change.to_excel(xl, sheet_name=name, index=False)
+    book, sheet = xl.book, xl.sheets[name]
+    _format_sheet(book, sheet, change, {"year": "year", "change_pct": "%"})
+    plain = {unit: book.add_format({"num_format": fmt}) for unit, fmt in UNIT_FORMATS.items()}
+    signed = {unit: book.add_format({"num_format": f"+{fmt};-{fmt};{fmt}"})
+              for unit, fmt in UNIT_FORMATS.items() if ";" not in fmt}
+    cells = [(change.columns.get_loc(c), formats) for c, formats in (("baseline", plain), ("value", plain), ("change", signed))]
+    for row, (unit, *values) in enumerate(change[["unit", "baseline", "value", "change"]].itertuples(index=False), start=1):
+        for (col, formats), value in zip(cells, values, strict=True):
+            if pd.notna(value):
+                sheet.write_number(row, col, float(value), formats.get(unit))
+
+
 def _write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
         for name, df in workbook_tables(tables).items():
             df.to_excel(xl, sheet_name=name, index=False)
-        _columns_sheet().to_excel(xl, sheet_name="columns", index=False)
+            _format_sheet(xl.book, xl.sheets[name], df, {c: _unit(name, c) for c in df.columns})
+        if "summary" in tables:
+            change = change_vs_baseline(tables["summary"])
+            if not change.empty:
+                _write_change_sheet(xl, change.head(_XLSX_MAX_ROWS))
+        sheet = _columns_sheet()
+        sheet.to_excel(xl, sheet_name="columns", index=False)
+        _format_sheet(xl.book, xl.sheets["columns"], sheet, {})
 
 
 def _validate_resource(name: str, resource: Any) -> None:
@@ -455,25 +559,120 @@ def write_tables(
     return out_dir / "datapackage.json"
 
 
-def read_tables(out_dir: Path | str) -> dict[str, pd.DataFrame]:
-    """Read the tables listed in ``<out_dir>/datapackage.json`` from their Parquet files.
+def inside_folder(folder: Path | str, relative: str, what: str) -> Path:
+    """``folder / relative``, refused when it leads out of ``folder``.
+
+    An absolute path, a ``..`` part or a symbolic link (of the file or of a folder on the way)
+    that resolves outside ``folder`` is refused, so a damaged or hostile ``datapackage.json``
+    or a linked sub-folder cannot make a reader or writer reach files elsewhere.
+
+    Parameters
+    ----------
+    folder
+        The results folder.
+    relative
+        The path inside it, as written in a descriptor (``/`` separators).
+    what
+        What names the path, for the message (e.g. ``"datapackage.json resource 'co2'"``).
 
     Raises
     ------
     VmobError
-        If the package or a table's Parquet file is missing.
+        Naming the folder, ``what`` and the path.
+    """
+    folder = Path(folder)
+    if not relative or Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise VmobError(f"{folder}: {what} points outside the results folder ('{relative}'); refused.")
+    path = folder / relative
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise VmobError(f"{folder}: {what} leads out of the results folder through a symbolic link ('{relative}'); refused.")
+    return path
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object (``datapackage.json``, ``manifest.json``).
+
+    Raises
+    ------
+    VmobError
+        The file is not readable, not JSON or not an object; the message names the file.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise VmobError(f"{path}: not readable JSON ({_first_line(err)})") from None
+    if not isinstance(data, dict):
+        raise VmobError(f"{path}: expected a JSON object, found {type(data).__name__.replace('dict', 'object')}")
+    return data
+
+
+def read_parquet(path: Path, reader: Callable[..., pd.DataFrame] = pd.read_parquet, **kwargs: Any) -> pd.DataFrame:
+    """Read a Parquet file with ``reader`` (``geopandas.read_parquet`` for geometry), one line naming a damaged file."""
+    import pyarrow
+
+    try:
+        return reader(path, **kwargs)
+    except (OSError, ValueError, pyarrow.ArrowException) as err:
+        raise VmobError(f"{path}: not a readable Parquet file ({_first_line(err)})") from None
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """``pandas.read_csv`` with a one-line error naming the file when it is not readable CSV."""
+    try:
+        return pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise VmobError(f"{path}: not a readable CSV file ({_first_line(err)})") from None
+
+
+def _resource_names(descriptor: dict[str, Any], descriptor_path: Path) -> list[str]:
+    resources = descriptor.get("resources", [])
+    if not isinstance(resources, list):
+        raise VmobError(f"{descriptor_path}: 'resources' must be a list of tables.")
+    names = []
+    for k, resource in enumerate(resources):
+        name = resource.get("name") if isinstance(resource, dict) else None
+        if not isinstance(name, str) or not name:
+            raise VmobError(f"{descriptor_path}: resources[{k}] has no name.")
+        names.append(name)
+    return names
+
+
+def read_tables(out_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """Read the tables listed in ``<out_dir>/datapackage.json`` from their Parquet files.
+
+    Every path stays inside ``out_dir`` (see :func:`inside_folder`): the resource's CSV
+    ``path``, the Parquet file named in the package's ``vmob.parquet`` (else ``<name>.parquet``).
+
+    Raises
+    ------
+    VmobError
+        One line naming the file: the package is missing, not JSON or not an object, a resource
+        has no name, a path leads outside the folder, a Parquet file is missing or unreadable.
     """
     out_dir = Path(out_dir)
-    descriptor_path = out_dir / "datapackage.json"
+    descriptor_path = inside_folder(out_dir, "datapackage.json", "datapackage.json")
     if not descriptor_path.is_file():
         raise VmobError(f"No datapackage.json in {out_dir}; write the tables first.")
-    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    descriptor = read_json_object(descriptor_path)
+    vmob = descriptor.get("vmob")
+    parquet = vmob.get("parquet") if isinstance(vmob, dict) else None
+    parquet = parquet if isinstance(parquet, dict) else {}
+    resources = descriptor["resources"] if isinstance(descriptor.get("resources"), list) else []
     tables: dict[str, pd.DataFrame] = {}
-    for resource in descriptor.get("resources", []):
-        path = out_dir / f"{resource['name']}.parquet"
+    for k, name in enumerate(_resource_names(descriptor, descriptor_path)):
+        what = f"datapackage.json resource '{name}'"
+        csv_paths = resources[k].get("path", [])
+        for csv_path in csv_paths if isinstance(csv_paths, list) else [csv_paths]:
+            inside_folder(out_dir, str(csv_path), what)
+        path = inside_folder(out_dir, str(parquet.get(name, f"{name}.parquet")), what)
         if not path.is_file():
             raise VmobError(f"Table file {path} named in {descriptor_path} is missing.")
-        tables[resource["name"]] = pd.read_parquet(path)
+        tables[name] = read_parquet(path)
     return tables
 
 

@@ -25,6 +25,7 @@ from matplotlib.ticker import FuncFormatter
 from model.errors import VmobError
 from model.files import atomic_path
 from model.network import Network
+from model.outputs import REFERENCE_SCENARIO
 from model.settings import CRS_METRIC, CRS_WGS84
 from model.transit import Transit
 
@@ -99,9 +100,17 @@ def network_map(network: Network, transit: Transit, out_path: str | Path) -> Pat
     figure.legend(handles=_legend_handles(), loc="outside lower center", ncol=5, fontsize=8, frameon=False)
     figure.suptitle(f"{Path(network.source).name}  (EPSG:25832)", fontsize=11)
     out_path = Path(out_path)
-    with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png")
+    _savefig(figure, out_path, "png")
     return out_path
+
+
+def _savefig(figure: Figure, path: Path, fmt: str) -> None:
+    """Write a figure atomically; a path that cannot be written is a one-line error naming it."""
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format=fmt, dpi=figure.dpi)
+    except OSError as err:
+        raise VmobError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _unique_ways(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -235,8 +244,6 @@ MODE_STYLES = {
     "bike": ("bike", "#1e9e4a"),
     "walk": ("walk", "#b8b08d"),
 }
-#: The reference scenario of the CO2-saved chart and the car-volume maps.
-REFERENCE_SCENARIO = "baseline"
 #: Base year of the climate plan's inventory: the horizontal reference line.
 PLAN_BASE_YEAR = 2019
 #: The plan's climate-neutral year, drawn as a 0 t marker on the territorial panel.
@@ -293,8 +300,7 @@ def _save(figure: Figure, out_dir: str | Path, stem: str) -> Path:
     out_dir = Path(out_dir)
     png = out_dir / f"{stem}.png"
     for path, fmt in ((png, "png"), (out_dir / f"{stem}.svg", "svg")):
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format=fmt, dpi=_DPI)
+        _savefig(figure, path, fmt)
     return png
 
 
@@ -371,7 +377,7 @@ def mode_split_chart(
         if car is not None:
             halo = [patheffects.withStroke(linewidth=2.5, foreground="#c0392b")]
             for x, y, ha, dx in ((years[0], car[0], "left", 4), (years[-1], car[-1], "right", -4)):
-                ax.annotate(f"{y:.0f} %", (x, y / 2), xytext=(dx, 0), textcoords="offset points", ha=ha, va="center",
+                ax.annotate(f"{y:.1f} %", (x, y / 2), xytext=(dx, 0), textcoords="offset points", ha=ha, va="center",
                             fontsize=8.5, color="white", fontweight="bold", path_effects=halo)
         ax.set_title(label, fontsize=9.5)
         ax.set_xlim(years[0], years[-1])

@@ -12,16 +12,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
 import numpy as np
 import pandas as pd
 
 from model import plots
 from model.errors import VmobError
 from model.files import atomic_path
-from model.outputs import read_tables
+from model.outputs import (
+    REFERENCE_SCENARIO,
+    change_vs_baseline,
+    columns,
+    inside_folder,
+    read_csv,
+    read_json_object,
+    read_parquet,
+    read_tables,
+)
 
 #: Tables the report cannot do without.
 REQUIRED_TABLES = ("summary", "mode_split")
@@ -34,6 +46,13 @@ MAP_YEAR = 2030
 MAX_MAPS = 6
 #: Folder of the figures, relative to the results folder.
 FIGURES_DIR = "figures"
+#: The list of figure files the report drew, inside :data:`FIGURES_DIR`: the only files it ever deletes.
+FIGURE_LIST = ".report-files.json"
+#: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
+VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
+LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
+#: Jinja2 templates of report.md and report.html (package data).
+TEMPLATES_DIR = Path(__file__).with_name("templates")
 
 
 @dataclass
@@ -77,52 +96,61 @@ class FigureEntry:
 def load_results(results_dir: str | Path) -> Results:
     """Read a results folder for the report.
 
+    Every file is read from inside the folder (a path or link leading out is refused, see
+    :func:`model.outputs.inside_folder`).
+
     Raises
     ------
     VmobError
-        The folder does not exist, or ``datapackage.json``, a required table's Parquet file or
-        ``network_links.parquet`` (when ``link_volumes.parquet`` is there) is missing; the
-        message names the file.
+        One line naming the file: the folder does not exist; ``datapackage.json``, a required
+        table's Parquet file or ``network_links.parquet`` (when ``link_volumes.parquet`` is
+        there) is missing, damaged or lacks a column; ``manifest.json`` is not a JSON object;
+        ``runs.csv`` is not readable CSV or lacks a column.
     """
     path = Path(results_dir)
     if not path.is_dir():
         raise VmobError(f"results folder not found: {path}")
     tables = read_tables(path)
     for name in REQUIRED_TABLES:
+        table_path = path / f"{name}.parquet"
         if name not in tables:
-            raise VmobError(f"{path / (name + '.parquet')} is missing: the report needs the {name} table.")
+            raise VmobError(f"{table_path} is missing: the report needs the {name} table.")
         if tables[name].empty:
-            raise VmobError(f"{path / (name + '.parquet')} has no rows.")
+            raise VmobError(f"{table_path} has no rows.")
+        _require_columns(tables[name], columns(name), table_path)
     notes: list[str] = []
     manifest: dict[str, Any] = {}
-    manifest_path = path / "manifest.json"
+    manifest_path = inside_folder(path, "manifest.json", "manifest.json")
     if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise VmobError(f"{manifest_path}: not readable JSON ({err})") from None
+        manifest = read_json_object(manifest_path)
     else:
         notes.append("No manifest.json in the results folder: the question, levers and provenance are not recorded.")
     runs = None
-    runs_path = path / "runs.csv"
+    runs_path = inside_folder(path, "runs.csv", "runs.csv")
     if runs_path.is_file():
-        runs = pd.read_csv(runs_path)
-        missing = [c for c in ("scenario", "label", "seed") if c not in runs.columns]
-        if missing:
-            raise VmobError(f"{runs_path}: column '{missing[0]}' is missing.")
+        runs = read_csv(runs_path)
+        _require_columns(runs, ("scenario", "label", "seed"), runs_path)
     results = Results(path, tables, manifest, runs, notes=notes)
-    volumes_path, links_path = path / "link_volumes.parquet", path / "network_links.parquet"
+    volumes_path = inside_folder(path, "link_volumes.parquet", "link_volumes.parquet")
+    links_path = inside_folder(path, "network_links.parquet", "network_links.parquet")
     if volumes_path.is_file():
         if not links_path.is_file():
             raise VmobError(f"{links_path} is missing: the car-volume maps need it beside link_volumes.parquet.")
         import geopandas as gpd
 
-        results.link_volumes = pd.read_parquet(volumes_path)
-        results.links = gpd.read_parquet(links_path)
+        results.link_volumes = _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path)
+        results.links = _require_columns(read_parquet(links_path, reader=gpd.read_parquet), LINK_COLUMNS, links_path)
         results.boundary = _boundary(results)
     else:
         notes.append("No link_volumes.parquet in the results folder: the car-volume maps are left out.")
     return results
+
+
+def _require_columns(frame: pd.DataFrame, wanted: Iterable[str], path: Path) -> pd.DataFrame:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise VmobError(f"{path}: column '{missing[0]}' is missing.")
+    return frame
 
 
 def _boundary(results: Results) -> Any:
@@ -190,48 +218,105 @@ def source_line(manifest: dict[str, Any], experiment: str) -> str:
 
 
 def build_figures(results: Results) -> list[FigureEntry]:
-    """Draw every figure the folder supports into ``figures/``; remove stale figure files."""
-    out = results.path / FIGURES_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    """Draw every figure the folder supports into ``figures/``; remove the report's own stale figures.
+
+    Only files listed in ``figures/.report-files.json`` (the figures an earlier report drew)
+    are ever deleted; a user's own files in ``figures/`` stay. ``figures/`` must lie inside the
+    results folder (a link out of it is refused).
+
+    Raises
+    ------
+    VmobError
+        ``figures/`` leads out of the results folder or is not a folder, or a figure cannot be written.
+    """
+    out = _figures_dir(results.path)
+    drawn_before = _figure_list(out)
     source = source_line(results.manifest, results.name)
     summary, order = results.tables["summary"], results.labels
     ref = plots.REFERENCE_SCENARIO
     entries: list[FigureEntry] = []
+    drawn: set[str] = set()
 
     def add(title: str, path: Path | None, caption: str) -> None:
         if path is not None:
+            drawn.update({path.name, path.with_suffix(".svg").name})
             entries.append(FigureEntry(title, f"{FIGURES_DIR}/{path.name}", caption))
 
-    add("Mode split of resident commuters", plots.mode_split_chart(results.tables["mode_split"], out, order=order, source=source),
-        "Share of Vallensbæk's resident commuters by main mode, year by year (mean across seeds). "
-        "The numbers on the red band are the car share in the first and the last year.")
-    add("Transport CO2", plots.co2_chart(summary, out, order=order, source=source),
-        "Left: territorial transport CO2, everything emitted inside the municipal boundary, including "
-        "motorway through traffic; the dashed line is the 2019 level and the right-hand axis the change "
-        "against it; the green star is the plan's climate-neutral point in 2050. Right: the residents' "
-        "transport CO2 wherever it is emitted. " + plots.TARGET_2030_TEXT)
-    saved = plots.co2_saved_chart(summary, out, order=order, source=source)
-    if saved is None:
-        results.notes.append(f"No scenario labelled '{ref}' (or no other scenario), so the CO2-saved chart is left out.")
-    add("CO2 saved against the baseline", saved,
-        f"Left: territorial CO2 saved each year by each scenario against '{ref}' (above zero: less CO2). "
-        "Right: the total over all simulated years in kilotonnes. Scenarios are whole packages of levers and "
-        "must not be added to each other.")
-    if results.link_volumes is not None and results.links is not None:
-        entries += _maps(results, out, source)
-    if results.runs is not None:
-        heat = plots.sweep_heatmap(summary, results.runs, out, year=MAP_YEAR, source=source)
-        add("Sweep", heat,
-            "Territorial transport CO2 for every combination of the two swept parameters (mean across seeds); "
-            "the second number in each cell is the change against 2019. Darker cells emit more.")
-    written = {Path(e.path).stem for e in entries}
-    for stale in list(out.glob("*.png")) + list(out.glob("*.svg")):
-        if stale.stem not in written:
+    try:
+        add("Mode split of resident commuters",
+            plots.mode_split_chart(results.tables["mode_split"], out, order=order, source=source),
+            "Share of Vallensbæk's resident commuters by main mode, year by year (mean across seeds). "
+            "The numbers on the red band are the car share in the first and the last year.")
+        add("Transport CO2", plots.co2_chart(summary, out, order=order, source=source),
+            "Left: territorial transport CO2, everything emitted inside the municipal boundary, including "
+            "motorway through traffic; the dashed line is the 2019 level and the right-hand axis the change "
+            "against it; the green star is the plan's climate-neutral point in 2050. Right: the residents' "
+            "transport CO2 wherever it is emitted. " + plots.TARGET_2030_TEXT)
+        saved = plots.co2_saved_chart(summary, out, order=order, source=source)
+        if saved is None:
+            results.notes.append(f"No scenario labelled '{ref}' (or no other scenario), so the CO2-saved chart is left out.")
+        add("CO2 saved against the baseline", saved,
+            f"Left: territorial CO2 saved each year by each scenario against '{ref}' (above zero: less CO2). "
+            "Right: the total over all simulated years in kilotonnes. Scenarios are whole packages of levers and "
+            "must not be added to each other.")
+        if results.link_volumes is not None and results.links is not None:
+            for title, path, caption in _maps(results, out, source):
+                add(title, path, caption)
+        if results.runs is not None:
+            heat = plots.sweep_heatmap(summary, results.runs, out, year=MAP_YEAR, source=source)
+            add("Sweep", heat,
+                "Territorial transport CO2 for every combination of the two swept parameters (mean across seeds); "
+                "the second number in each cell is the change against 2019. Darker cells emit more.")
+    except BaseException:
+        _write_figure_list(out, drawn_before | drawn)  # whatever was drawn stays ours to clean up
+        raise
+    for name in sorted(drawn_before - drawn):
+        stale = out / name
+        if stale.is_file() and not stale.is_symlink():
             stale.unlink()
+    _write_figure_list(out, drawn)
     return entries
 
 
-def _maps(results: Results, out: Path, source: str) -> list[FigureEntry]:
+def _figures_dir(results_dir: Path) -> Path:
+    """``figures/`` inside the results folder, created if needed; a link out of the folder is refused."""
+    out = inside_folder(results_dir, FIGURES_DIR, f"the {FIGURES_DIR} folder")
+    if out.exists() and not out.is_dir():
+        raise VmobError(f"{out} is not a folder; the report draws its figures into {FIGURES_DIR}/.")
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as err:
+        raise VmobError(f"cannot create {out}: {err.strerror or err}") from None
+    return out
+
+
+def _figure_list(out: Path) -> set[str]:
+    """Names of the figures an earlier report drew (plain file names only; a damaged list counts as empty)."""
+    path = out / FIGURE_LIST
+    if not path.is_file() or path.is_symlink():
+        return set()
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return set()
+    if not isinstance(names, list):
+        return set()
+    return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")}
+
+
+def _write_figure_list(out: Path, names: set[str]) -> None:
+    _write_text(out / FIGURE_LIST, json.dumps(sorted(names), indent=1) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise VmobError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _maps(results: Results, out: Path, source: str) -> list[tuple[str, Path, str]]:
     volumes = results.link_volumes
     ref = plots.REFERENCE_SCENARIO
     labels = [label for label in results.labels if label in set(volumes["scenario"])]
@@ -243,18 +328,18 @@ def _maps(results: Results, out: Path, source: str) -> list[FigureEntry]:
     others = [label for label in labels if label != ref]
     if len(others) > MAX_MAPS:
         results.notes.append(f"Car-volume maps are drawn for the first {MAX_MAPS} of {len(others)} scenarios.")
-    entries = []
+    maps = []
     for label in others[:MAX_MAPS]:
         path = plots.car_volume_change_map(volumes, results.links, out, scenario=label, reference=ref, year=year,
                                            boundary=results.boundary, source=source)
-        entries.append(FigureEntry(
-            f"Car traffic on the network, {label} against {ref}, {year}", f"{FIGURES_DIR}/{path.name}",
+        maps.append((
+            f"Car traffic on the network, {label} against {ref}, {year}", path,
             f"Change in commuters' cars per day on each road in {year} (both directions together): red roads carry "
             f"more cars in '{label}' than in '{ref}', blue roads fewer, grey roads about the same. Roads outlined in "
             "yellow have fewer lanes, roads outlined in violet a lower speed limit than in the baseline. "
             "Motorways and ring roads have a dark edge and their names.",
         ))
-    return entries
+    return maps
 
 
 # -------------------------------------------------------------------------------- headline table
@@ -280,11 +365,23 @@ def headline_years(summary: pd.DataFrame) -> list[int]:
     return years
 
 
-def headline_table(summary: pd.DataFrame, labels: Iterable[str]) -> pd.DataFrame:
-    """Per scenario label and headline year: car share, territorial CO2, change vs 2019, through-traffic CO2.
+def headline_table(summary: pd.DataFrame, labels: Iterable[str], reference: str = REFERENCE_SCENARIO) -> pd.DataFrame:
+    """Per scenario label and headline year: car share, territorial CO2 and their change vs the reference.
 
-    Each cell is the mean across seeds and, with two or more seeds, the 5–95 % range in brackets.
+    Columns: car share of resident commuters, its change against the reference scenario in
+    percentage points, territorial CO2, its change against the reference in t/year and in %,
+    the change vs the same run's 2019, through-traffic CO2. Level cells are the mean across
+    seeds with, for two or more seeds, the 5–95 % range in brackets; the changes against the
+    reference compare the means (see :func:`model.outputs.change_vs_baseline`), "–" for the
+    reference itself or without one. Shares and per cents have one decimal.
     """
+    compared = change_vs_baseline(summary, reference).set_index(["scenario", "year", "measure"])
+    change, pct = compared["change"], compared["change_pct"]
+
+    def versus(label: str, year: int, measure: str, series: pd.Series, fmt: str) -> str:
+        value = series.get((label, year, measure), np.nan)
+        return "–" if pd.isna(value) else fmt.format(value)
+
     rows = []
     years = headline_years(summary)
     for label in labels:
@@ -297,60 +394,88 @@ def headline_table(summary: pd.DataFrame, labels: Iterable[str]) -> pd.DataFrame
                 "Scenario": label,
                 "Year": str(year),
                 "Car share of resident commuters": _band_text(cell["share_car"], "{:.1f} %", 100.0),
+                f"Car share vs {reference}": versus(label, year, "share_car", 100.0 * change, "{:+.1f} points"),
                 "Territorial transport CO2 (t/year)": _band_text(cell["co2_territorial_t"], "{:,.0f}"),
-                "Change vs 2019": _band_text(cell["co2_territorial_change_vs_2019_pct"], "{:+.1f} %"),
+                f"CO2 vs {reference} (t/year)": versus(label, year, "co2_territorial_t", change, "{:+,.0f}"),
+                f"CO2 vs {reference} (%)": versus(label, year, "co2_territorial_t", pct, "{:+.1f} %"),
+                "CO2 change vs 2019": _band_text(cell["co2_territorial_change_vs_2019_pct"], "{:+.1f} %"),
                 "Through-traffic CO2 (t/year)": _band_text(cell["co2_through_t"], "{:,.0f}"),
             })
     return pd.DataFrame(rows)
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_No rows._"
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" if i < 2 else "---:" for i in range(len(frame.columns))) + "|"
-    body = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
 # ------------------------------------------------------------------------------------ the report
 
 
-def _scenarios_section(results: Results) -> list[str]:
+@dataclass(frozen=True)
+class ScenarioText:
+    """A scenario in the report: its name, description and levers in words."""
+
+    name: str
+    description: str
+    levers: list[str]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sentence of the headline numbers: a scenario in a year."""
+
+    label: str
+    year: int
+    text: str
+
+
+def _scenarios(results: Results) -> list[ScenarioText] | None:
+    """The scenarios recorded in the manifest, in file order; None when the manifest has none."""
     scenarios = results.config.get("scenarios")
     if isinstance(scenarios, list):
         scenarios = {str(s.get("name", i)): s for i, s in enumerate(scenarios) if isinstance(s, dict)}
-    lines = []
-    if isinstance(scenarios, dict) and scenarios:
-        for name, spec in scenarios.items():
-            spec = spec if isinstance(spec, dict) else {}
-            description = spec.get("description") or spec.get("label") or ""
-            lines.append(f"- **{name}**" + (f": {description}" if description else ""))
-            levers = spec.get("levers") or []
-            if not levers:
-                lines.append("  - no levers beyond the inputs (lines and services as planned in the transit file)")
-            for lever in levers:
-                lines.append(f"  - {_lever_text(lever)}")
-    else:
-        lines += [f"- **{label}**" for label in results.labels]
-        lines.append("")
-        lines.append("_The levers are not recorded (no scenarios in manifest.json)._")
-    sweep = _sweep_parameters(results)
-    if sweep:
-        lines += ["", "Sweep (every combination is run for every scenario):", ""]
-        lines += [f"- `{name}`: {', '.join(str(v) for v in values)}" for name, values in sweep.items()]
-    return lines
+    if not isinstance(scenarios, dict) or not scenarios:
+        return None
+    texts = []
+    for name, spec in scenarios.items():
+        spec = _dict(spec)
+        levers = spec.get("levers") or []
+        levers = levers if isinstance(levers, list) else [levers]
+        description = spec.get("description") or spec.get("label") or ""
+        texts.append(ScenarioText(str(name), str(description), [lever_description(lever) for lever in levers]))
+    return texts
 
 
-def _lever_text(lever: Any) -> str:
+@cache
+def _lever_adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    from model.levers import LeverConfig
+
+    return TypeAdapter(LeverConfig)
+
+
+def lever_description(lever: Any) -> str:
+    """A lever recorded in the manifest, in words (the lever class's ``describe``).
+
+    A record that is no longer a valid lever (an older manifest, another version) is listed
+    as its kind, start and fields.
+    """
+    from pydantic import ValidationError
+
+    if isinstance(lever, dict):
+        try:
+            return _lever_adapter().validate_python(lever, strict=False).describe()
+        except ValidationError:
+            pass
+    return _lever_fields_text(lever)
+
+
+def _lever_fields_text(lever: Any) -> str:
     if not isinstance(lever, dict):
         return str(lever)
     kind = str(lever.get("kind", "lever")).replace("_", " ")
     start = lever.get("start")
     rest = ", ".join(
-        f"{k} = {_value_text(v)}" for k, v in lever.items() if k not in ("kind", "start", "id") and v not in (None, [], {}, "")
+        f"{k}: {_value_text(v)}" for k, v in lever.items() if k not in ("kind", "start", "id") and v not in (None, [], {}, "")
     )
-    return f"{kind}" + (f" from {start}" if start else "") + (f": {rest}" if rest else "")
+    return f"{kind}" + (f" from {start}" if start else "") + (f"; {rest}" if rest else "")
 
 
 def _value_text(value: Any) -> str:
@@ -364,19 +489,16 @@ def _value_text(value: Any) -> str:
 def _sweep_parameters(results: Results) -> dict[str, list[Any]]:
     if results.runs is None:
         return {}
-    columns = [c for c in results.runs.columns if c not in ("run_id", "scenario", "label", "seed")]
-    return {c: plots._sorted_values(results.runs[c]) for c in columns if results.runs[c].nunique() > 0}
+    columns_ = [c for c in results.runs.columns if c not in ("run_id", "scenario", "label", "seed")]
+    return {c: plots._sorted_values(results.runs[c]) for c in columns_ if results.runs[c].nunique() > 0}
 
 
-def _findings(results: Results) -> list[str]:
-    """One sentence per scenario on its last headline year, and the saving against the reference."""
+def _findings(results: Results) -> list[Finding]:
+    """One sentence per scenario and headline year after 2019, with the saving against the reference."""
     summary = results.tables["summary"]
-    years = headline_years(summary)
-    if not years:
-        return []
-    lines = []
-    ref = plots.REFERENCE_SCENARIO
-    focus = [y for y in years if y != plots.PLAN_BASE_YEAR]
+    ref = REFERENCE_SCENARIO
+    focus = [y for y in headline_years(summary) if y != plots.PLAN_BASE_YEAR]
+    findings = []
     for label in results.labels:
         part = summary[summary["scenario"] == label]
         for year in focus:
@@ -385,117 +507,101 @@ def _findings(results: Results) -> list[str]:
                 continue
             co2 = cell["co2_territorial_t"].mean()
             change = cell["co2_territorial_change_vs_2019_pct"].mean()
-            text = f"- **{label}**, {year}: territorial transport CO2 {co2:,.0f} t/year"
+            text = f"territorial transport CO2 {co2:,.0f} t/year"
             if not np.isnan(change):
-                text += f" ({change:+.0f} % vs 2019)"
-            text += f"; car share of resident commuters {100 * cell['share_car'].mean():.0f} %"
+                text += f" ({change:+.1f} % vs 2019)"
+            text += f"; car share of resident commuters {100 * cell['share_car'].mean():.1f} %"
             if label != ref and ref in set(summary["scenario"]):
                 base = summary[(summary["scenario"] == ref) & (summary["year"] == year)]["co2_territorial_t"].mean()
                 if not np.isnan(base):
                     text += f"; {abs(base - co2):,.0f} t/year {'less' if base >= co2 else 'more'} than '{ref}'"
-            lines.append(text + ".")
-    return lines
+            findings.append(Finding(label, year, text))
+    return findings
 
 
-HOW_TO_READ = """\
-- **Territorial** CO2 is what is emitted inside the municipal boundary, by anyone: residents, in-commuters
-  and the through traffic on the motorways. It is the accounting of the climate plan's inventory (52,009 t
-  for all sectors in 2019, almost 60 % of it transport). **Resident** CO2 is what Vallensbæk's residents emit
-  on their commutes and other trips, wherever they drive. The two overlap; never add them.
-- The model is run several times with different random seeds (the commuters drawn, their car purchases
-  and job changes). Figures and the table show the **mean**; the shaded bands and the numbers in brackets
-  show the **5–95 % range** across seeds, the spread from chance alone, not the uncertainty of the
-  model's assumptions.
-- The **mode split** covers commuting trips of residents (the agents of the model), not all travel.
-- **Through traffic** on the motorways is a background flow from traffic counts: levers change its speed
-  and so its CO2 per km, but not its volume.
-- **Targets.** The plan aims at −71 % in 2030 against **1990** for all sectors and climate neutrality by
-  2050. The 1990 transport figure is not available, so the 2030 target is not drawn and the change shown
-  is against **2019**; the 2050 point is 0 t.
-- Scenarios are **whole packages**: the saving of two scenarios cannot be added to get the saving of both.
-"""
-
-
-def render_markdown(results: Results, figures: list[FigureEntry]) -> str:
-    """The report as Markdown: question, scenarios, headline numbers, figures, how to read, provenance."""
-    config = results.config
-    p = provenance(results.manifest)
+def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, Any]:
+    """Everything the report templates show, as plain values (the templates escape them)."""
     summary = results.tables["summary"]
     seeds = int(summary["seed"].nunique())
     years = sorted(int(y) for y in summary["year"].unique())
-    lines = [f"# {results.name}: mobility and transport CO2 in Vallensbæk", ""]
-    question = config.get("question") or results.manifest.get("question")
-    lines += ["## The question", "", str(question) if question else "_No question recorded in manifest.json._", ""]
-    lines += [f"Simulated years {years[0]}–{years[-1]}, {_count(len(results.labels), 'scenario')}, {_count(seeds, 'seed')} each.", ""]
-    lines += ["## Scenarios and their levers", "", *_scenarios_section(results), ""]
-    lines += ["## Headline numbers", ""]
-    findings = _findings(results)
-    if findings:
-        lines += [*findings, ""]
-    lines += [
-        "Mean across seeds" + (", with the 5–95 % range across seeds in brackets." if seeds > 1 else " (one seed, no range)."),
-        "",
-        _markdown_table(headline_table(summary, results.labels)),
-        "",
-    ]
-    lines += ["## Figures", ""]
-    for entry in figures:
-        lines += [f"### {entry.title}", "", f"![{entry.title}]({entry.path})", "", entry.caption, "",
-                  f"Vector version: [{Path(entry.path).with_suffix('.svg').name}]({Path(entry.path).with_suffix('.svg').as_posix()})", ""]
-    if results.notes:
-        lines += ["### Left out", "", *[f"- {note}" for note in results.notes], ""]
-    lines += ["## How to read this", "", HOW_TO_READ]
-    lines += [
-        "## Provenance",
-        "",
-        f"- Experiment: `{p['experiment']}`",
-        f"- Config hash: `{p['config_hash']}`",
-        f"- Git commit: `{p['commit']}`",
-        f"- Network: `{p['network']}` (sha256 `{p['network_sha256']}`)",
-        f"- Seeds: {p['seeds']}",
-    ]
+    question = results.config.get("question") or results.manifest.get("question")
+    headline = headline_table(summary, results.labels)
     versions = results.manifest.get("packages")
-    if isinstance(versions, dict) and versions:
-        lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    lines += [
-        f"- Tables: {', '.join(sorted(results.tables))} (CSV and Parquet in this folder; `summary.xlsx` for Excel; "
-        "columns explained in `datapackage.json` and the workbook's `columns` sheet)",
-        "",
-        f"Rebuild this report from the tables with `vmob report {results.path.as_posix()}`.",
-        "",
-    ]
-    return "\n".join(lines)
+    return {
+        "name": results.name,
+        "title": f"{results.name}: mobility and transport CO2 in Vallensbæk",
+        "question": str(question) if question else "",
+        "first_year": years[0],
+        "last_year": years[-1],
+        "scenario_count": _count(len(results.labels), "scenario"),
+        "seed_count": _count(seeds, "seed"),
+        "scenarios": _scenarios(results),
+        "labels": results.labels,
+        "sweep": {name: [str(v) for v in values] for name, values in _sweep_parameters(results).items()},
+        "findings": _findings(results),
+        "band_note": "Mean across seeds" + (", with the 5–95 % range across seeds in brackets." if seeds > 1
+                                            else " (one seed, no range)."),
+        "headline": {
+            "columns": list(headline.columns),
+            "rows": [[str(v) for v in row] for row in headline.itertuples(index=False)],
+            "rule": "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headline.columns))) + "|",
+        },
+        "figures": [
+            {"title": f.title, "path": f.path, "caption": f.caption, "svg": Path(f.path).with_suffix(".svg").as_posix(),
+             "svg_name": Path(f.path).with_suffix(".svg").name}
+            for f in figures
+        ],
+        "notes": list(results.notes),
+        "provenance": provenance(results.manifest),
+        "versions": ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else "",
+        "tables": ", ".join(sorted(results.tables)),
+        "rebuild": f"vmob report {results.path.as_posix()}",
+    }
 
 
-HTML_TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; line-height: 1.45; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; }}
-th {{ background: #f3f3f3; }}
-img {{ max-width: 100%; border: 1px solid #eee; }}
-code {{ background: #f5f5f5; padding: 0 0.2em; }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
+def _markdown_text(value: Any) -> str:
+    """Text from the results folder made inert in Markdown: no raw HTML tag can open."""
+    return str(value).replace("<", "&lt;")
 
 
-def render_html(markdown_text: str, title: str) -> str:
-    """The Markdown report as a standalone HTML page (figures stay relative links)."""
-    import html
+def _markdown_cell(value: Any) -> str:
+    return _markdown_text(value).replace("|", "\\|")
 
+
+def _markdown_code(value: Any) -> str:
+    return str(value).replace("`", "'")
+
+
+def _markdown_to_html(text: str) -> Markup:
+    """Our own Markdown (``how_to_read.md``) as HTML; never used on text from the results folder."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["tables"])
-    return HTML_TEMPLATE.format(title=html.escape(title), body=body)
+    return Markup(markdown.markdown(text))
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(md=_markdown_text, md_cell=_markdown_cell, md_code=_markdown_code,
+                               markdown=_markdown_to_html)
+    return environment
+
+
+def render_markdown(results: Results, figures: list[FigureEntry]) -> str:
+    """``report.md`` from ``templates/report.md.j2``: question, scenarios, headline numbers, figures, provenance."""
+    return _environment().get_template("report.md.j2").render(report_context(results, figures))
+
+
+def render_html(results: Results, figures: list[FigureEntry]) -> str:
+    """``report.html`` from ``templates/report.html.j2``, every value from the folder HTML-escaped."""
+    return _environment().get_template("report.html.j2").render(report_context(results, figures))
 
 
 def build_report(results_dir: str | Path) -> Path:
@@ -514,16 +620,14 @@ def build_report(results_dir: str | Path) -> Path:
     Raises
     ------
     VmobError
-        The folder or a table it needs is missing (the message names the file).
+        One line naming the file: the folder, a table it needs or a column is missing, a file is
+        damaged or leads out of the folder, or a file cannot be written.
     """
     results = load_results(results_dir)
     figures = build_figures(results)
-    text = render_markdown(results, figures)
     md_path = results.path / "report.md"
-    with atomic_path(md_path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    with atomic_path(results.path / "report.html") as tmp:
-        tmp.write_text(render_html(text, f"{results.name}: report"), encoding="utf-8")
+    _write_text(md_path, render_markdown(results, figures))
+    _write_text(results.path / "report.html", render_html(results, figures))
     return md_path
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from model.outputs import (
     RUN_KEYS,
     SCHEMAS,
     TABLES,
+    change_vs_baseline,
     check_reconciliation,
     columns,
     read_tables,
@@ -210,3 +212,152 @@ def test_unknown_table_name(tables, tmp_path: Path):
 def test_read_tables_without_package(tmp_path: Path):
     with pytest.raises(VmobError, match="datapackage.json"):
         read_tables(tmp_path)
+
+
+# -------------------------------------------------------------------------------- reading confined
+
+
+@pytest.fixture()
+def written(tables, tmp_path: Path) -> Path:
+    folder = tmp_path / "toy"
+    write_tables(tables, folder, experiment_name="toy")
+    return folder
+
+
+def _edit_package(folder: Path, edit) -> None:
+    path = folder / "datapackage.json"
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    edit(descriptor)
+    path.write_text(json.dumps(descriptor), encoding="utf-8")
+
+
+def _one_line_error(folder: Path, *fragments: str) -> str:
+    with pytest.raises(VmobError) as caught:
+        read_tables(folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+    return message
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/outside", "sub/../../outside"])
+def test_read_tables_refuses_a_resource_name_leading_out(written: Path, name: str):
+    outside = written.parent / "outside.parquet"
+    outside.write_bytes((written / "co2.parquet").read_bytes())
+
+    def rename(descriptor):
+        descriptor["resources"][3]["name"] = name
+    _edit_package(written, rename)
+    _one_line_error(written, str(written), name, "refused")
+
+
+def test_read_tables_refuses_a_csv_path_or_parquet_entry_leading_out(written: Path):
+    def csv_out(descriptor):
+        descriptor["resources"][0]["path"] = "../elsewhere.csv"
+    _edit_package(written, csv_out)
+    _one_line_error(written, "resource 'mode_split'", "../elsewhere.csv")
+
+    def parquet_out(descriptor):
+        descriptor["resources"][0]["path"] = "mode_split.csv"
+        descriptor["vmob"]["parquet"]["summary"] = "/etc/passwd"
+    _edit_package(written, parquet_out)
+    _one_line_error(written, "resource 'summary'", "/etc/passwd")
+
+
+def test_read_tables_refuses_a_symlink_out_of_the_folder(written: Path, tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (written / "co2.parquet").rename(elsewhere / "co2.parquet")
+    (written / "co2.parquet").symlink_to(elsewhere / "co2.parquet")
+    _one_line_error(written, "resource 'co2'", "symbolic link")
+    # a link that stays inside the folder is fine
+    (written / "co2.parquet").unlink()
+    (elsewhere / "co2.parquet").rename(written / "co2_real.parquet")
+    (written / "co2.parquet").symlink_to("co2_real.parquet")
+    assert len(read_tables(written)["co2"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda f: (f / "datapackage.json").write_text("{not json", encoding="utf-8"), "not readable JSON"),
+        (lambda f: (f / "datapackage.json").write_text("[1, 2]", encoding="utf-8"), "expected a JSON object, found list"),
+        (lambda f: _edit_package(f, lambda d: d["resources"][1].pop("name")), "resources[1] has no name"),
+        (lambda f: _edit_package(f, lambda d: d.update(resources={"a": 1})), "'resources' must be a list"),
+        (lambda f: (f / "energy.parquet").write_bytes(b"PAR1 garbage, not a table"), "energy.parquet: not a readable Parquet file"),
+        (lambda f: (f / "co2.parquet").unlink(), "co2.parquet named in"),
+    ],
+    ids=["malformed", "json-list", "nameless-resource", "resources-not-a-list", "garbage-parquet", "missing-table"],
+)
+def test_read_tables_damaged_folder_gives_one_line(written: Path, damage, fragment: str):
+    damage(written)
+    _one_line_error(written, fragment)
+
+
+# -------------------------------------------------------------------------------- the planner workbook
+
+
+@pytest.fixture()
+def two_scenarios(tables) -> dict[str, pd.DataFrame]:
+    """The toy tables for 'baseline' and a 'plan' whose territorial CO2 is 10 % lower, two seeds each."""
+    frames = {name: [] for name in tables}
+    for scenario, seed, factor in (("baseline", 1, 1.0), ("baseline", 2, 1.02), ("plan", 1, 0.9), ("plan", 2, 0.9 * 1.02)):
+        for name, df in tables.items():
+            df = df.assign(scenario=scenario, seed=seed)
+            if name == "summary":
+                df = df.assign(co2_territorial_t=df["co2_territorial_t"] * factor)
+            frames[name].append(df)
+    return {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
+
+
+def test_change_vs_baseline_values(two_scenarios):
+    change = change_vs_baseline(two_scenarios["summary"])
+    assert set(change["scenario"]) == {"plan"}
+    summary = two_scenarios["summary"]
+    for year in (2019, 2030):
+        row = change[(change["year"] == year) & (change["measure"] == "co2_territorial_t")].iloc[0]
+        base = summary[(summary["scenario"] == "baseline") & (summary["year"] == year)]["co2_territorial_t"].mean()
+        plan = summary[(summary["scenario"] == "plan") & (summary["year"] == year)]["co2_territorial_t"].mean()
+        assert (row["baseline"], row["value"], row["seeds"]) == (pytest.approx(base), pytest.approx(plan), 2)
+        assert row["change"] == pytest.approx(plan - base) and row["change"] < 0
+        assert row["change_pct"] == pytest.approx(-10.0)
+        assert row["unit"] == "t/year"
+    share = change[(change["year"] == 2030) & (change["measure"] == "share_car")].iloc[0]
+    assert share["change"] == pytest.approx(0.0) and share["unit"] == "1"
+    assert change_vs_baseline(summary[summary["scenario"] == "plan"]).empty  # no baseline, no comparison
+
+
+def test_workbook_is_formatted_for_people(two_scenarios, tmp_path: Path):
+    import openpyxl
+
+    write_tables(two_scenarios, tmp_path / "wb", experiment_name="wb")
+    book = openpyxl.load_workbook(tmp_path / "wb" / "summary.xlsx")
+    assert book.sheetnames == [*TABLES, "change_vs_baseline", "columns"]
+    for sheet in book:
+        assert sheet.freeze_panes == "A2", sheet.title  # the header row stays in view
+        assert sheet.auto_filter.ref.startswith("A1:")
+
+    def cell(sheet_name: str, column: str, row: int = 2):
+        sheet = book[sheet_name]
+        header = [c.value for c in sheet[1]]
+        return sheet.cell(row=row, column=header.index(column) + 1)
+
+    assert cell("summary", "share_car").number_format == "0.0%"  # shares as per cent, one decimal
+    assert cell("summary", "co2_territorial_t").number_format == '#,##0.0" t"'  # tonnes, thousands separators
+    assert cell("summary", "co2_territorial_change_vs_2019_pct").number_format.startswith('+0.0" %"')
+    assert cell("vehicle_km", "vkm_per_year").number_format == '#,##0" vkm"'
+    assert isinstance(cell("summary", "co2_territorial_t").value, float)  # formats show units; cells stay numbers
+    widths = book["columns"].column_dimensions
+    assert widths["G"].width > 40  # descriptions get room
+    change = pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name="change_vs_baseline")
+    expected = change_vs_baseline(two_scenarios["summary"])
+    pd.testing.assert_frame_equal(change, expected, check_dtype=False)
+    row = next(r for r in range(2, len(change) + 2) if book["change_vs_baseline"].cell(row=r, column=4).value == "share_car")
+    assert book["change_vs_baseline"].cell(row=row, column=8).number_format.startswith("+0.0%")
+
+
+def test_workbook_without_a_baseline_has_no_change_sheet(tables, tmp_path: Path):
+    plan = {name: df.assign(scenario="plan") for name, df in tables.items()}
+    write_tables(plan, tmp_path / "wb", experiment_name="wb")
+    assert "change_vs_baseline" not in pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name=None)

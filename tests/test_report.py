@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,204 @@ def test_cli_report_with_a_sweep_heat_map(made: dict[str, Path], tmp_path: Path)
     result = runner.invoke(app, ["report", str(folder)])
     assert result.exit_code == 1
     assert "error:" in result.output and "mode_split.parquet" in result.output
+
+
+# ------------------------------------------------------------------------- text from the folder is escaped
+
+HOSTILE_QUESTION = "Does <script>alert('q')</script> run?"
+HOSTILE_DESCRIPTION = "Narrowed <img src=x onerror=alert('d')> & more"
+REAL_LEVERS = [
+    {"kind": "lane_reduction", "start": "2026-01-01", "roads": ["Søndre Ringvej"], "lanes_from": 4, "lanes_to": 2},
+    {"kind": "speed_limit", "start": "2027-01-01", "road_category": ["motorway"], "only_limit_kph": 110, "limit_kph": 80},
+]
+
+
+def _edit_manifest(folder: Path, edit) -> None:
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    edit(manifest)
+    path.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+
+
+def test_report_escapes_text_and_shows_levers_in_words(demo: Path) -> None:
+    def hostile(manifest: dict) -> None:
+        manifest["question"] = manifest["config"]["question"] = HOSTILE_QUESTION
+        scenario = manifest["config"]["scenarios"]["ring_narrowing"]
+        scenario["description"] = HOSTILE_DESCRIPTION
+        scenario["levers"] = REAL_LEVERS
+    _edit_manifest(demo, hostile)
+
+    build_report(demo)
+
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(" in html and "&lt;img src=x onerror=alert(" in html
+    md = (demo / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in md and "<img src" not in md  # raw HTML in Markdown would run in a viewer too
+    assert "&lt;script>alert('q')&lt;/script> run?" in md
+    words = "Søndre Ringvej: 4 → 2 lanes from 2026-01-01, inside the boundary only"
+    assert f"    - {words}" in md  # a nested bullet under its scenario
+    assert "motorways: 110 → 80 km/h from 2027-01-01" in md
+    assert "inside_only" not in md and "inside_only" not in html
+    # nested lists in HTML: the levers sit in a list inside the scenario's item
+    item = html[html.index("<strong>ring_narrowing</strong>"):]
+    item = item[: item.index("</li>\n</ul>\n</li>") + 5]
+    assert "<ul>" in item and f"<li>{words}</li>" in item
+
+
+def test_lever_descriptions_in_words() -> None:
+    from model.report import lever_description
+
+    assert lever_description({"kind": "station_stop", "start": "2025-10-26", "transfer_min_saved": 1.0}) == (
+        "line E stops at Vallensbæk St. from 2025-10-26; 1 min off the transfer")
+    assert lever_description({"kind": "chargers", "start": "2024-01-01", "path": {"2030": 200, "2024": 10}}) == (
+        "public EV chargers from 2024-01-01: 10 in 2024, 200 in 2030")
+    assert lever_description({"kind": "cycling", "start": "2026-01-01", "roads": ["Park Allé"]}) == (
+        "better cycle routes on Park Allé from 2026-01-01: bikes 10% faster, perceived time 15% shorter; counted as cycle tracks")
+    assert lever_description({"kind": "transit_line", "start": "2025-10-26"}) == (
+        "line L opens from 2025-10-26 with the services of the transit file")
+    assert lever_description({"kind": "speed_limit", "start": "2027-01-01", "roads": ["A", "B"], "limit_kph": 40,
+                              "inside_only": True}) == "A and B: limit 40 km/h from 2027-01-01, inside the boundary only"
+    # a record that is no valid lever any more is still listed, field by field
+    assert lever_description({"kind": "teleporter", "start": "2030-01-01", "range_km": 5}) == (
+        "teleporter from 2030-01-01; range_km: 5")
+
+
+# ------------------------------------------------------------------------- headline numbers
+
+
+def test_headline_table_changes_against_the_baseline(made: dict[str, Path]) -> None:
+    summary = read_tables(made["demo"])["summary"]
+    table = headline_table(summary, ["baseline", "ring_narrowing"]).set_index(["Scenario", "Year"])
+    assert table.loc[("baseline", "2030"), "CO2 vs baseline (t/year)"] == "–"
+    base = summary[(summary["scenario"] == "baseline") & (summary["year"] == 2030)]
+    own = summary[(summary["scenario"] == "ring_narrowing") & (summary["year"] == 2030)]
+    change = own["co2_territorial_t"].mean() - base["co2_territorial_t"].mean()
+    assert abs(change) > 1  # the narrowing changes CO2, so the columns have something to show
+    assert table.loc[("ring_narrowing", "2030"), "CO2 vs baseline (t/year)"] == f"{change:+,.0f}"
+    pct = 100 * change / base["co2_territorial_t"].mean()
+    assert table.loc[("ring_narrowing", "2030"), "CO2 vs baseline (%)"] == f"{pct:+.1f} %"
+    points = 100 * (own["share_car"].mean() - base["share_car"].mean())
+    assert table.loc[("ring_narrowing", "2030"), "Car share vs baseline"] == f"{points:+.1f} points"
+
+
+def test_shares_have_one_decimal() -> None:
+    rows = [{"experiment": "x", "scenario": label, "seed": 1, "year": 2030, "share_car": share,
+             "co2_territorial_t": 1000.0, "co2_through_t": 10.0, "co2_territorial_change_vs_2019_pct": -1.0}
+            for label, share in (("baseline", 0.606), ("plan", 0.605))]
+    table = headline_table(pd.DataFrame(rows), ["baseline", "plan"]).set_index("Scenario")
+    assert table.loc["baseline", "Car share of resident commuters"] == "60.6 %"
+    assert table.loc["plan", "Car share of resident commuters"] == "60.5 %"
+    assert table.loc["plan", "Car share vs baseline"] == "-0.1 points"
+
+
+# ------------------------------------------------------------------------- the report's own files only
+
+
+def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
+    figures = demo / "figures"
+    build_report(demo)
+    drawn = json.loads((figures / ".report-files.json").read_text(encoding="utf-8"))
+    assert "co2.png" in drawn and "co2.svg" in drawn
+    (figures / "my_own_map.png").write_bytes(b"a user's file")
+    (figures / "notes.svg").write_bytes(b"<svg/>")
+    # a figure an earlier report drew that this one does not draw again (a scenario since renamed)
+    (figures / "car_volume_change_old_name_2030.png").write_bytes(b"stale")
+    (figures / ".report-files.json").write_text(json.dumps(drawn + ["car_volume_change_old_name_2030.png"]))
+    outside = tmp_path / "elsewhere_runs"
+    outside.mkdir()
+    (outside / "keep.parquet").write_bytes(b"not the report's")
+    (demo / "runs").symlink_to(outside)
+
+    build_report(demo)
+
+    assert (figures / "my_own_map.png").read_bytes() == b"a user's file"
+    assert (figures / "notes.svg").is_file()
+    assert not (figures / "car_volume_change_old_name_2030.png").exists()
+    assert set(json.loads((figures / ".report-files.json").read_text(encoding="utf-8"))) == set(drawn)
+    assert [p.name for p in outside.iterdir()] == ["keep.parquet"]
+
+
+def test_report_does_not_write_through_a_linked_figures_folder(demo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "co2.png").write_bytes(b"someone else's")
+    (outside / ".report-files.json").write_text(json.dumps(["co2.png"]))
+    shutil.rmtree(demo / "figures", ignore_errors=True)
+    (demo / "figures").symlink_to(outside)
+
+    result = CliRunner().invoke(app, ["report", str(demo)])
+
+    assert result.exit_code == 1
+    assert _one_error_line(result).endswith("refused.") and "figures" in result.output
+    assert sorted(p.name for p in outside.iterdir()) == [".report-files.json", "co2.png"]
+    assert (outside / "co2.png").read_bytes() == b"someone else's"
+
+
+# ------------------------------------------------------------------------- damaged folders: one line
+
+
+def _one_error_line(result) -> str:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return lines[0]
+
+
+def _rewrite_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(edit(data)), encoding="utf-8")
+
+
+def _drop_first_resource_name(package: dict) -> dict:
+    package["resources"][0].pop("name")
+    return package
+
+
+DAMAGE = {
+    "malformed-datapackage": (lambda f: (f / "datapackage.json").write_text('{"resources": [', encoding="utf-8"),
+                              "datapackage.json: not readable JSON"),
+    "nameless-resource": (lambda f: _rewrite_json(f / "datapackage.json", _drop_first_resource_name),
+                          "resources[0] has no name"),
+    "datapackage-list": (lambda f: _rewrite_json(f / "datapackage.json", lambda d: d["resources"]),
+                         "datapackage.json: expected a JSON object, found list"),
+    "manifest-list": (lambda f: (f / "manifest.json").write_text("[]", encoding="utf-8"),
+                      "manifest.json: expected a JSON object, found list"),
+    "garbage-parquet": (lambda f: (f / "summary.parquet").write_bytes(b"\x00garbage" * 50),
+                        "summary.parquet: not a readable Parquet file"),
+    "garbage-link-volumes": (lambda f: (f / "link_volumes.parquet").write_text("no table", encoding="utf-8"),
+                             "link_volumes.parquet: not a readable Parquet file"),
+    "garbage-csv": (lambda f: (f / "runs.csv").write_bytes(b"\xff\xfe\x00\x81" * 20), "runs.csv"),
+    "missing-table": (lambda f: (f / "mode_split.parquet").unlink(), "mode_split.parquet"),
+    "missing-column": (lambda f: pd.read_parquet(f / "summary.parquet").drop(columns="share_car")
+                       .to_parquet(f / "summary.parquet"), "summary.parquet: column 'share_car' is missing"),
+    "resource-out-of-folder": (lambda f: _rewrite_json(f / "datapackage.json", lambda d: {
+        **d, "resources": [{**r, "name": "../../" + r["name"]} for r in d["resources"]]}), "refused"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_folder_gives_one_error_line(made: dict[str, Path], tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "damaged"
+    shutil.copytree(made["demo"], folder, ignore=shutil.ignore_patterns("figures", "report.*"))
+    spoil, fragment = DAMAGE[damage]
+    spoil(folder)
+
+    result = CliRunner().invoke(app, ["report", str(folder)])
+
+    assert result.exit_code == 1, result.output
+    assert fragment in _one_error_line(result)
+    assert not (folder / "report.md").exists()
+
+
+def test_network_map_to_an_unwritable_path_gives_one_error_line(tmp_path: Path) -> None:
+    from osm_fixtures import write_tiny_inputs
+
+    tiny = write_tiny_inputs(tmp_path / "inputs")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    for out in (blocker / "map.png", tmp_path):  # under a file; a folder's own name
+        result = CliRunner().invoke(app, ["network", "map", "--source", str(tiny["osm"]), "--transit",
+                                          str(tiny["transit"]), "--out", str(out)])
+        assert result.exit_code == 1, result.output
+        assert f"cannot write {out}" in _one_error_line(result)

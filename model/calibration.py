@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from model.errors import VmobError
 from model.files import atomic_path, load_toml_model
-from model.parameters import MODES, load_parameters
+from model.parameters import load_parameters
 from model.settings import BASE_YEAR, CALIBRATION_DIR
+from model.vocabulary import MODES
 
 DEFAULT_TARGETS = CALIBRATION_DIR / "targets_2019.toml"
 DEFAULT_CONSTANTS = CALIBRATION_DIR / "constants.toml"

@@ -210,7 +210,7 @@ def calibrate(
     from model.config import load_config
     from model.experiments import git_state, load_context
     from model.files import file_sha256, project_relative
-    from model.parameters import MODES
+    from model.vocabulary import MODES
 
     experiment = load_config(config)
     target_file = targets or calibration.DEFAULT_TARGETS

@@ -13,13 +13,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 from model.errors import VmobError
 from model.files import parse_model, read_toml
 from model.levers import LeverConfig
 from model.outputs import TABLES
 from model.settings import BASE_YEAR
+from model.vocabulary import StrictSchema
 
 #: Last year the model's inputs cover.
 LAST_YEAR = 2050
@@ -33,10 +34,6 @@ INPUT_FILES = ("zones", "transit", "counts", "boundary")
 
 #: A value a sweep can take.
 SweepValue = StrictBool | StrictInt | StrictFloat | StrictStr | dt.date
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -59,14 +56,14 @@ def _flat_table(value: Any) -> Any:
     return flatten(value) if isinstance(value, dict) else value
 
 
-class Scenario(_Strict):
+class Scenario(StrictSchema):
     """One scenario: a set of dated levers."""
 
     description: str = ""
     levers: list[LeverConfig] = Field(default_factory=list)
 
 
-class Sweep(_Strict):
+class Sweep(StrictSchema):
     """Values to sweep: every combination (``grid``) or position by position (``list``)."""
 
     mode: Literal["grid", "list"] = "grid"
@@ -85,7 +82,7 @@ class Sweep(_Strict):
         return value
 
 
-class Outputs(_Strict):
+class Outputs(StrictSchema):
     """What to write besides each run's own folder."""
 
     tables: list[str] = Field(default_factory=lambda: list(TABLES))
@@ -101,7 +98,7 @@ class Outputs(_Strict):
         return value
 
 
-class Inputs(_Strict):
+class Inputs(StrictSchema):
     """Input files; relative paths are relative to the experiment file's folder."""
 
     network: str = "default"
@@ -111,7 +108,7 @@ class Inputs(_Strict):
     boundary: str | None = None
 
 
-class Experiment(_Strict):
+class Experiment(StrictSchema):
     """A whole experiment file."""
 
     name: str = Field(pattern=NAME_PATTERN)

@@ -23,24 +23,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from model.errors import VmobError
 from model.settings import PARAMETERS_DIR
+from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES, StrictSchema
 
-#: Vocabulary of the vehicle-km contract (``docs/outputs.md``).
-VEHICLES: tuple[str, ...] = ("car", "truck")
-POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
-ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
-AREAS: tuple[str, ...] = ("inside", "outside")
-TRAFFIC_TYPES: tuple[str, ...] = ("commute", "other_local", "through")
-ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
+#: Energy carriers of the energy table.
 CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
 #: Public transport modes with a g/pkm factor; their powertrain label in the co2 table.
 TRANSIT_MODES: tuple[str, ...] = ("s_train", "light_rail", "bus")
 TRANSIT_POWERTRAIN = "electric"
 #: CO2 sources and accountings of the co2 table.
-CO2_SOURCES: tuple[str, ...] = ("car", "truck") + TRANSIT_MODES
+CO2_SOURCES: tuple[str, ...] = VEHICLES + TRANSIT_MODES
 ACCOUNTINGS: tuple[str, ...] = ("territorial", "resident")
 
 MJ_PER_KWH = 3.6
@@ -80,11 +75,7 @@ class SpeedClampWarning(UserWarning):
 # --------------------------------------------------------------------------------------------
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class SpeedCurve(_Strict):
+class SpeedCurve(StrictSchema):
     """One COPERT hot energy-consumption row (MJ/km as a function of km/h)."""
 
     alpha: float
@@ -104,7 +95,7 @@ class SpeedCurve(_Strict):
         return self
 
 
-class Curves(_Strict):
+class Curves(StrictSchema):
     """The three curves: petrol and diesel fuel, electric (BEV proxy, MJ of electricity)."""
 
     petrol: SpeedCurve
@@ -112,7 +103,7 @@ class Curves(_Strict):
     electric: SpeedCurve
 
 
-class Fuel(_Strict):
+class Fuel(StrictSchema):
     """Fuel constants: CO2 per kg, net calorific value, density."""
 
     co2_kg_per_kg: float = Field(gt=0)
@@ -130,22 +121,22 @@ class Fuel(_Strict):
         return self.co2_kg_per_kg * self.density_kg_per_l
 
 
-class Fuels(_Strict):
+class Fuels(StrictSchema):
     petrol: Fuel
     diesel: Fuel
 
 
-class Cars(_Strict):
+class Cars(StrictSchema):
     phev_utility_factor: float = Field(ge=0, le=1)
     charging_efficiency: float = Field(gt=0, le=1)
 
 
-class Trucks(_Strict):
+class Trucks(StrictSchema):
     diesel_l_per_100km: float = Field(gt=0)
     bev_kwh_per_km: float = Field(gt=0)
 
 
-class Series(_Strict):
+class Series(StrictSchema):
     years: list[int]
     g_per_kwh: list[float]
 
@@ -171,23 +162,23 @@ class Electricity(Series):
         return self
 
 
-class TransitFactor(_Strict):
+class TransitFactor(StrictSchema):
     g_per_pkm: float = Field(ge=0)
     scale_with_electricity: bool = False
 
 
-class TransitModes(_Strict):
+class TransitModes(StrictSchema):
     s_train: TransitFactor
     light_rail: TransitFactor
     bus: TransitFactor
 
 
-class Rail(_Strict):
+class Rail(StrictSchema):
     reference_year: int
     modes: TransitModes
 
 
-class OtherLocal(_Strict):
+class OtherLocal(StrictSchema):
     """Scaling from commuting car vkm to residents' other local car vkm, with its derivation."""
 
     factor: float = Field(ge=0)
@@ -206,7 +197,7 @@ class OtherLocal(_Strict):
         return (pkm_all - pkm_commute) / pkm_commute * self.occupancy_commute / self.occupancy_other
 
 
-class Biofuel(_Strict):
+class Biofuel(StrictSchema):
     """Biofuel share of the energy in pump petrol and diesel, by year (step-wise).
 
     The value of a year is that of the latest listed year at or before it, held after the last;
@@ -230,7 +221,7 @@ class Biofuel(_Strict):
         return self
 
 
-class EmissionFactors(_Strict):
+class EmissionFactors(StrictSchema):
     """All factors of ``emissions.toml``, validated strictly."""
 
     curves: Curves

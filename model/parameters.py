@@ -12,20 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from model.errors import VmobError
 from model.files import parse_model, read_toml
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
-
-MODES = ("car", "bike", "walk", "s_train", "light_rail")
-POWERTRAINS = ("petrol", "diesel", "phev", "bev")
+from model.vocabulary import FALLBACK_MODE, POWERTRAINS, Schema, known_modes
 
 YearSeries = dict[int, float]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def interpolate(series: YearSeries, year: int, growth_after: float = 0.0) -> float:
@@ -46,7 +40,7 @@ def interpolate(series: YearSeries, year: int, growth_after: float = 0.0) -> flo
     return float(np.interp(year, years, [series[y] for y in years]))
 
 
-class Residents(_Strict):
+class Residents(Schema):
     population: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     commuters_per_resident: float = Field(gt=0, le=1)
@@ -67,7 +61,7 @@ class Residents(_Strict):
         return interpolate(self.population, year, self.growth_after_last_year)
 
 
-class Jobs(_Strict):
+class Jobs(Schema):
     count: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     growth_until: int
@@ -85,11 +79,11 @@ class Jobs(_Strict):
         return interpolate(self.count, capped, self.growth_after_last_year)
 
 
-class InCommuters(_Strict):
+class InCommuters(Schema):
     no_car_share: float = Field(ge=0, le=1)
 
 
-class Gravity(_Strict):
+class Gravity(Schema):
     target_mean_km: float = Field(gt=0)
     target_local_share: float = Field(gt=0, lt=1)
     beta_min: float = Field(ge=0)
@@ -97,7 +91,7 @@ class Gravity(_Strict):
     local_factor_max: float = Field(gt=1)
 
 
-class ValueOfTime(_Strict):
+class ValueOfTime(Schema):
     mean_dkk_per_hour: float
     log_sd: float = Field(ge=0, le=2)
 
@@ -109,7 +103,7 @@ class ValueOfTime(_Strict):
         return value
 
 
-class PopulationParameters(_Strict):
+class PopulationParameters(Schema):
     residents: Residents
     jobs: Jobs
     in_commuters: InCommuters
@@ -118,7 +112,7 @@ class PopulationParameters(_Strict):
     taste_sd: dict[str, float]
 
 
-class Coefficients(_Strict):
+class Coefficients(Schema):
     time_min: float
     bike_time_weight: float = Field(gt=0)
     walk_time_weight: float = Field(gt=0)
@@ -139,7 +133,7 @@ class Coefficients(_Strict):
         return value
 
 
-class Access(_Strict):
+class Access(Schema):
     walk_access_max_km: float = Field(gt=0)
     bike_access_max_km: float = Field(gt=0)
     egress_max_km: float = Field(gt=0)
@@ -153,13 +147,13 @@ class Access(_Strict):
     intra_zone_car_kph: float = Field(gt=0)
 
 
-class Availability(_Strict):
+class Availability(Schema):
     walk_max_km: float = Field(gt=0)
     bike_max_km: float = Field(gt=0)
     ebike_max_km: float = Field(gt=0)
 
 
-class Costs(_Strict):
+class Costs(Schema):
     running_dkk_per_km: dict[str, float]
     ownership_dkk_per_km: dict[str, float]
     ownership_share_perceived: float = Field(ge=0, le=1)
@@ -180,12 +174,12 @@ class Costs(_Strict):
         return self
 
 
-class Reconsideration(_Strict):
+class Reconsideration(Schema):
     base_rate: float = Field(ge=0, le=1)
     job_change_rate: float = Field(ge=0, le=1)
 
 
-class ChoiceParameters(_Strict):
+class ChoiceParameters(Schema):
     modes: list[str]
     coefficients: Coefficients
     access: Access
@@ -196,15 +190,20 @@ class ChoiceParameters(_Strict):
 
     @model_validator(mode="after")
     def _modes(self) -> "ChoiceParameters":
-        if tuple(self.modes) != MODES:
-            raise ValueError(f"modes must be {list(MODES)}")
-        missing = set(MODES) - set(self.constants)
+        unknown = [m for m in self.modes if m not in known_modes()]
+        if unknown:
+            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError("modes lists a mode twice")
+        if FALLBACK_MODE not in self.modes:
+            raise ValueError(f"modes must include '{FALLBACK_MODE}' (it loads the road network)")
+        missing = set(self.modes) - set(self.constants)
         if missing:
             raise ValueError(f"constants lacks {', '.join(sorted(missing))}")
         return self
 
 
-class AssignmentParameters(_Strict):
+class AssignmentParameters(Schema):
     bpr_alpha: float = Field(ge=0)
     bpr_beta: float = Field(ge=1)
     max_iterations: int = Field(ge=1, le=100)
@@ -220,23 +219,23 @@ class AssignmentParameters(_Strict):
     visitor_days_per_year: float = Field(gt=0, le=366)
 
 
-class Replacement(_Strict):
+class Replacement(Schema):
     mean_holding_years: float = Field(gt=0)
     max_initial_age: int = Field(ge=0)
 
 
-class Chargers(_Strict):
+class Chargers(Schema):
     elasticity: float = Field(ge=0)
     home_charging_floor_per_1000: float = Field(ge=0)
     national_per_1000: YearSeries
     baseline_local: YearSeries
 
 
-class NationalStock(_Strict):
+class NationalStock(Schema):
     turnover_per_year: float = Field(gt=0, le=1)
 
 
-class FleetParameters(_Strict):
+class FleetParameters(Schema):
     stock_2019: dict[str, float]
     new_sales: dict[str, YearSeries]
     replacement: Replacement
@@ -263,7 +262,7 @@ class FleetParameters(_Strict):
         return {p: shares.get(p, 0.0) for p in POWERTRAINS}
 
 
-class ModelParameters(_Strict):
+class ModelParameters(Schema):
     """Everything behavioural and technical the simulation needs, in one object."""
 
     population: PopulationParameters

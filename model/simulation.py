@@ -21,17 +21,18 @@ import shapely
 from model import emissions
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
-from model.choice import CAR, probabilities, utilities
+from model.choice import probabilities, trip_distance_km, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import charger_multiplier, national_stock_shares, replace_cars
 from model.network import Network, load_network
 from model.outputs import summary_table
-from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
+from model.parameters import ModelParameters, interpolate, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
-from model.transit import RAIL_MODES, Transit, load_transit
+from model.transit import Transit, load_transit
+from model.vocabulary import POWERTRAINS, RAIL_MODES, Mode, mode_table
 from model.zones import Zones, load_zones
 
 if TYPE_CHECKING:
@@ -167,6 +168,8 @@ class MobilityModel(mesa.Model):
         super().__init__(rng=rng)
         self.context = context
         self.params = parameters or load_parameters()
+        self.modes: tuple[Mode, ...] = mode_table(self.params.choice.modes)
+        self.car_columns = vehicle_columns(self.modes)
         self.levers = sorted(levers, key=lambda lever: lever.start)
         self.applied: set[int] = set()
         self.start_year, self.end_year = start_year, end_year
@@ -182,7 +185,8 @@ class MobilityModel(mesa.Model):
             context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
         )
         self.population: Population = synthesize(
-            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng
+            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng,
+            modes=self.params.choice.modes,
         )
         self.weights = weights_in(self.population, self.params.population, start_year)
         if create_agents:
@@ -198,7 +202,7 @@ class MobilityModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
-                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(MODES)},
+                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(self.params.choice.modes)},
                 "car_vkm_commute": lambda m: m.last_commute_vkm,
                 "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
             }
@@ -210,7 +214,7 @@ class MobilityModel(mesa.Model):
     def _skims(self, date: dt.date, car_time_s: np.ndarray | None) -> Skims:
         return build_skims(
             self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s,
-            self.station_improvements,
+            self.station_improvements, self.modes,
         )
 
     @property
@@ -299,7 +303,7 @@ class MobilityModel(mesa.Model):
         habit = self.params.choice.coefficients.habit
         ratio = self.skim_settings.bike_kph / self.skim_settings.ebike_kph
         zone_nodes = self.context.anchors.zone_node
-        current_car = (self.population.mode == CAR).astype(float)
+        current_car = np.isin(self.population.mode, self.car_columns).astype(float)
         gaps: list[float] = []
         P = None
         base = self._skims(date, None)
@@ -310,7 +314,7 @@ class MobilityModel(mesa.Model):
             self.skims = with_car(base, trees, self.skim_settings)
             V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
-            car_share = np.where(reconsider, P[:, CAR], current_car)
+            car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)
             aux, _, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
@@ -327,17 +331,13 @@ class MobilityModel(mesa.Model):
         """Turn this year's choices and flows into the long output tables."""
         a = self.params.assignment
         pop, skims = self.population, self.skims
-        h, w, mode = pop.home, pop.work, pop.mode
+        mode = pop.mode
         annual_trips = self.weights * a.attendance * 2.0 * a.working_days_per_year
-        distance = np.select(
-            [mode == i for i in range(len(MODES))],
-            [skims.car_dist_km[h, w], skims.bike_dist_km[h, w], skims.walk_dist_km[h, w],
-             np.nan_to_num(skims.transit["s_train"].rail_km[h, w]), np.nan_to_num(skims.transit["light_rail"].rail_km[h, w])],
-        )
+        distance = trip_distance_km(pop, skims, self.modes)
         rows = []
         for group, mask in (("resident", pop.resident), ("non_resident", ~pop.resident)):
             total = self.weights[mask].sum()
-            for i, m in enumerate(MODES):
+            for i, m in enumerate(self.params.choice.modes):
                 sel = mask & (mode == i)
                 commuters = float(self.weights[sel].sum())
                 rows.append({
@@ -393,7 +393,7 @@ class MobilityModel(mesa.Model):
         edges, pop = self.edges, self.population
         n = len(self.context.zones.ids)
         time_s = bpr_time_s(edges, self.agent_volume + self.background_vph(), a.bpr_alpha, a.bpr_beta)
-        is_car = pop.mode == CAR
+        is_car = np.isin(pop.mode, self.car_columns)
         daily_vehicles = self.weights * a.attendance * 2.0 / a.car_occupancy * is_car
         od_index = pop.home * n + pop.work
         groups, loads = [], []

@@ -14,7 +14,6 @@ from model.files import load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
 DEFAULT_TRANSIT = DEFAULT_NETWORK_DIR / "transit.toml"
-RAIL_MODES = ("s_train", "light_rail")
 
 
 class Station(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from model.errors import VmobError
 from model.files import atomic_path, load_toml_model
-from model.parameters import load_parameters
+from model.parameters import ChoiceParameters, load_parameters
 from model.settings import BASE_YEAR, CALIBRATION_DIR
 from model.vocabulary import MODES
 
@@ -79,11 +79,14 @@ def load_targets(path: str | Path | None = None) -> Targets:
     return load_toml_model(Targets, Path(path or DEFAULT_TARGETS))
 
 
-def expected_resident_shares(model: Any) -> dict[str, float]:
-    """Residents' expected 2019 mode shares of a freshly built model (no draws)."""
+def expected_resident_shares(model: Any, choice: ChoiceParameters | None = None) -> dict[str, float]:
+    """Residents' expected 2019 mode shares of a freshly built model (no draws).
+
+    ``choice`` replaces the model's choice parameters (the constants being calibrated).
+    """
     date = dt.date(model.start_year, 7, 1)
     everyone = np.ones(len(model.population), dtype=bool)
-    P = model._equilibrate(model.start_year, date, everyone, first=True)
+    P = model._equilibrate(model.start_year, date, everyone, first=True, choice=choice)
     resident = model.population.resident
     w = model.weights[resident]
     shares = (P[resident] * w[:, None]).sum(axis=0) / w.sum()
@@ -157,9 +160,9 @@ def calibrate(
     shares: dict[str, float] = {}
     error = np.inf
     for iteration in range(1, max_iterations + 1):
-        model.params = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
+        trial = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
         model.agent_volume[:] = 0.0
-        shares = expected_resident_shares(model)
+        shares = expected_resident_shares(model, trial.choice)
         if iteration == 1:
             check_reachable(targets, share_bounds(model))
         history.append({**shares})

@@ -25,10 +25,11 @@ from model.edges import EdgeArrays, edge_arrays
 from model.fleet import charger_multiplier, replace_cars
 from model.network import Network, load_network
 from model.outputs import summary_table
-from model.parameters import ModelParameters, interpolate, load_parameters
+from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
-from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
+from model.skims import SkimSettings, Skims, ZoneGraph, car_trees, skim_settings, with_car
+from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit
 from model.vocabulary import Mode, mode_table
@@ -175,10 +176,7 @@ class MobilityModel(mesa.Model):
         self.start_year, self.end_year = start_year, end_year
         self.year = start_year
         self.labels = {"experiment": "", "scenario": "", "seed": 0 if rng is None else int(rng), **(labels or {})}
-        self.edges = context.edges.copy()
-        self.transit = context.transit.copy()
-        self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
-        self.station_improvements: dict[str, tuple[float, float]] = {}
+        self.supply = SupplyState.initial(context.edges, context.transit, self.params.fleet.chargers.baseline_local)
         self.skim_settings: SkimSettings = skim_settings(self.params.choice, context.network.parameters.speeds_kph)
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
@@ -213,10 +211,17 @@ class MobilityModel(mesa.Model):
     # ------------------------------------------------------------------ helpers
 
     def _skims(self, date: dt.date, car_time_s: np.ndarray | None) -> Skims:
-        return build_skims(
-            self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s,
-            self.station_improvements, self.modes,
-        )
+        return self.supply.skims(self.context.zones, self.context.anchors, date, self.skim_settings, car_time_s, self.modes)
+
+    @property
+    def edges(self) -> EdgeArrays:
+        """This run's network arrays (:attr:`SupplyState.edges`)."""
+        return self.supply.edges
+
+    @property
+    def transit(self) -> Transit:
+        """This run's transit lines and services (:attr:`SupplyState.transit`)."""
+        return self.supply.transit
 
     @property
     def residents(self) -> float:
@@ -231,7 +236,7 @@ class MobilityModel(mesa.Model):
 
     def chargers_in(self, year: int) -> float:
         """Public chargers in the municipality in ``year``."""
-        return interpolate(self.local_chargers, year)
+        return self.supply.chargers_in(year)
 
     def background_vph(self) -> np.ndarray:
         """Peak-hour through traffic per edge."""
@@ -245,7 +250,7 @@ class MobilityModel(mesa.Model):
         date = reference_date(year)
         for lever in self.levers:
             if id(lever) not in self.applied and lever.start <= date:
-                lever.apply(self, date)
+                lever.apply(self.supply, date)
                 self.applied.add(id(lever))
         self.weights = weights_in(self.population, self.params.population, year)
         first = year == self.start_year
@@ -297,11 +302,17 @@ class MobilityModel(mesa.Model):
         np.fill_diagonal(od, 0.0)
         return od
 
-    def _equilibrate(self, year: int, date: dt.date, reconsider: np.ndarray, first: bool) -> np.ndarray:
-        """MSA with the mode choice in the loop; returns the final choice probabilities."""
+    def _equilibrate(
+        self, year: int, date: dt.date, reconsider: np.ndarray, first: bool, choice: ChoiceParameters | None = None,
+    ) -> np.ndarray:
+        """MSA with the mode choice in the loop; returns the final choice probabilities.
+
+        ``choice`` replaces the model's choice parameters for this call (calibration tries constants).
+        """
         a = self.params.assignment
+        choice = choice or self.params.choice
         background = self.background_vph()
-        habit = self.params.choice.coefficients.habit
+        habit = choice.coefficients.habit
         ratio = self.skim_settings.bike_kph / self.skim_settings.ebike_kph
         zone_nodes = self.context.anchors.zone_node
         current_car = np.isin(self.population.mode, self.car_columns).astype(float)
@@ -313,7 +324,7 @@ class MobilityModel(mesa.Model):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
             trees = car_trees(self.edges, time_s, zone_nodes)
             self.skims = with_car(base, trees, self.skim_settings)
-            V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
+            V, available = utilities(self.population, self.skims, self.context.zones, choice, ratio, habit=not first)
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)

@@ -78,3 +78,14 @@ def test_the_vocabulary_refuses_unknown_nests_and_conflicting_registrations():
     with pytest.raises(ValueError, match="already registered differently"):
         register_mode(Mode("car", nest="active", rule="bike"))
     assert [m.nest for m in mode_table(("bike", "s_train"))] == ["active", "public_transport"]
+
+
+def test_calibration_asks_for_a_target_share_of_the_extra_mode(e_scooter):
+    from abm_fixtures import default_context
+
+    from model.calibration import calibrate, load_targets
+
+    base = load_parameters()
+    overrides = {"choice.modes": [*base.choice.modes, "e_scooter"], "choice.constants": {**base.choice.constants, "e_scooter": -1.0}}
+    with pytest.raises(VmobError, match="give a target share for each simulated mode"):
+        calibrate(default_context(), load_targets(), overrides)

@@ -14,22 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from model.errors import VmobError
 from model.files import atomic_path, load_toml_model
 from model.parameters import ChoiceParameters, load_parameters
 from model.settings import BASE_YEAR, CALIBRATION_DIR
-from model.vocabulary import MODES, known_modes
+from model.vocabulary import MODES, Schema, known_modes
 
 DEFAULT_TARGETS = CALIBRATION_DIR / "targets_2019.toml"
 DEFAULT_CONSTANTS = CALIBRATION_DIR / "constants.toml"
 
 
-class Targets(BaseModel):
+class Targets(Schema):
     """The schema of ``targets_2019.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tolerance: float = Field(gt=0, le=0.05)
     shares: dict[str, float]

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_serializer,
@@ -31,6 +29,7 @@ from pydantic import (
 from model.errors import VmobError
 from model.settings import REFERENCE_MONTH_DAY
 from model.transit import Service
+from model.vocabulary import Schema
 
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
@@ -70,10 +69,8 @@ class Claim:
     target: str = ""
 
 
-class Lever(BaseModel):
+class Lever(Schema):
     """Fields every lever has."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str | None = Field(default=None, description="Name used by sweeps (levers.<id>.<field>).")
     start: dt.date = Field(description="First day the lever is in force.")

@@ -27,7 +27,6 @@ import osmnx as ox
 import shapely
 import shapely.errors
 import shapely.geometry
-from pydantic import BaseModel, ConfigDict
 from pyproj import Transformer
 
 from model.edges import edge_arrays, snap_stations
@@ -35,7 +34,7 @@ from model.errors import VmobError
 from model.files import atomic_path, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR, PARAMETERS_DIR
 from model.transit import Transit
-from model.vocabulary import ROAD_CATEGORIES
+from model.vocabulary import ROAD_CATEGORIES, Schema
 
 DEFAULT_OSM = DEFAULT_NETWORK_DIR / "vallensbaek.osm"
 DEFAULT_BOUNDARY = DEFAULT_NETWORK_DIR / "boundary.geojson"
@@ -50,10 +49,8 @@ EXTRA_WAY_TAGS = (
 )
 
 
-class NetworkParameters(BaseModel):
+class NetworkParameters(Schema):
     """Tag-to-attribute rules from ``experiments/parameters/network.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_maxspeed_kph: dict[str, float]
     default_lanes_per_direction: dict[str, int]

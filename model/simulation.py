@@ -28,7 +28,7 @@ from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
-from model.skims import SkimSettings, Skims, ZoneGraph, car_trees, skim_settings, with_car
+from model.skims import Skims, SkimSettings, ZoneGraph, car_trees, skim_settings, with_car
 from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit

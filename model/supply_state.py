@@ -18,7 +18,7 @@ import numpy as np
 
 from model.edges import EdgeArrays
 from model.parameters import interpolate
-from model.skims import SkimSettings, Skims, ZoneGraph, build_skims
+from model.skims import Skims, SkimSettings, ZoneGraph, build_skims
 from model.transit import Transit
 from model.vocabulary import MODE_TABLE, Mode
 from model.zones import Zones

@@ -12,20 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from model.edges import EdgeArrays
 from model.errors import VmobError
 from model.files import load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
+from model.vocabulary import Schema
 
 DEFAULT_COUNTS = DEFAULT_NETWORK_DIR / "traffic_counts.toml"
 
 
-class TrafficCount(BaseModel):
+class TrafficCount(Schema):
     """Annual average daily traffic on a named road, both directions together."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     road: str
     aadt: float = Field(gt=0)
@@ -34,9 +33,7 @@ class TrafficCount(BaseModel):
     source: str
 
 
-class TrafficCountsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class TrafficCountsFile(Schema):
     counts: list[TrafficCount] = Field(min_length=1)
 
 

@@ -7,29 +7,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from model.errors import VmobError
 from model.files import load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
+from model.vocabulary import Schema
 
 DEFAULT_TRANSIT = DEFAULT_NETWORK_DIR / "transit.toml"
 
 
-class Station(BaseModel):
+class Station(Schema):
     """A station or stop, shared by every line that calls there."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     source: str
 
 
-class Service(BaseModel):
+class Service(Schema):
     """A dated service pattern; the latest one that has started applies."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: dt.date
     headway_peak_min: float = Field(ge=0)
@@ -37,10 +34,8 @@ class Service(BaseModel):
     last_stop: str | None = None
 
 
-class Line(BaseModel):
+class Line(Schema):
     """A rail line: ordered stops, in-vehicle minutes between them, and its services."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     name: str
@@ -73,10 +68,8 @@ class Line(BaseModel):
         return max(started, key=lambda s: s.start) if started else None
 
 
-class TransitFile(BaseModel):
+class TransitFile(Schema):
     """The schema of ``transit.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     stations: dict[str, Station] = Field(min_length=1)
     lines: list[Line] = Field(min_length=1)

@@ -6,20 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pyproj import Transformer
 
 from model.errors import VmobError
 from model.files import load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
+from model.vocabulary import Schema
 
 DEFAULT_ZONES = DEFAULT_NETWORK_DIR / "zones.toml"
 
 
-class _Place(BaseModel):
+class _Place(Schema):
     """What every zone has: an id, a name and a WGS84 point."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str
@@ -44,10 +43,8 @@ class Destination(_Place):
     source: str
 
 
-class ZonesFile(BaseModel):
+class ZonesFile(Schema):
     """The schema of ``zones.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     home_zones: list[HomeZone] = Field(min_length=1)
     destinations: list[Destination] = Field(min_length=1)

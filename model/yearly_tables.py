@@ -168,7 +168,8 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     is_car = np.isin(pop.mode, vehicle_columns(state.modes))
     daily_vehicles = state.weights * a.attendance * 2.0 / a.car_occupancy * is_car
     od_index = pop.home * n + pop.work
-    groups, loads = [], []
+    groups: list[tuple[str, str, str, str]] = []
+    loads: list[np.ndarray] = []
     for user, user_mask in zip(ROAD_USERS, (pop.resident, ~pop.resident), strict=True):
         for p_index, powertrain in enumerate(POWERTRAINS):
             sel = user_mask & (pop.powertrain == p_index)

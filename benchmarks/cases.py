@@ -25,9 +25,9 @@ BENCH = Path(__file__).resolve().parent
 CACHE = ROOT / "networks" / "cache" / "bench"
 
 from model.choice import car_cost_per_km, probabilities, transit_fare_dkk, utilities
-from model.parameters import MODES
 from model.population import Population, draw_categorical, weights_in
 from model.simulation import MobilityModel, ModelContext
+from model.vocabulary import MODES
 
 SEED = 1
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from model.parameters import MODES, POWERTRAINS
+from model.vocabulary import POWERTRAINS
 
 if TYPE_CHECKING:
     from model.simulation import MobilityModel
@@ -54,7 +54,7 @@ class Commuter(mesa.Agent):
     def mode(self) -> str | None:
         """This year's commuting mode (None before the first step)."""
         index = self.model.population.mode[self.index]
-        return MODES[index] if index >= 0 else None
+        return self.model.modes[index].name if index >= 0 else None
 
     @property
     def powertrain(self) -> str | None:

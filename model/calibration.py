@@ -18,8 +18,9 @@ from pydantic import Field, field_validator, model_validator
 
 from model.errors import VmobError
 from model.files import StrictModel, atomic_path, load_toml_model
-from model.parameters import MODES, load_parameters
+from model.parameters import ChoiceParameters, load_parameters
 from model.settings import BASE_YEAR, CALIBRATION_DIR
+from model.vocabulary import MODES, known_modes
 
 DEFAULT_TARGETS = CALIBRATION_DIR / "targets_2019.toml"
 DEFAULT_CONSTANTS = CALIBRATION_DIR / "constants.toml"
@@ -35,9 +36,9 @@ class Targets(StrictModel):
     @field_validator("shares")
     @classmethod
     def _shares(cls, shares: dict[str, float]) -> dict[str, float]:
-        unknown = set(shares) - set(MODES)
+        unknown = set(shares) - set(known_modes())
         if unknown:
-            raise ValueError(f"unknown mode {', '.join(sorted(unknown))} (modes: {', '.join(MODES)})")
+            raise ValueError(f"unknown mode {', '.join(sorted(unknown))} (modes: {', '.join(known_modes())})")
         missing = set(MODES) - set(shares)
         if missing:
             raise ValueError(f"lacks {', '.join(sorted(missing))} (give 0 for a mode that did not run)")
@@ -53,7 +54,7 @@ class Targets(StrictModel):
     @model_validator(mode="after")
     def _valid(self) -> "Targets":
         for mode, proxy in self.proxy.items():
-            if mode not in MODES or proxy not in MODES or self.shares.get(proxy, 0) <= 0:
+            if mode not in self.shares or proxy not in self.shares or self.shares.get(proxy, 0) <= 0:
                 raise ValueError(f"proxy.{mode} = '{proxy}' must map a mode to a calibrated mode")
         return self
 
@@ -76,15 +77,18 @@ def load_targets(path: str | Path | None = None) -> Targets:
     return load_toml_model(Targets, Path(path or DEFAULT_TARGETS))
 
 
-def expected_resident_shares(model: Any) -> dict[str, float]:
-    """Residents' expected 2019 mode shares of a freshly built model (no draws)."""
+def expected_resident_shares(model: Any, choice: ChoiceParameters | None = None) -> dict[str, float]:
+    """Residents' expected 2019 mode shares of a freshly built model (no draws).
+
+    ``choice`` replaces the model's choice parameters (the constants being calibrated).
+    """
     date = dt.date(model.start_year, 7, 1)
     everyone = np.ones(len(model.population), dtype=bool)
-    P = model._equilibrate(model.start_year, date, everyone, first=True)
+    P = model._equilibrate(model.start_year, date, everyone, first=True, choice=choice)
     resident = model.population.resident
     w = model.weights[resident]
     shares = (P[resident] * w[:, None]).sum(axis=0) / w.sum()
-    return dict(zip(MODES, shares.tolist(), strict=True))
+    return dict(zip((choice or model.params.choice).modes, shares.tolist(), strict=True))
 
 
 def share_bounds(model: Any) -> dict[str, tuple[float, float]]:
@@ -101,13 +105,13 @@ def share_bounds(model: Any) -> dict[str, tuple[float, float]]:
     w = model.weights[model.population.resident]
     only = available & (available.sum(axis=1) == 1)[:, None]
     low, high = (only * w[:, None]).sum(axis=0) / w.sum(), (available * w[:, None]).sum(axis=0) / w.sum()
-    return {m: (float(low[k]), float(high[k])) for k, m in enumerate(MODES)}
+    return {m: (float(low[k]), float(high[k])) for k, m in enumerate(model.params.choice.modes)}
 
 
 def check_reachable(targets: Targets, bounds: dict[str, tuple[float, float]]) -> None:
     """Raise a :class:`VmobError` naming the first target share that no set of constants can reach."""
-    for m in MODES:
-        target, (low, high) = targets.shares[m], bounds[m]
+    for m, (low, high) in bounds.items():
+        target = targets.shares[m]
         if target > 0 and (target > high - targets.tolerance or target < low - targets.tolerance):
             raise VmobError(
                 f"calibration target shares.{m} = {target:.3f} cannot be reached: in {BASE_YEAR} {m} is available to "
@@ -149,22 +153,28 @@ def calibrate(
     overrides = dict(overrides or {})
     base = load_parameters(overrides, calibrated=False)
     constants = dict(base.choice.constants)
+    modes = base.choice.modes
+    if set(targets.shares) != set(modes):
+        raise VmobError(
+            f"calibration targets name the modes {', '.join(sorted(targets.shares))}, the parameters simulate "
+            f"{', '.join(modes)}: give a target share for each simulated mode (0 for a mode that did not run)"
+        )
     model = MobilityModel(context, base, start_year=BASE_YEAR, end_year=BASE_YEAR, sample_fraction=sample_fraction, rng=seed)
     history: list[dict[str, float]] = []
     shares: dict[str, float] = {}
     error = np.inf
     for iteration in range(1, max_iterations + 1):
-        model.params = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
+        trial = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
         model.agent_volume[:] = 0.0
-        shares = expected_resident_shares(model)
+        shares = expected_resident_shares(model, trial.choice)
         if iteration == 1:
             check_reachable(targets, share_bounds(model))
         history.append({**shares})
-        error = max(abs(shares[m] - targets.shares[m]) for m in MODES if targets.shares[m] > 0)
+        error = max(abs(shares[m] - targets.shares[m]) for m in modes if targets.shares[m] > 0)
         if error <= targets.tolerance:
             constants.update({mode: constants[proxy] for mode, proxy in targets.proxy.items()})
             return CalibrationResult(constants, shares, dict(targets.shares), iteration, True, error, history)
-        for m in MODES:
+        for m in modes:
             if m != "car" and targets.shares[m] > 0 and shares[m] > 0:
                 constants[m] += float(np.log(targets.shares[m] / shares[m]) - np.log(targets.shares["car"] / shares["car"]))
     return CalibrationResult(constants, shares, dict(targets.shares), max_iterations, False, error, history)
@@ -185,10 +195,10 @@ def write_constants(result: CalibrationResult, provenance: dict[str, Any], path:
         *(f"# {key}: {value}" for key, value in provenance.items()),
         f"# iterations: {result.iterations}; largest share error: {100 * result.max_error:.3f} points",
         "# final 2019 resident shares vs targets: "
-        + ", ".join(f"{m} {result.shares[m]:.4f}/{result.targets[m]:.4f}" for m in MODES),
+        + ", ".join(f"{m} {result.shares[m]:.4f}/{result.targets[m]:.4f}" for m in result.shares),
         "",
         "[constants]",
-        *(f"{m} = {result.constants[m]:.6f}" for m in MODES),
+        *(f"{m} = {result.constants[m]:.6f}" for m in result.shares),
         "",
     ]
     with atomic_path(path) as tmp:

@@ -213,7 +213,6 @@ def calibrate(
     from model.config import load_config
     from model.experiments import git_state, load_context
     from model.files import file_sha256, project_relative
-    from model.parameters import MODES
 
     experiment = load_config(config)
     target_file = targets or calibration.DEFAULT_TARGETS
@@ -225,7 +224,7 @@ def calibrate(
         sample_fraction=experiment.sample_fraction, max_iterations=max_iterations,
     )
     for iteration, shares in enumerate(result.history, start=1):
-        typer.echo(f"iteration {iteration:2d}: " + ", ".join(f"{m} {100 * shares[m]:5.1f} %" for m in MODES))
+        typer.echo(f"iteration {iteration:2d}: " + ", ".join(f"{m} {100 * share:5.1f} %" for m, share in shares.items()))
     provenance = {
         "experiment": str(config),
         "targets": f"{project_relative(target_file)} (sha256 {file_sha256(target_file)[:12]})",

@@ -22,6 +22,7 @@ from model.levers import LeverConfig
 from model.outputs import TABLES
 from model.settings import BASE_YEAR
 
+
 #: Last year the model's inputs cover.
 LAST_YEAR = 2050
 #: Names of experiments, scenarios and lever ids: they become folder names and table labels.

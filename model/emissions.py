@@ -27,20 +27,15 @@ from pydantic import Field, model_validator
 from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import PARAMETERS_DIR
+from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
-#: Vocabulary of the vehicle-km contract (``docs/outputs.md``).
-VEHICLES: tuple[str, ...] = ("car", "truck")
-POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
-ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
-AREAS: tuple[str, ...] = ("inside", "outside")
-TRAFFIC_TYPES: tuple[str, ...] = ("commute", "other_local", "through")
-ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
+#: Energy carriers of the energy table.
 CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
 #: Public transport modes with a g/pkm factor; their powertrain label in the co2 table.
 TRANSIT_MODES: tuple[str, ...] = ("s_train", "light_rail", "bus")
 TRANSIT_POWERTRAIN = "electric"
 #: CO2 sources and accountings of the co2 table.
-CO2_SOURCES: tuple[str, ...] = ("car", "truck") + TRANSIT_MODES
+CO2_SOURCES: tuple[str, ...] = VEHICLES + TRANSIT_MODES
 ACCOUNTINGS: tuple[str, ...] = ("territorial", "resident")
 
 MJ_PER_KWH = 3.6

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.parameters import POWERTRAINS, FleetParameters, interpolate
+from model.parameters import FleetParameters, interpolate
 from model.population import Population, draw_categorical
 from model.settings import BASE_YEAR
+from model.vocabulary import POWERTRAINS
 
 BEV = POWERTRAINS.index("bev")
 

@@ -31,9 +31,11 @@ from model.files import StrictModel, YearKey
 from model.settings import REFERENCE_MONTH_DAY
 from model.transit import Service
 
+
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
-    from model.simulation import MobilityModel, ModelContext
+    from model.simulation import ModelContext
+    from model.supply_state import SupplyState
 
 #: Roads the plan names for narrowing (climate-plan.md lever 2).
 PLAN_NARROWED_ROADS = ("Søndre Ringvej", "Vejlegårdsvej")
@@ -81,7 +83,8 @@ class Lever(StrictModel):
         """What the lever sets (see :class:`Claim`); none by default."""
         return []
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:  # pragma: no cover - abstract
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:  # pragma: no cover - abstract
+        """Change the run's supply state on ``date`` (the first year the lever is in force)."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -221,8 +224,8 @@ class LaneReduction(Lever):
     def claims(self, context: "ModelContext") -> list[Claim]:
         return [Claim("lanes", "lanes_to", self.lanes_to, edges=self._mask(context.edges))]
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        edges = model.edges
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+        edges = supply.edges
         mask = self._mask(edges)
         oneway = edges.lanes == edges.lanes_total
         before = _dir_lanes(edges.lanes_total[mask], oneway[mask])
@@ -302,8 +305,8 @@ class SpeedLimit(Lever):
     def claims(self, context: "ModelContext") -> list[Claim]:
         return [Claim("speed limit", "limit_kph", self.limit_kph, edges=self._mask(context.edges))]
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        edges = model.edges
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+        edges = supply.edges
         mask = self._mask(edges)
         old = edges.maxspeed_kph[mask]
         factor = edges.speed_kph[mask] / old if self.compliance is None else self.compliance
@@ -364,9 +367,9 @@ class TransitLine(Lever):
         later = [s for s in services if s.start > self.start]
         return ([begun[-1].model_copy(update={"start": self.start})] if begun else []) + later
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        line = model.transit.line(self.line)
-        model.transit.open_line(self.line, self.services_from_start(list(line.services)))
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+        line = supply.transit.line(self.line)
+        supply.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
     def describe(self) -> str:
         text = f"line {self.line} opens from {self.start}"
@@ -417,9 +420,9 @@ class StationStop(Lever):
         value = (self.transfer_min_saved, self.bike_parking_min_saved)
         return [Claim("station improvements", "transfer_min_saved", value, target=self.station)]
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        model.transit.set_stop(self.line, self.station, True)
-        model.station_improvements[self.station] = (self.transfer_min_saved, self.bike_parking_min_saved)
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+        supply.transit.set_stop(self.line, self.station, True)
+        supply.improve_station(self.station, self.transfer_min_saved, self.bike_parking_min_saved)
 
     def describe(self) -> str:
         text = f"line {self.line} stops at {self.station} from {self.start}"
@@ -467,10 +470,9 @@ class Chargers(Lever):
     def claims(self, context: "ModelContext") -> list[Claim]:
         return [Claim("public chargers", "path", (tuple(sorted(self.path.items())), self.scale))]
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        kept = {y: v for y, v in model.local_chargers.items() if y < self.start.year}
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
         new = {int(y): float(v) * self.scale for y, v in self.path.items() if y >= self.start.year}
-        model.local_chargers = {**kept, **new}
+        supply.replace_chargers(new, self.start.year)
 
     def describe(self) -> str:
         path = ", ".join(f"{_number(v)} in {y}" for y, v in sorted(self.path.items()))
@@ -521,8 +523,8 @@ class Cycling(Lever):
     def claims(self, context: "ModelContext") -> list[Claim]:
         return [Claim("cycle route", "speed_factor", (self.speed_factor, self.comfort_factor), edges=self._mask(context.edges))]
 
-    def apply(self, model: "MobilityModel", date: dt.date) -> None:
-        edges = model.edges
+    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+        edges = supply.edges
         mask = self._mask(edges)
         edges.bike_speed_factor[mask] *= self.speed_factor
         edges.bike_comfort_factor[mask] *= self.comfort_factor

@@ -35,13 +35,13 @@ from model.files import atomic_path
 from model.parameters import BUILD_TIME_PARAMETERS, NetworkParameters, load_section
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR, NETWORK_CACHE_DIR
 from model.transit import Transit
+from model.vocabulary import ROAD_CATEGORIES
 
 DEFAULT_OSM = DEFAULT_NETWORK_DIR / "vallensbaek.osm"
 DEFAULT_BOUNDARY = DEFAULT_NETWORK_DIR / "boundary.geojson"
 CAR_EXCLUDED = {"cycleway", "footway", "path", "pedestrian", "steps", "track", "bridleway", "corridor", "platform"}
 BIKE_EXCLUDED = {"motorway", "motorway_link", "steps"}
 WALK_EXCLUDED = {"motorway", "motorway_link", "trunk", "trunk_link", "cycleway"}
-ROAD_CATEGORIES = ("motorway", "ring", "urban", "local")
 #: OSM way tags kept on edges beyond osmnx's defaults: the bike and foot permissions
 #: and cycle infrastructure that :func:`normalise` reads.
 EXTRA_WAY_TAGS = (

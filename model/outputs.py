@@ -21,27 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.emissions import (
-    ACCOUNTINGS,
-    AREAS,
-    CARRIERS,
-    CO2_SOURCES,
-    POWERTRAINS,
-    ROAD_CATEGORIES,
-    ROAD_USERS,
-    TRAFFIC_TYPES,
-    TRANSIT_POWERTRAIN,
-    VEHICLES,
-)
+from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
 from model.settings import BASE_YEAR
+from model.vocabulary import AREAS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
 #: Table names in writing order.
 TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary")
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
-#: Commuter modes of the mode_split table.
-MODES: tuple[str, ...] = ("car", "bike", "walk", "s_train", "light_rail")
 #: Excel's row limit per sheet (header included).
 _XLSX_MAX_ROWS = 1_048_575
 

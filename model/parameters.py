@@ -20,13 +20,11 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from model.emissions import ROAD_CATEGORIES, EmissionFactors
+from model.emissions import EmissionFactors
 from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
-
-MODES = ("car", "bike", "walk", "s_train", "light_rail")
-POWERTRAINS = ("petrol", "diesel", "phev", "bev")
+from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, known_modes
 
 YearSeries = dict[YearKey, float]
 #: A share of a whole.
@@ -129,9 +127,9 @@ class PopulationParameters(StrictModel):
     @field_validator("taste_sd")
     @classmethod
     def _taste_modes(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(MODES))
+        unknown = sorted(set(value) - set(known_modes()))
         if unknown:
-            raise ValueError(f"unknown mode {', '.join(unknown)} (modes: {', '.join(MODES)})")
+            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
         return value
 
 
@@ -211,9 +209,14 @@ class ChoiceParameters(StrictModel):
 
     @model_validator(mode="after")
     def _modes(self) -> "ChoiceParameters":
-        if tuple(self.modes) != MODES:
-            raise ValueError(f"modes must be {list(MODES)}")
-        missing = set(MODES) - set(self.constants)
+        unknown = [m for m in self.modes if m not in known_modes()]
+        if unknown:
+            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
+        if len(set(self.modes)) != len(self.modes):
+            raise ValueError("modes lists a mode twice")
+        if FALLBACK_MODE not in self.modes:
+            raise ValueError(f"modes must include '{FALLBACK_MODE}' (it loads the road network)")
+        missing = set(self.modes) - set(self.constants)
         if missing:
             raise ValueError(f"constants lacks {', '.join(sorted(missing))}")
         return self

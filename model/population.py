@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.errors import VmobError
-from model.parameters import MODES, POWERTRAINS, FleetParameters, PopulationParameters
+from model.parameters import FleetParameters, PopulationParameters
 from model.settings import BASE_YEAR
+from model.vocabulary import MODES, POWERTRAINS
 from model.zones import Zones
 
 
@@ -30,15 +31,16 @@ class Population:
         Zone indices (see :class:`model.zones.Zones`).
     car_available, powertrain, car_age
         Household car availability, the car's powertrain index into
-        :data:`model.parameters.POWERTRAINS` (-1 without a car) and its age in years.
+        :data:`model.vocabulary.POWERTRAINS` (-1 without a car) and its age in years.
     has_bike, ebike
         Bicycle ownership and whether it is an e-bike.
     vot_dkk_per_min
         Value of travel time.
     taste
-        ``N × len(MODES)`` individual deviations of the modal constants.
+        ``N × modes`` individual deviations of the modal constants (columns in the order of the
+        model's modes, ``choice.modes`` of the parameters).
     mode
-        Mode index into :data:`model.parameters.MODES` chosen this year (-1 before the first choice).
+        Column of the chosen mode this year (-1 before the first choice).
     base_weight
         Real commuters one agent stands for in the base year.
     """
@@ -154,6 +156,7 @@ def synthesize(
     fleet: FleetParameters,
     sample_fraction: float,
     rng: np.random.Generator,
+    modes: tuple[str, ...] | list[str] = MODES,
 ) -> Population:
     """Create the base-year commuters.
 
@@ -169,6 +172,8 @@ def synthesize(
         Share of real commuters represented by agents (0 < f ≤ 1).
     rng
         The model's random generator.
+    modes
+        The model's modes, in column order (one taste column each).
     """
     if not 0 < sample_fraction <= 1:
         raise VmobError(f"sample_fraction must be in (0, 1], not {sample_fraction}")
@@ -196,8 +201,8 @@ def synthesize(
     vot = params.value_of_time
     sigma = vot.log_sd
     vot_hour = vot.mean_dkk_per_hour * np.exp(sigma * rng.standard_normal(n) - 0.5 * sigma**2)
-    taste_sd = np.array([params.taste_sd.get(m, 0.0) for m in MODES])
-    taste = rng.standard_normal((n, len(MODES))) * taste_sd[None, :]
+    taste_sd = np.array([params.taste_sd.get(m, 0.0) for m in modes])
+    taste = rng.standard_normal((n, len(modes))) * taste_sd[None, :]
     weight = np.where(resident, residents_total / max(n_res, 1), incommuters_total / max(n_in, 1))
     return Population(
         resident=resident,

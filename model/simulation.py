@@ -17,22 +17,24 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 import pandas as pd
-import shapely
 
 from model import emissions
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
-from model.choice import CAR, probabilities, utilities
+from model.choice import probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
-from model.fleet import charger_multiplier, national_stock_shares, replace_cars
+from model.fleet import charger_multiplier, replace_cars
 from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
-from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
+from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
-from model.skims import SkimSettings, Skims, ZoneGraph, build_skims, car_trees, skim_settings, with_car
+from model.skims import Skims, SkimSettings, ZoneGraph, car_trees, skim_settings, with_car
+from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
-from model.transit import RAIL_MODES, Transit, load_transit
+from model.transit import Transit, load_transit
+from model.vocabulary import Mode, mode_table
+from model.yearly_tables import YearState, rail_inside_share, visitor_od, year_tables
 from model.zones import Zones, check_home_zones_near, load_zones
 
 if TYPE_CHECKING:
@@ -171,30 +173,31 @@ class MobilityModel(mesa.Model):
         if self.params.emissions != context.factors:  # an experiment overrode emissions.*
             context = dataclasses.replace(context, factors=self.params.emissions)
         self.context = context
+        self.modes: tuple[Mode, ...] = mode_table(self.params.choice.modes)
+        self.car_columns = vehicle_columns(self.modes)
         self.levers = sorted(levers, key=lambda lever: lever.start)
         self.applied: set[int] = set()
         self.start_year, self.end_year = start_year, end_year
         self.year = start_year
         self.labels = {"experiment": "", "scenario": "", "seed": 0 if rng is None else int(rng), **(labels or {})}
-        self.edges = context.edges.copy()
-        apply_network_parameters(self.edges, context.network.parameters, self.params.network)
-        self.transit = context.transit.copy()
-        self.local_chargers: dict[int, float] = dict(self.params.fleet.chargers.baseline_local)
-        self.station_improvements: dict[str, tuple[float, float]] = {}
+        self.supply = SupplyState.initial(context.edges, context.transit, self.params.fleet.chargers.baseline_local)
+        apply_network_parameters(self.supply.edges, context.network.parameters, self.params.network)
         self.skim_settings: SkimSettings = skim_settings(self.params.choice, self.params.network.speeds_kph)
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
             context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
         )
         self.population: Population = synthesize(
-            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng
+            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng,
+            modes=self.params.choice.modes,
         )
         self.weights = weights_in(self.population, self.params.population, start_year)
         if create_agents:
             for index in range(len(self.population)):
                 Commuter(self, index)
         self.through: ThroughTraffic = through_traffic(self.edges, context.counts)
-        self.through_net_daily: np.ndarray | None = None  # set in the first year (see _link_vkm)
+        self.through_net_daily: np.ndarray | None = None  # set in the first year (see yearly_tables.link_vkm)
+        self._rail_inside: dict[str, float] | None = None  # from the first year's lines
         self.agent_volume = np.zeros(len(self.edges.u))
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
@@ -203,7 +206,7 @@ class MobilityModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
-                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(MODES)},
+                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(self.params.choice.modes)},
                 "car_vkm_commute": lambda m: m.last_commute_vkm,
                 "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
             }
@@ -213,10 +216,17 @@ class MobilityModel(mesa.Model):
     # ------------------------------------------------------------------ helpers
 
     def _skims(self, date: dt.date, car_time_s: np.ndarray | None) -> Skims:
-        return build_skims(
-            self.edges, self.context.zones, self.transit, self.context.anchors, date, self.skim_settings, car_time_s,
-            self.station_improvements,
-        )
+        return self.supply.skims(self.context.zones, self.context.anchors, date, self.skim_settings, car_time_s, self.modes)
+
+    @property
+    def edges(self) -> EdgeArrays:
+        """This run's network arrays (:attr:`SupplyState.edges`)."""
+        return self.supply.edges
+
+    @property
+    def transit(self) -> Transit:
+        """This run's transit lines and services (:attr:`SupplyState.transit`)."""
+        return self.supply.transit
 
     @property
     def residents(self) -> float:
@@ -231,7 +241,7 @@ class MobilityModel(mesa.Model):
 
     def chargers_in(self, year: int) -> float:
         """Public chargers in the municipality in ``year``."""
-        return interpolate(self.local_chargers, year)
+        return self.supply.chargers_in(year)
 
     def background_vph(self) -> np.ndarray:
         """Peak-hour through traffic per edge."""
@@ -245,7 +255,7 @@ class MobilityModel(mesa.Model):
         date = reference_date(year)
         for lever in self.levers:
             if id(lever) not in self.applied and lever.start <= date:
-                lever.apply(self, date)
+                lever.apply(self.supply, date)
                 self.applied.add(id(lever))
         self.weights = weights_in(self.population, self.params.population, year)
         first = year == self.start_year
@@ -297,14 +307,20 @@ class MobilityModel(mesa.Model):
         np.fill_diagonal(od, 0.0)
         return od
 
-    def _equilibrate(self, year: int, date: dt.date, reconsider: np.ndarray, first: bool) -> np.ndarray:
-        """MSA with the mode choice in the loop; returns the final choice probabilities."""
+    def _equilibrate(
+        self, year: int, date: dt.date, reconsider: np.ndarray, first: bool, choice: ChoiceParameters | None = None,
+    ) -> np.ndarray:
+        """MSA with the mode choice in the loop; returns the final choice probabilities.
+
+        ``choice`` replaces the model's choice parameters for this call (calibration tries constants).
+        """
         a = self.params.assignment
+        choice = choice or self.params.choice
         background = self.background_vph()
-        habit = self.params.choice.coefficients.habit
+        habit = choice.coefficients.habit
         ratio = self.skim_settings.bike_kph / self.skim_settings.ebike_kph
         zone_nodes = self.context.anchors.zone_node
-        current_car = (self.population.mode == CAR).astype(float)
+        current_car = np.isin(self.population.mode, self.car_columns).astype(float)
         gaps: list[float] = []
         P = None
         base = self._skims(date, None)
@@ -313,9 +329,9 @@ class MobilityModel(mesa.Model):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
             trees = car_trees(self.edges, time_s, zone_nodes)
             self.skims = with_car(base, trees, self.skim_settings)
-            V, available = utilities(self.population, self.skims, self.context.zones, self.params.choice, ratio, habit=not first)
+            V, available = utilities(self.population, self.skims, self.context.zones, choice, ratio, habit=not first)
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
-            car_share = np.where(reconsider, P[:, CAR], current_car)
+            car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)
             aux, _, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
@@ -328,166 +344,30 @@ class MobilityModel(mesa.Model):
 
     # ------------------------------------------------------------------ outputs
 
-    def _record(self, year: int) -> None:
-        """Turn this year's choices and flows into the long output tables."""
-        a = self.params.assignment
-        pop, skims = self.population, self.skims
-        h, w, mode = pop.home, pop.work, pop.mode
-        annual_trips = self.weights * a.attendance * 2.0 * a.working_days_per_year
-        distance = np.select(
-            [mode == i for i in range(len(MODES))],
-            [skims.car_dist_km[h, w], skims.bike_dist_km[h, w], skims.walk_dist_km[h, w],
-             np.nan_to_num(skims.transit["s_train"].rail_km[h, w]), np.nan_to_num(skims.transit["light_rail"].rail_km[h, w])],
-        )
-        rows = []
-        for group, mask in (("resident", pop.resident), ("non_resident", ~pop.resident)):
-            total = self.weights[mask].sum()
-            for i, m in enumerate(MODES):
-                sel = mask & (mode == i)
-                commuters = float(self.weights[sel].sum())
-                rows.append({
-                    "road_user": group, "mode": m, "commuters": commuters,
-                    "trips_per_weekday": commuters * a.attendance * 2.0,
-                    "share": commuters / total if total > 0 else 0.0,
-                    "pkm_per_year": float((annual_trips[sel] * distance[sel]).sum()),
-                })
-        mode_split = pd.DataFrame(rows)
-        link_vkm, commute_daily = self._link_vkm(year)
-        self.last_commute_vkm = float(link_vkm.loc[link_vkm["traffic"] == "commute", "vkm_per_year"].sum())
-        peak_volume = self.agent_volume + self.background_vph()
-        self.link_records.append(pd.DataFrame({
-            **self.labels, "year": year, "edge": np.arange(len(self.edges.u)),
-            "car_commute_daily": commute_daily, "through_daily": self.through.daily_per_direction,
-            "peak_volume_vph": peak_volume,
-            "congested_speed_kph": self.edges.length_m / bpr_time_s(self.edges, peak_volume, a.bpr_alpha, a.bpr_beta) * 3.6,
-            "lanes_total": self.edges.lanes_total, "maxspeed_kph": self.edges.maxspeed_kph,
-        }))
-        link_vkm = pd.concat([link_vkm, emissions.other_local_vkm(link_vkm, self.context.factors)], ignore_index=True)
-        energy, vehicle_co2 = emissions.vehicle_energy_and_co2(link_vkm, year, self.context.factors)
-        rail = mode_split[mode_split["mode"].isin(RAIL_MODES)]
-        rail_pkm = pd.concat(
-            [emissions.split_rail_pkm(dict(zip(g["mode"], g["pkm_per_year"], strict=True)), self.rail_inside_share, road_user=user)
-             for user, g in rail.groupby("road_user")],
-            ignore_index=True,
-        )
-        co2 = emissions.co2_accounting(vehicle_co2, emissions.rail_co2_table(rail_pkm, year, self.context.factors))
-        keys = ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
-        vehicle_km = link_vkm.groupby(keys, as_index=False)["vkm_per_year"].sum()
-        for name, table in (("mode_split", mode_split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2)):
-            self.tables[name].append(table.assign(**self.labels, year=year))
-
-    @property
-    def rail_inside_share(self) -> dict[str, float]:
-        """Share of each rail mode's track-km inside the boundary (line segments between stops)."""
-        if not hasattr(self, "_rail_inside"):
+    def year_state(self, year: int) -> YearState:
+        """The state this year's output tables are built from."""
+        if self._rail_inside is None:
             anchors = self.context.anchors
             xy = dict(zip(anchors.stations, zip(anchors.station_x, anchors.station_y, strict=True), strict=True))
-            boundary = self.context.network.boundary
-            totals = {m: [0.0, 0.0] for m in RAIL_MODES}
-            for line in self.transit.lines.values():
-                for a_stop, b_stop in zip(line.stops[:-1], line.stops[1:], strict=True):
-                    segment = shapely.LineString([xy[a_stop], xy[b_stop]])
-                    totals[line.mode][0] += segment.length
-                    totals[line.mode][1] += segment.intersection(boundary).length
-            self._rail_inside = {m: (inside / total if total else 0.0) for m, (total, inside) in totals.items()}
-        return self._rail_inside
-
-    def _link_vkm(self, year: int) -> tuple[pd.DataFrame, np.ndarray]:
-        """Link-level vehicle-km of commuting and through traffic by vehicle group."""
-        a = self.params.assignment
-        edges, pop = self.edges, self.population
-        n = len(self.context.zones.ids)
-        time_s = bpr_time_s(edges, self.agent_volume + self.background_vph(), a.bpr_alpha, a.bpr_beta)
-        is_car = pop.mode == CAR
-        daily_vehicles = self.weights * a.attendance * 2.0 / a.car_occupancy * is_car
-        od_index = pop.home * n + pop.work
-        groups, loads = [], []
-        for user, user_mask in (("resident", pop.resident), ("non_resident", ~pop.resident)):
-            for p_index, powertrain in enumerate(POWERTRAINS):
-                sel = user_mask & (pop.powertrain == p_index)
-                od = np.bincount(od_index[sel], weights=daily_vehicles[sel], minlength=n * n).reshape(n, n)
-                np.fill_diagonal(od, 0.0)
-                groups.append(("car", powertrain, "commute", user))
-                loads.append(od)
-        n_commute = len(groups)
-        stock = national_stock_shares(self.params.fleet, year)
-        visitors = self._visitor_od(year)
-        for powertrain in POWERTRAINS:
-            groups.append(("car", powertrain, "other_local", "non_resident"))
-            loads.append(visitors * stock[powertrain])
-        total_od = np.sum(loads, axis=0)
-        _, incidence, _ = all_or_nothing(car_trees(edges, time_s, self.context.anchors.zone_node), total_od, len(edges.u))
-        daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
-        commute_daily = daily[:, :n_commute].sum(axis=1)
-        visitor_daily = daily[:, n_commute:].sum(axis=1)
-        annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])
-        resident_daily = daily[:, [g for g, group in enumerate(groups[:n_commute]) if group[3] == "resident"]].sum(axis=1)
-        other_local_factor = self.context.factors.other_local.factor
-        local_per_day = (
-            (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year
-            + visitor_daily * a.visitor_days_per_year
-        ) / a.days_per_year
-        if self.through_net_daily is None:
-            # The counts are base-year totals: through traffic is the count net of the first year's
-            # local traffic, then held fixed, so that fewer local cars (a lever) mean fewer cars in all.
-            self.through_net_daily = np.maximum(self.through.daily_per_direction - local_per_day, 0.0)
-        through_daily = self.through_net_daily
-        truck = self.through.truck_share
-        for powertrain in POWERTRAINS:
-            groups.append(("car", powertrain, "through", "non_resident"))
-            annual = np.column_stack([annual, through_daily * (1.0 - truck) * stock[powertrain] * a.days_per_year])
-        groups.append(("truck", "diesel", "through", "non_resident"))
-        annual = np.column_stack([annual, through_daily * truck * a.days_per_year])
-        vkm = annual * (edges.length_m / 1000.0)[:, None]
-        congested_kph = edges.length_m / time_s * 3.6
-        # One piece per group × area × speed regime; the pieces' columns are concatenated once
-        # (one DataFrame per piece cost more than the rest of the year's step).
-        labels: list[tuple[str, str, str, str, str]] = []
-        piece, edge_at, speed_at, value_at = [], [], [], []
-        for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
-            used = vkm[:, g] > 0
-            if not used.any():
-                continue
-            used_at = np.flatnonzero(used)
-            peak = a.peak_period_vkm_share
-            # The counts hold at Vallensbæk only, so through traffic is kept inside the boundary.
-            outside = 0.0 if traffic == "through" else 1.0 - edges.inside_share[used]
-            for area, share in (("inside", edges.inside_share[used]), ("outside", outside)):
-                for speed, fraction in ((congested_kph[used], peak), (edges.speed_kph[used], 1.0 - peak)):
-                    values = vkm[used, g] * share * fraction
-                    keep = values > 0
-                    if not keep.any():
-                        continue
-                    piece.append(np.full(int(keep.sum()), len(labels)))
-                    labels.append((vehicle, powertrain, area, traffic, user))
-                    edge_at.append(used_at[keep])
-                    speed_at.append(speed[keep])
-                    value_at.append(values[keep])
-        label = np.array(labels, dtype=object)[np.concatenate(piece)]
-        at = np.concatenate(edge_at)
-        frame = pd.DataFrame({
-            "vehicle": label[:, 0], "powertrain": label[:, 1],
-            "road_category": edges.road_category[at],
-            "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int),
-            "speed_kph": np.concatenate(speed_at), "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4],
-            "vkm_per_year": np.concatenate(value_at),
-        })
-        return frame, commute_daily
-
-    def _visitor_od(self, year: int) -> np.ndarray:
-        """Non-residents' daily car trips to and from Vallensbæk's workplaces, other than commuting.
-
-        Customers, visitors, business and delivery trips: ``visitor_trips_per_job`` vehicle trips
-        per local job and day (both directions), to home zones by jobs share, from external zones
-        by the in-commuters' origin model.
-        """
+            self._rail_inside = rail_inside_share(self.transit, xy, self.context.network.boundary)
         zones = self.context.zones
-        trips = self.params.assignment.visitor_trips_per_job * self.params.population.jobs.count_in(year)
-        n = len(zones.ids)
-        inbound = np.zeros((n, n))
-        for row, zone in enumerate(zones.home):
-            inbound[:, zone] = trips / 2.0 * zones.jobs_share[zone] * self.gravity.incommuter_origin_prob[row]
-        return inbound + inbound.T
+        jobs = self.params.population.jobs.count_in(year)
+        return YearState(
+            year=year, population=self.population, weights=self.weights, modes=self.modes, skims=self.skims,
+            edges=self.edges, zone_nodes=self.context.anchors.zone_node, n_zones=len(zones.ids),
+            peak_volume_vph=self.agent_volume + self.background_vph(), through=self.through,
+            visitor_od=visitor_od(zones, self.gravity, self.params.assignment.visitor_trips_per_job * jobs),
+            params=self.params, factors=self.context.factors, rail_inside_share=self._rail_inside, labels=self.labels,
+        )
+
+    def _record(self, year: int) -> None:
+        """Turn this year's choices and flows into the long output tables (:mod:`model.yearly_tables`)."""
+        result = year_tables(self.year_state(year), self.through_net_daily)
+        self.through_net_daily = result.through_net_daily
+        self.last_commute_vkm = result.commute_vkm
+        self.link_records.append(result.link_volumes)
+        for name, table in result.tables.items():
+            self.tables[name].append(table)
 
     # ------------------------------------------------------------------- public
 

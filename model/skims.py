@@ -20,7 +20,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from model.edges import EdgeArrays, snap_stations
 from model.errors import VmobError
-from model.transit import RAIL_MODES, Transit
+from model.transit import Transit
+from model.vocabulary import MODE_TABLE, Mode
 from model.zones import Zones
 
 if TYPE_CHECKING:
@@ -284,6 +285,7 @@ def build_skims(
     settings: SkimSettings,
     car_time_s: np.ndarray | None = None,
     improvements: Mapping[str, tuple[float, float]] | None = None,
+    modes: tuple[Mode, ...] = MODE_TABLE,
 ) -> Skims:
     """All zone × zone skims for the network, transit service and date given.
 
@@ -301,6 +303,8 @@ def build_skims(
         Congested car time per edge; free flow when omitted.
     improvements
         Station name → (transfer minutes saved, bike-parking minutes saved).
+    modes
+        The model's modes; each with ``transit_lines`` gets a transit skim.
     """
     n = len(zones.ids)
     zone_nodes = anchors.zone_node
@@ -343,9 +347,10 @@ def build_skims(
     access = _station_access(walk_dist[:, nz:], bike_time[:, nz:], settings, parking_saved)
     egress = np.where(walk_dist[:, nz:] <= settings.egress_max_km, walk_dist[:, nz:] / settings.walk_kph * 60.0, np.inf)
     running = transit.running(date, peak=True)
-    for mode in RAIL_MODES:
-        lines = [line for line in running if line.mode == "s_train" or mode == "light_rail"]
-        skims.transit[mode] = _transit_skim(lines, anchors, access, egress, settings, mode, n, transfer_saved)
+    for mode in modes:
+        if mode.transit_lines:
+            lines = [line for line in running if line.mode in mode.transit_lines]
+            skims.transit[mode.name] = _transit_skim(lines, anchors, access, egress, settings, mode, n, transfer_saved)
     return skims
 
 
@@ -416,7 +421,7 @@ def common_line_headways(lines) -> list[tuple[list[float], list[float]]]:
 
 
 def _transit_skim(
-    lines, anchors: ZoneGraph, access, egress, settings: SkimSettings, require_mode: str, n: int,
+    lines, anchors: ZoneGraph, access, egress, settings: SkimSettings, mode: Mode, n: int,
     transfer_saved: np.ndarray | None = None,
 ) -> TransitSkim:
     """Best generalised-cost rail path per zone pair, with its components.
@@ -430,20 +435,20 @@ def _transit_skim(
     headway, capped. Stations within ``transfer_walk_max_m`` of each other are
     linked by a walk (counted as access time).
 
-    For ``require_mode="light_rail"`` the station and line nodes exist twice: a
-    light-rail leg always leads into the second copy and egress leaves only from
-    it, so the result is the best path over all lines that rides at least one
-    light-rail leg.
+    For a mode that may ride other modes' lines (light rail, with S-train legs) the
+    station and line nodes exist twice: a leg on the mode's own lines always leads
+    into the second copy and egress leaves only from it, so the result is the best
+    path over all its lines that rides at least one leg of its own.
     """
     n_st = len(anchors.stations)
     st_index = {name: i for i, name in enumerate(anchors.stations)}
     coords = np.column_stack([anchors.station_x, anchors.station_y])
     saved = np.zeros(n_st) if transfer_saved is None else transfer_saved
-    inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_lr)
+    inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_own)
     board_nodes: list[tuple[int, int, float]] = []  # (node, station, wait)
     next_node = n_st
     for line, (up_headway, down_headway) in zip(lines, common_line_headways(lines), strict=True):
-        is_lr = line.mode == "light_rail"
+        is_own = line.mode == mode.name
         count = len(line.stops)
         board_up = list(range(next_node, next_node + count))
         board_down = list(range(next_node + count, next_node + 2 * count))
@@ -462,20 +467,20 @@ def _transit_skim(
         for k, minutes in enumerate(line.minutes):
             a, b = st_index[line.stops[k]], st_index[line.stops[k + 1]]
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
-            leg = (minutes, minutes, 0, 0, 0, 0, km, is_lr)
+            leg = (minutes, minutes, 0, 0, 0, 0, km, is_own)
             for frm, to in ((board_up[k], ride[k + 1]), (ride[k], ride[k + 1]), (board_down[k + 1], ride[k]), (ride[k + 1], ride[k])):
                 inner.append((frm, to, *leg))
     gap = np.hypot(coords[:, None, 0] - coords[None, :, 0], coords[:, None, 1] - coords[None, :, 1])
     for a, b in zip(*np.nonzero((gap <= settings.transfer_walk_max_m) & ~np.eye(n_st, dtype=bool)), strict=True):
         walk = gap[a, b] * settings.walk_detour / 1000.0 / settings.walk_kph * 60.0
         inner.append((a, b, settings.access_weight * walk, 0, 0, walk, 0, 0, 0, False))
-    layers = 2 if require_mode == "light_rail" else 1
+    layers = 1 if mode.transit_lines == (mode.name,) else 2
     top = (layers - 1) * next_node
-    rows: list[tuple] = []  # inner columns without is_lr, then board_station
-    for frm, to, *values, is_lr in inner:
+    rows: list[tuple] = []  # inner columns without is_own, then board_station
+    for frm, to, *values, is_own in inner:
         for layer in range(layers):
             offset = layer * next_node
-            rows.append((frm + offset, to + (top if is_lr else offset), *values, -1))
+            rows.append((frm + offset, to + (top if is_own else offset), *values, -1))
     origin0 = layers * next_node
     dest0 = origin0 + n
     for node, s, wait in board_nodes:

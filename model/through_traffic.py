@@ -19,6 +19,7 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
+
 DEFAULT_COUNTS = DEFAULT_NETWORK_DIR / "traffic_counts.toml"
 
 

@@ -13,8 +13,8 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
+
 DEFAULT_TRANSIT = DEFAULT_NETWORK_DIR / "transit.toml"
-RAIL_MODES = ("s_train", "light_rail")
 
 
 class Station(StrictModel):

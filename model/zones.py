@@ -14,6 +14,7 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
 
+
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
 

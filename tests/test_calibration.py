@@ -7,7 +7,7 @@ from abm_fixtures import default_context
 
 from model.calibration import CalibrationResult, Targets, calibrate, load_targets, write_constants
 from model.errors import VmobError
-from model.parameters import MODES
+from model.vocabulary import MODES
 
 TARGETS = """tolerance = 0.005
 

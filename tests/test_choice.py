@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 from abm_fixtures import small_model
 
-from model.choice import BIKE, CAR, LIGHT_RAIL, S_TRAIN, WALK, probabilities, utilities
+from model.choice import probabilities, utilities
 from model.errors import VmobError
-from model.parameters import MODES, load_parameters
+from model.parameters import load_parameters
+from model.vocabulary import MODES
+
+CAR, BIKE, WALK, S_TRAIN, LIGHT_RAIL = (MODES.index(m) for m in ("car", "bike", "walk", "s_train", "light_rail"))
 
 SUMMER_2026 = dt.date(2026, 7, 1)
 
@@ -149,3 +152,16 @@ def test_utilities_respond_to_costs_and_times(model):
 def test_bad_parameters_name_the_key(override, key):
     with pytest.raises(VmobError, match=key.replace(".", r"\.")):
         load_parameters(override)
+
+
+@pytest.mark.parametrize(
+    ("modes", "message"),
+    [
+        (["car", "bike", "walk", "s_train", "tram"], "unknown mode tram"),
+        (["car", "bike", "bike", "walk", "s_train", "light_rail"], "lists a mode twice"),
+        (["bike", "walk", "s_train", "light_rail"], "must include 'car'"),
+    ],
+)
+def test_bad_mode_lists_are_refused(modes, message):
+    with pytest.raises(VmobError, match=message):
+        load_parameters({"choice.modes": modes})

@@ -9,7 +9,8 @@ import pytest
 from abm_fixtures import small_model
 
 from model.fleet import BEV, charger_multiplier, national_stock_shares, purchase_shares, replace_cars
-from model.parameters import POWERTRAINS, load_parameters
+from model.parameters import load_parameters
+from model.vocabulary import POWERTRAINS
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def test_lane_reduction_with_cycle_track_marks_the_road_for_bikes(ctx) -> None:
     lever = LaneReduction(kind="lane_reduction", start=START, roads=["Park Allé"], inside_only=False, cycle_track=True)
     model = MobilityModel(ctx, levers=[lever], end_year=2019, rng=SEED, sample_fraction=0.05)
     model.edges.cycleway[:] = False
-    lever.apply(model, START)
+    lever.apply(model.supply, START)
     road = ctx.edges.road_mask(["Park Allé"])
     assert model.edges.cycleway[road & ctx.edges.bike].all() and not model.edges.cycleway[~road].any()
 
@@ -226,7 +226,7 @@ def test_more_chargers_raise_the_ev_share_of_residents_cars(ctx, params, baselin
 def test_charger_path_scales_and_keeps_years_before_start(ctx) -> None:
     model = MobilityModel(ctx, end_year=2019, rng=SEED, sample_fraction=0.05)
     before = model.chargers_in(2023)
-    Chargers(kind="chargers", start=dt.date(2025, 1, 1), path={2021: 99, 2030: 100}, scale=2.0).apply(model, dt.date(2025, 7, 1))
+    Chargers(kind="chargers", start=dt.date(2025, 1, 1), path={2021: 99, 2030: 100}, scale=2.0).apply(model.supply, dt.date(2025, 7, 1))
     assert model.chargers_in(2023) == before and model.chargers_in(2030) == 200
 
 

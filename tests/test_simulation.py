@@ -13,9 +13,12 @@ import pytest
 from abm_fixtures import SAMPLE, default_context, small_model
 
 from model.agents import Commuter
-from model.choice import CAR, S_TRAIN, probabilities, utilities
-from model.parameters import MODES, load_parameters
+from model.choice import probabilities, utilities
+from model.parameters import load_parameters
 from model.simulation import MobilityModel, habit_steady_state, reference_date
+from model.vocabulary import MODES
+
+CAR, S_TRAIN = MODES.index("car"), MODES.index("s_train")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,131 @@
+"""The model's vocabulary: modes and their nests, trip purposes, vehicle classes, powertrains,
+and road categories.
+
+Every other module takes these names from here, so a new mode, purpose or powertrain is
+declared once. A mode is a :class:`Mode` record in :data:`MODE_TABLE`; what the choice model
+does with it is named by its ``rule`` (a key of :data:`model.choice.MODE_RULES`), so a mode
+that behaves like an existing one is data only (docs/architecture.md, "Adding a mode").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --------------------------------------------------------------------------------------------
+# Modes
+# --------------------------------------------------------------------------------------------
+
+#: Nests of modes (for reporting and, later, a nested logit).
+NESTS: tuple[str, ...] = ("car", "active", "public_transport")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One commuting mode.
+
+    Parameters
+    ----------
+    name
+        Key used in the parameter files (``constants``, ``taste_sd``) and the output tables.
+    nest
+        One of :data:`NESTS`.
+    rule
+        Key of :data:`model.choice.MODE_RULES`: the function that gives the mode's utility,
+        availability and distance. Modes that behave alike share a rule (both rail modes use
+        ``"transit"``).
+    vehicle
+        Road vehicle class its trips drive (they load the network and count as vehicle-km);
+        None for modes that put no vehicle of their own on the roads.
+    transit_lines
+        For public transport: the line modes of ``transit.toml`` its paths may ride. A mode that
+        may ride other modes' lines is skimmed as "at least one leg on its own lines".
+    """
+
+    name: str
+    nest: str
+    rule: str
+    vehicle: str | None = None
+    transit_lines: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.nest not in NESTS:
+            raise ValueError(f"mode '{self.name}': unknown nest '{self.nest}' (known: {', '.join(NESTS)})")
+
+
+#: The commuting modes of the model, in the column order of the choice arrays.
+MODE_TABLE: tuple[Mode, ...] = (
+    Mode("car", nest="car", rule="car", vehicle="car"),
+    Mode("bike", nest="active", rule="bike"),
+    Mode("walk", nest="active", rule="walk"),
+    Mode("s_train", nest="public_transport", rule="transit", transit_lines=("s_train",)),
+    # Light-rail paths may use S-train legs too, but ride at least one light-rail leg.
+    Mode("light_rail", nest="public_transport", rule="transit", transit_lines=("s_train", "light_rail")),
+)
+
+_REGISTRY: dict[str, Mode] = {mode.name: mode for mode in MODE_TABLE}
+
+#: Names of the modes of :data:`MODE_TABLE`, in order.
+MODES: tuple[str, ...] = tuple(mode.name for mode in MODE_TABLE)
+#: The mode a commuter without any available mode takes (a lift; docs/model.md).
+FALLBACK_MODE = "car"
+
+
+def modes_in(nest: str, table: tuple[Mode, ...] = MODE_TABLE) -> tuple[str, ...]:
+    """Names of the modes of ``table`` in ``nest``."""
+    return tuple(mode.name for mode in table if mode.nest == nest)
+
+
+#: Rail modes, whose passenger-km are split inside/outside the boundary and get a g/pkm factor.
+RAIL_MODES: tuple[str, ...] = modes_in("public_transport")
+
+
+def register_mode(mode: Mode) -> None:
+    """Make ``mode`` known, so that a parameter file may list it among the model's modes."""
+    if mode.name in _REGISTRY and _REGISTRY[mode.name] != mode:
+        raise ValueError(f"mode '{mode.name}' is already registered differently")
+    _REGISTRY[mode.name] = mode
+
+
+def unregister_mode(name: str) -> None:
+    """Forget a mode added by :func:`register_mode` (the built-in modes stay)."""
+    if name in MODES:
+        raise ValueError(f"mode '{name}' is built in")
+    _REGISTRY.pop(name, None)
+
+
+def known_modes() -> tuple[str, ...]:
+    """Every mode a parameter file may name: the built-in ones, then the registered ones."""
+    return tuple(_REGISTRY)
+
+
+def mode_table(names: tuple[str, ...] | list[str]) -> tuple[Mode, ...]:
+    """The :class:`Mode` records of ``names``, in that order.
+
+    Raises
+    ------
+    KeyError
+        Naming the first unknown mode.
+    """
+    return tuple(_REGISTRY[name] for name in names)
+
+
+# --------------------------------------------------------------------------------------------
+# Trip purposes, vehicles, powertrains, roads
+# --------------------------------------------------------------------------------------------
+
+#: Trip purposes the demand model simulates (each purpose later gets its own destinations,
+#: frequencies and parameters; today only commuting to work is modelled).
+PURPOSES: tuple[str, ...] = ("commute",)
+
+#: Road vehicle classes of the vehicle-km contract (docs/outputs.md).
+VEHICLES: tuple[str, ...] = ("car", "truck")
+#: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
+POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
+#: Road categories of the network (network.toml) and of the output tables.
+ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
+#: Where a vehicle-km is driven, relative to the municipal boundary.
+AREAS: tuple[str, ...] = ("inside", "outside")
+#: Kinds of road traffic: commuting agents, other local car trips, through traffic.
+TRAFFIC_TYPES: tuple[str, ...] = ("commute", "other_local", "through")
+#: Who drives: residents of the municipality or not.
+ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")

@@ -1,0 +1,62 @@
+"""The supply state: levers change a run's copy of the network, transit and chargers, and the skims read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from abm_fixtures import default_context
+
+from model.levers import SpeedLimit, StationStop
+from model.parameters import load_parameters
+from model.skims import skim_settings
+from model.supply_state import SupplyState
+
+DATE = dt.date(2019, 7, 1)
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    return default_context()
+
+
+@pytest.fixture()
+def supply(ctx):
+    return SupplyState.initial(ctx.edges, ctx.transit, {2019: 1.0, 2029: 11.0})
+
+
+def settings(ctx):
+    return skim_settings(load_parameters().choice, ctx.network.parameters.speeds_kph)
+
+
+def test_levers_change_the_runs_copy_never_the_shared_inputs(ctx, supply):
+    limits = ctx.edges.maxspeed_kph.copy()
+    SpeedLimit(kind="speed_limit", start=DATE, road_category=["motorway"], limit_kph=80).apply(supply, DATE)
+    motorway = ctx.edges.drive & (ctx.edges.road_category == "motorway")
+    assert np.allclose(supply.edges.maxspeed_kph[motorway], 80) and not np.allclose(limits[motorway], 80)
+    np.testing.assert_array_equal(ctx.edges.maxspeed_kph, limits)
+    other = SupplyState.initial(ctx.edges, ctx.transit, {2019: 1.0})
+    np.testing.assert_array_equal(other.edges.maxspeed_kph, limits)
+
+
+def test_a_new_charger_path_keeps_the_years_before_it(supply):
+    assert supply.chargers_in(2024) == pytest.approx(6.0)
+    supply.replace_chargers({2026: 100.0}, from_year=2026)
+    assert supply.chargers_in(2019) == 1.0 and supply.chargers_in(2026) == 100.0
+    assert supply.chargers_in(2030) == 100.0  # the baseline's later years are replaced, not kept
+
+
+def test_the_station_stop_lever_stops_the_line_and_records_the_improvements(supply):
+    StationStop(kind="station_stop", start=DATE, transfer_min_saved=1.0, bike_parking_min_saved=2.0).apply(supply, DATE)
+    assert supply.station_improvements["Vallensbæk St."] == (1.0, 2.0)
+    assert "Vallensbæk St." in next(line for line in supply.transit.running(DATE) if line.id == "E").stops
+
+
+def test_the_skims_read_the_station_improvements(ctx, supply):
+    before = supply.skims(ctx.zones, ctx.anchors, DATE, settings(ctx)).transit["s_train"]
+    supply.improve_station("Vallensbæk St.", transfer_min_saved=0.0, bike_parking_min_saved=2.0)
+    after = supply.skims(ctx.zones, ctx.anchors, DATE, settings(ctx)).transit["s_train"]
+    assert (after.available >= before.available).all()
+    both = before.available & after.available
+    assert not np.array_equal(after.access_min[both], before.access_min[both]), "the skims ignored the improvement"

@@ -1,0 +1,95 @@
+"""A year's output tables as plain functions: shares, passenger-km and vehicle-km reconcile with the flows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from abm_fixtures import small_model
+
+from model.assignment import bpr_time_s
+from model.emissions import other_local_vkm
+from model.skims import car_trees
+from model.yearly_tables import link_vkm, mode_split, rail_inside_share, visitor_od, year_tables
+
+
+@pytest.fixture(scope="module")
+def stepped():
+    """A model after its first year, and that year's state."""
+    model = small_model(sample_fraction=0.15)
+    model.step()
+    return model, model.year_state(model.start_year)
+
+
+def test_mode_split_shares_sum_to_one_and_pkm_is_trips_times_distance(stepped):
+    model, state = stepped
+    split = mode_split(state)
+    assert split.groupby("road_user")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    a = state.params.assignment
+    pop = state.population
+    car = pop.mode == [m.name for m in state.modes].index("car")
+    expected = (state.weights * a.attendance * 2.0 * a.working_days_per_year * state.skims.car_dist_km[pop.home, pop.work])[car & pop.resident].sum()
+    resident_car = split[(split["road_user"] == "resident") & (split["mode"] == "car")]
+    assert resident_car["pkm_per_year"].item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_commute_vehicle_km_equal_daily_cars_times_route_length(stepped):
+    model, state = stepped
+    a = state.params.assignment
+    result = link_vkm(state, model.through_net_daily)
+    commute = result.frame[result.frame["traffic"] == "commute"]
+    pop = state.population
+    # Commuters without a household car who go by car get a lift: they add no car of their own.
+    car = (pop.mode == [m.name for m in state.modes].index("car")) & (pop.powertrain >= 0)
+    n = state.n_zones
+    od = np.bincount(pop.home * n + pop.work, weights=state.weights * a.attendance * 2.0 / a.car_occupancy * car, minlength=n * n).reshape(n, n)
+    np.fill_diagonal(od, 0.0)
+    trees = car_trees(state.edges, bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta), state.zone_nodes)
+    expected = (od * trees.dist_km).sum() * a.working_days_per_year
+    assert commute["vkm_per_year"].sum() == pytest.approx(expected, rel=1e-9)
+    assert (result.commute_daily >= 0).all() and result.commute_daily.max() > 0
+
+
+def test_through_traffic_is_netted_once_then_kept_and_stays_inside(stepped):
+    model, state = stepped
+    first = link_vkm(state, None)
+    np.testing.assert_array_equal(first.through_net_daily, model.through_net_daily)
+    assert (first.through_net_daily <= state.through.daily_per_direction).all()
+    halved = link_vkm(state, first.through_net_daily / 2.0)
+    through = first.frame[first.frame["traffic"] == "through"]
+    assert set(through["area"]) == {"inside"}
+    assert halved.frame.loc[halved.frame["traffic"] == "through", "vkm_per_year"].sum() == pytest.approx(through["vkm_per_year"].sum() / 2.0)
+
+
+def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):
+    model, state = stepped
+    result = year_tables(state, model.through_net_daily)
+    for name, table in result.tables.items():
+        assert (table["year"] == state.year).all() and (table["experiment"] == state.labels["experiment"]).all(), name
+    links = link_vkm(state, model.through_net_daily).frame
+    vehicle_km = result.tables["vehicle_km"]
+    residents_other = other_local_vkm(links, state.factors)["vkm_per_year"].sum()
+    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum() + residents_other, rel=1e-12)
+    assert result.commute_vkm == pytest.approx(links.loc[links["traffic"] == "commute", "vkm_per_year"].sum())
+    pd.testing.assert_frame_equal(result.tables["mode_split"], model.tables["mode_split"][0])
+
+
+def test_visitor_trips_are_symmetric_and_sum_to_the_trips_given(stepped):
+    model, _ = stepped
+    od = visitor_od(model.context.zones, model.gravity, 1000.0)
+    np.testing.assert_allclose(od, od.T)
+    assert od.sum() == pytest.approx(1000.0)
+
+
+def test_rail_inside_share_is_zero_without_and_one_with_a_boundary_around_everything(stepped):
+    model, _ = stepped
+    import shapely
+
+    anchors = model.context.anchors
+    xy = dict(zip(anchors.stations, zip(anchors.station_x, anchors.station_y, strict=True), strict=True))
+    everything = shapely.box(min(anchors.station_x) - 1, min(anchors.station_y) - 1, max(anchors.station_x) + 1, max(anchors.station_y) + 1)
+    far_away = shapely.box(0, 0, 1, 1)
+    assert rail_inside_share(model.transit, xy, everything) == pytest.approx({"s_train": 1.0, "light_rail": 1.0})
+    assert rail_inside_share(model.transit, xy, far_away) == {"s_train": 0.0, "light_rail": 0.0}
+    inside = rail_inside_share(model.transit, xy, model.context.network.boundary)
+    assert all(0.0 < share < 1.0 for share in inside.values())

@@ -73,18 +73,6 @@ class Network:
     parameters: NetworkParameters = field(repr=False, default=None)  # type: ignore[assignment]
 
 
-def load_parameters(path: Path | None = None) -> NetworkParameters:
-    """Read the network normalisation rules.
-
-    Parameters
-    ----------
-    path
-        TOML file; defaults to ``experiments/parameters/network.toml``. A run reads it with the
-        other parameter files (:func:`model.parameters.load_parameters`, ``network.*`` overrides).
-    """
-    return load_section("network", path)
-
-
 def load_network(
     source: str | Path = "default",
     boundary: str | Path | None = None,
@@ -101,7 +89,7 @@ def load_network(
         GeoJSON of the municipal boundary in WGS84; defaults to a
         ``*.boundary.geojson`` next to a cached download, else the embedded one.
     parameters
-        Normalisation rules; defaults to :func:`load_parameters`.
+        Normalisation rules; defaults to ``network.toml`` (``model.parameters.load_section("network")``).
 
     Returns
     -------
@@ -109,7 +97,7 @@ def load_network(
     """
     path = DEFAULT_OSM if str(source) == "default" else Path(source)
     boundary_path = Path(boundary) if boundary else _boundary_for(path)
-    parameters = parameters or load_parameters()
+    parameters = parameters or load_section("network")
     raw = read_graph(path)
     boundary_polygon = load_boundary(boundary_path)
     graph = normalise(raw, boundary_polygon, parameters, source_name=str(path))

@@ -369,19 +369,27 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
     VmobError
         If a path does not name an existing parameter; the message names the closest one.
     """
-    data = copy.deepcopy(data)
+    merged, unknown = _merge(data, overrides, source)
+    if unknown:
+        raise VmobError(join_faults(unknown))
+    return merged
+
+
+def _merge(data: dict[str, Any], overrides: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """A copy of ``data`` with the overrides whose path exists applied, and a fault line for each other one."""
+    merged = copy.deepcopy(data)
+    unknown = []
     for path, value in overrides.items():
-        node: Any = data
+        node: Any = merged
         parts = path.split(".")
         for part in parts[:-1]:
-            if not isinstance(node, dict) or part not in node:
-                raise VmobError(_unknown_parameter(path, data, source))
-            node = node[part]
+            node = node.get(part) if isinstance(node, dict) else None
         leaf = parts[-1]
         if not isinstance(node, dict) or (leaf not in node and not _is_open_table(node)):
-            raise VmobError(_unknown_parameter(path, data, source))
+            unknown.append(_unknown_parameter(path, data, source))
+            continue
         node[leaf] = value
-    return data
+    return merged, unknown
 
 
 def _unknown_parameter(path: str, data: dict[str, Any], source: str) -> str:
@@ -440,19 +448,23 @@ def validate_parameters(
     """
     overrides = overrides or {}
     folder = Path(folder or PARAMETERS_DIR)
-    for path in overrides:
-        if any(path == key or path.startswith(f"{key}.") for key in BUILD_TIME_PARAMETERS):
-            raise VmobError(
-                f"{source}: key '{path}': read once while the network is built, not per run; "
-                f"change {folder / PARAMETER_FILES['network']} instead"
-            )
-    merged = apply_overrides(data, overrides, source)
+    lines = [
+        f"{source}: key '{path}': read once while the network is built, not per run; "
+        f"change {folder / PARAMETER_FILES['network']} instead"
+        for path in overrides
+        if any(path == key or path.startswith(f"{key}.") for key in BUILD_TIME_PARAMETERS)
+    ]
+    merged, unknown = _merge(data, overrides, source)
+    lines += unknown
     try:
-        return ModelParameters.model_validate(merged)
+        parameters = ModelParameters.model_validate(merged)
     except ValidationError as err:
         faults = validation_errors(err, merged)
-        lines = [_blame(where, message, overrides, source, folder, calibrated) for where, message in faults]
-        raise VmobError(join_faults(lines)) from None
+        lines += [_blame(where, message, overrides, source, folder, calibrated) for where, message in faults]
+    else:
+        if not lines:
+            return parameters
+    raise VmobError(join_faults(lines))
 
 
 def _blame(where: str, message: str, overrides: dict[str, Any], source: str, folder: Path, calibrated: bool) -> str:

@@ -180,6 +180,15 @@ def test_unknown_override_names_the_closest_parameter() -> None:
     assert message == "exp.toml: parameters: unknown parameter 'network.speeds_kph.bicycle' (closest: 'network.speeds_kph.bike')"
 
 
+def test_every_fault_of_the_overrides_is_reported_together() -> None:
+    message = override_error({"network.speeds_kph.bicycle": 18.0, "choice.constants.car": math.inf,
+                              "network.road_category.ring_roads": ["Ring"]})
+    assert "\n" not in message
+    assert "unknown parameter 'network.speeds_kph.bicycle'" in message
+    assert "key 'choice.constants.car': must be a finite number" in message
+    assert "key 'network.road_category.ring_roads': read once while the network is built" in message
+
+
 def test_network_and_emission_overrides_reach_the_run(tiny: dict[str, Path]) -> None:
     context = ModelContext.load(network=tiny["osm"], zones=tiny["zones"], transit=tiny["transit"],
                                 counts=tiny["counts"], boundary=tiny["boundary"])

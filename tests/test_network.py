@@ -13,7 +13,8 @@ import shapely.geometry
 from osm_fixtures import tiny_network_xml, write_tiny_network
 
 from model import network as net
-from model.network import load_network, load_parameters, read_graph, save_cached
+from model.network import load_network, read_graph, save_cached
+from model.parameters import load_section
 from model.zones import load_zones
 
 COMPARED = (
@@ -142,7 +143,7 @@ def test_road_categories(tiny):
 
 def test_ring_road_by_name_whatever_its_class(tiny_files):
     osm, boundary = tiny_files
-    parameters = load_parameters()
+    parameters = load_section("network")
     rules = dict(parameters.road_category)
     rules["ring"] = [h for h in rules["ring"] if h != "primary"]
     rules["urban"] = [*rules["urban"], "primary"]
@@ -151,7 +152,7 @@ def test_ring_road_by_name_whatever_its_class(tiny_files):
 
 
 def test_free_flow_speed_is_limit_times_compliance(tiny):
-    compliance = load_parameters().compliance
+    compliance = load_section("network").compliance
     for _, _, data in tiny.graph.edges(data=True):
         assert data["speed_kph"] == pytest.approx(data["maxspeed_kph"] * compliance[data["road_category"]])
         assert data["travel_time"] == pytest.approx(data["length"] / (data["speed_kph"] / 3.6))

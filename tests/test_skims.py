@@ -12,7 +12,6 @@ from osm_fixtures import write_tiny_inputs
 
 from model.edges import EdgeArrays, edge_arrays
 from model.network import Network, load_network
-from model.network import load_parameters as load_network_parameters
 from model.parameters import load_parameters
 from model.skims import SkimSettings, Skims, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
 from model.transit import Transit, load_transit
@@ -36,7 +35,8 @@ class Tiny:
 
 def default_settings() -> SkimSettings:
     """The skim settings of the shipped parameter files."""
-    return skim_settings(load_parameters().choice, load_network_parameters().speeds_kph)
+    params = load_parameters()
+    return skim_settings(params.choice, params.network.speeds_kph)
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from model import plots
 from model.errors import VmobError
 from model.files import atomic_path
 from model.outputs import (
     REFERENCE_SCENARIO,
+    SCHEMAS,
     change_vs_baseline,
     columns,
     inside_folder,
@@ -51,6 +52,8 @@ FIGURE_LIST = ".report-files.json"
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
 VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
+#: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
+MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
 #: Jinja2 templates of report.md and report.html (package data).
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
@@ -117,7 +120,9 @@ def load_results(results_dir: str | Path) -> Results:
             raise VmobError(f"{table_path} is missing: the report needs the {name} table.")
         if tables[name].empty:
             raise VmobError(f"{table_path} has no rows.")
-        _require_columns(tables[name], columns(name), table_path)
+        _check_table(name, tables[name], table_path)
+    if not (tables["mode_split"]["road_user"] == "resident").any():
+        raise VmobError(f"{path / 'mode_split.parquet'} has no rows for resident commuters.")
     notes: list[str] = []
     manifest: dict[str, Any] = {}
     manifest_path = inside_folder(path, "manifest.json", "manifest.json")
@@ -138,7 +143,8 @@ def load_results(results_dir: str | Path) -> Results:
             raise VmobError(f"{links_path} is missing: the car-volume maps need it beside link_volumes.parquet.")
         import geopandas as gpd
 
-        results.link_volumes = _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path)
+        results.link_volumes = _require_numbers(
+            _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path), VOLUME_COLUMNS[1:], volumes_path)
         results.links = _require_columns(read_parquet(links_path, reader=gpd.read_parquet), LINK_COLUMNS, links_path)
         results.boundary = _boundary(results)
     else:
@@ -151,6 +157,25 @@ def _require_columns(frame: pd.DataFrame, wanted: Iterable[str], path: Path) -> 
     if missing:
         raise VmobError(f"{path}: column '{missing[0]}' is missing.")
     return frame
+
+
+def _require_numbers(frame: pd.DataFrame, numeric: Iterable[str], path: Path, may_be_empty: Iterable[str] = ()) -> pd.DataFrame:
+    """Numeric columns must hold finite numbers (those in ``may_be_empty`` may be missing, never infinite)."""
+    for column in numeric:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise VmobError(f"{path}: column '{column}' is not numeric.")
+        bad = np.isinf(values) if column in may_be_empty else ~np.isfinite(values)
+        if bad.any():
+            raise VmobError(f"{path}: column '{column}' has a missing or infinite value in row {int(np.argmax(bad.to_numpy())) + 1}.")
+    return frame
+
+
+def _check_table(name: str, frame: pd.DataFrame, path: Path) -> None:
+    """A table the report needs has its schema's columns, numbers where the schema says so."""
+    _require_columns(frame, columns(name), path)
+    numeric = [f["name"] for f in SCHEMAS[name]["fields"] if f["type"] in ("integer", "number")]
+    _require_numbers(frame, numeric, path, may_be_empty=MAY_BE_EMPTY)
 
 
 def _boundary(results: Results) -> Any:

@@ -261,6 +261,10 @@ def _rewrite_json(path: Path, edit) -> None:
     path.write_text(json.dumps(edit(data)), encoding="utf-8")
 
 
+def _rewrite_parquet(path: Path, edit) -> None:
+    edit(pd.read_parquet(path)).to_parquet(path)
+
+
 def _drop_first_resource_name(package: dict) -> dict:
     package["resources"][0].pop("name")
     return package
@@ -283,6 +287,14 @@ DAMAGE = {
     "missing-table": (lambda f: (f / "mode_split.parquet").unlink(), "mode_split.parquet"),
     "missing-column": (lambda f: pd.read_parquet(f / "summary.parquet").drop(columns="share_car")
                        .to_parquet(f / "summary.parquet"), "summary.parquet: column 'share_car' is missing"),
+    "text-in-a-number-column": (lambda f: _rewrite_parquet(f / "summary.parquet", lambda t: t.assign(year=t["year"].astype(str))),
+                                "summary.parquet: column 'year' is not numeric"),
+    "missing-number": (lambda f: _rewrite_parquet(f / "summary.parquet", lambda t: t.assign(co2_territorial_t=float("nan"))),
+                       "summary.parquet: column 'co2_territorial_t' has a missing or infinite value in row 1"),
+    "no-resident-commuters": (lambda f: _rewrite_parquet(f / "mode_split.parquet", lambda t: t.assign(road_user="non_resident")),
+                              "mode_split.parquet has no rows for resident commuters"),
+    "text-in-link-volumes": (lambda f: _rewrite_parquet(f / "link_volumes.parquet", lambda t: t.assign(year="2030")),
+                             "link_volumes.parquet: column 'year' is not numeric"),
     "resource-out-of-folder": (lambda f: _rewrite_json(f / "datapackage.json", lambda d: {
         **d, "resources": [{**r, "name": "../../" + r["name"]} for r in d["resources"]]}), "refused"),
 }

@@ -120,15 +120,15 @@ class Killed(BaseException):
     """Stands for kill -9: nothing after it runs, no cleanup."""
 
 
-def test_commit_interrupted_after_its_commit_point_is_rolled_forward(
-    tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = experiment(tmp_path, inputs, "[scenarios.b]\n", seeds="[1]")
-    results, folder = tmp_path / "results", tmp_path / "results" / "tiny"
+def interrupt_a_commit(path: Path, results: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str]) -> str:
+    """Run ``path``, then rerun it with the text ``change`` made and "kill" it two files into the commit.
+
+    Returns the config hash of the first, complete commit.
+    """
+    folder = results / "tiny"
     quiet_run(path, results)
     old_hash = json.loads((folder / "manifest.json").read_text())["config_hash"]
-    path.write_text(path.read_text().replace(OUTPUTS, LEAN_OUTPUTS))  # fewer outputs: a different config
-
+    path.write_text(path.read_text().replace(*change))
     moves = 0
 
     def replace_then_die(source: object, target: object) -> None:
@@ -138,18 +138,39 @@ def test_commit_interrupted_after_its_commit_point_is_rolled_forward(
             raise Killed
         os.replace(source, target)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(output_folder, "os", _OsWith(replace_then_die))
-    with pytest.raises(Killed):
-        quiet_run(path, results)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(output_folder, "os", _OsWith(replace_then_die))
+        with pytest.raises(Killed):
+            quiet_run(path, results)
     assert (folder / ".committing").is_dir()
     assert json.loads((folder / "manifest.json").read_text())["config_hash"] == old_hash  # still the old commit
+    return old_hash
+
+
+def test_commit_interrupted_after_its_commit_point_is_rolled_forward(
+    tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = experiment(tmp_path, inputs, "[scenarios.b]\n", seeds="[1]")
+    results, folder = tmp_path / "results", tmp_path / "results" / "tiny"
+    old_hash = interrupt_a_commit(path, results, monkeypatch, change=(OUTPUTS, LEAN_OUTPUTS))
     lines: list[str] = []
     run_experiment(path, results, workers=1, echo=lines.append)
     assert "finishing the combined outputs an interrupted run committed" in " ".join(lines)
     assert hidden_leftovers(folder) == []
     assert_consistent(folder)
     assert json.loads((folder / "manifest.json").read_text())["config_hash"] != old_hash
+
+
+def test_report_finishes_an_interrupted_commit_first(tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = experiment(tmp_path, inputs, "[scenarios.b]\n", end_year=2020, seeds="[1]")
+    results, folder = tmp_path / "results", tmp_path / "results" / "tiny"
+    interrupt_a_commit(path, results, monkeypatch, change=("Does the runner work?", "Does the report repair?"))
+    code, output = invoke("report", str(folder))
+    assert code == 0, output
+    assert "finishing the combined outputs an interrupted run committed" in output
+    assert hidden_leftovers(folder) == [] and (folder / "report.md").is_file()
+    assert_consistent(folder)
+    assert json.loads((folder / "manifest.json").read_text())["question"] == "Does the report repair?"
 
 
 class _OsWith:

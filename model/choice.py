@@ -10,7 +10,7 @@ per-agent loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -59,6 +59,9 @@ class ChoiceInputs:
         Coefficients, costs, availability rules and constants.
     bike_speed_ratio
         Regular bike speed ÷ e-bike speed (scales e-bike times).
+    parking_dkk_per_trip
+        Parking charge per car trip by destination zone id (the run's prices, see
+        :class:`model.supply_state.SupplyState`); zones not named are free.
     """
 
     population: Population
@@ -66,6 +69,7 @@ class ChoiceInputs:
     zones: Zones
     params: ChoiceParameters
     bike_speed_ratio: float
+    parking_dkk_per_trip: Mapping[str, float]
 
     @property
     def home(self) -> np.ndarray:
@@ -120,7 +124,7 @@ def car_terms(x: ChoiceInputs, mode: str) -> tuple[np.ndarray, np.ndarray]:
     h, w = x.home, x.work
     car_km = x.skims.car_dist_km[h, w]
     per_km = car_cost_per_km(x.params)[np.maximum(x.population.powertrain, 0)]
-    parking = np.array([x.params.costs.parking_dkk_per_trip.get(z, 0.0) for z in x.zones.ids])[w]
+    parking = np.array([x.parking_dkk_per_trip.get(z, 0.0) for z in x.zones.ids])[w]
     utility = x.beta_time * x.skims.car_time_min[h, w] + x.beta_cost * (car_km * per_km + parking)
     return utility, x.population.car_available
 
@@ -209,6 +213,7 @@ def utilities(
     params: ChoiceParameters,
     bike_speed_ratio: float,
     habit: bool = True,
+    parking_dkk_per_trip: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Systematic utilities and availabilities of every mode for every agent.
 
@@ -218,6 +223,8 @@ def utilities(
         As in :class:`ChoiceInputs`; the modes are ``params.modes``.
     habit
         Add the habit bonus for last year's mode.
+    parking_dkk_per_trip
+        The run's parking charges; the parameters' baseline charges when omitted.
 
     Returns
     -------
@@ -225,7 +232,8 @@ def utilities(
         ``N × len(params.modes)`` utilities and boolean availability.
     """
     modes = mode_table(params.modes)
-    inputs = ChoiceInputs(population, skims, zones, params, bike_speed_ratio)
+    parking = params.costs.parking_dkk_per_trip if parking_dkk_per_trip is None else parking_dkk_per_trip
+    inputs = ChoiceInputs(population, skims, zones, params, bike_speed_ratio, parking)
     n = len(population)
     V = np.zeros((n, len(modes)))
     available = np.zeros((n, len(modes)), dtype=bool)

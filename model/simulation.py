@@ -180,7 +180,9 @@ class MobilityModel(mesa.Model):
         self.start_year, self.end_year = start_year, end_year
         self.year = start_year
         self.labels = {"experiment": "", "scenario": "", "seed": 0 if rng is None else int(rng), **(labels or {})}
-        self.supply = SupplyState.initial(context.edges, context.transit, self.params.fleet.chargers.baseline_local)
+        self.supply = SupplyState.initial(
+            context.edges, context.transit, self.params.fleet.chargers.baseline_local, self.params.choice.costs.parking_dkk_per_trip,
+        )
         apply_network_parameters(self.supply.edges, context.network.parameters, self.params.network)
         self.skim_settings: SkimSettings = skim_settings(self.params.choice, self.params.network.speeds_kph)
         free_flow = self._skims(reference_date(start_year), None)
@@ -329,7 +331,10 @@ class MobilityModel(mesa.Model):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
             trees = car_trees(self.edges, time_s, zone_nodes)
             self.skims = with_car(base, trees, self.skim_settings)
-            V, available = utilities(self.population, self.skims, self.context.zones, choice, ratio, habit=not first)
+            V, available = utilities(
+                self.population, self.skims, self.context.zones, choice, ratio, habit=not first,
+                parking_dkk_per_trip=self.supply.parking_dkk_per_trip,
+            )
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)

@@ -2,10 +2,11 @@
 
 A run starts from the inputs every run shares (:class:`model.simulation.ModelContext`) and
 copies the parts policy may change: the network arrays (lanes, capacity, speed limits, bike
-links), the transit services (opened lines, stops), the public chargers by year and the station
-improvements. Levers (:mod:`model.levers`) change only this state; the skims
-(:meth:`SupplyState.skims`) and the fleet model (:meth:`SupplyState.chargers_in`) read it, so
-the Mesa model needs no attribute that others write into.
+links), the transit services (opened lines, stops), the public chargers by year, the station
+improvements and the parking charges. The parameter files give their baselines. Levers
+(:mod:`model.levers`) change only this state; the skims (:meth:`SupplyState.skims`), the fleet
+model (:meth:`SupplyState.chargers_in`) and the mode choice (parking charges) read it, so the
+Mesa model needs no attribute that others write into.
 """
 
 from __future__ import annotations
@@ -38,17 +39,26 @@ class SupplyState:
         Public chargers in the municipality, by year (interpolated between years).
     station_improvements
         Station name → (transfer minutes saved, bike-parking minutes saved).
+    parking_dkk_per_trip
+        Parking charge per car trip by destination zone id (read by the mode choice).
     """
 
     edges: EdgeArrays
     transit: Transit
     local_chargers: dict[int, float]
     station_improvements: dict[str, tuple[float, float]] = field(default_factory=dict)
+    parking_dkk_per_trip: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def initial(cls, edges: EdgeArrays, transit: Transit, baseline_chargers: Mapping[int, float]) -> "SupplyState":
-        """The state before any lever: copies of the shared inputs, the baseline charger path."""
-        return cls(edges.copy(), transit.copy(), dict(baseline_chargers))
+    def initial(
+        cls,
+        edges: EdgeArrays,
+        transit: Transit,
+        baseline_chargers: Mapping[int, float],
+        baseline_parking: Mapping[str, float] | None = None,
+    ) -> "SupplyState":
+        """The state before any lever: copies of the shared inputs, the baseline chargers and prices."""
+        return cls(edges.copy(), transit.copy(), dict(baseline_chargers), parking_dkk_per_trip=dict(baseline_parking or {}))
 
     def chargers_in(self, year: int) -> float:
         """Public chargers in the municipality in ``year``."""

@@ -12,6 +12,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # --------------------------------------------------------------------------------------------
+# Trip purposes, vehicles, powertrains, roads
+# --------------------------------------------------------------------------------------------
+
+#: Trip purposes the demand model simulates (each purpose later gets its own destinations,
+#: frequencies and parameters; today only commuting to work is modelled).
+PURPOSES: tuple[str, ...] = ("commute",)
+
+#: Road vehicle classes of the vehicle-km contract (docs/outputs.md).
+VEHICLES: tuple[str, ...] = ("car", "truck")
+#: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
+POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
+#: Road categories of the network (network.toml) and of the output tables.
+ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
+#: Where a vehicle-km is driven, relative to the municipal boundary.
+AREAS: tuple[str, ...] = ("inside", "outside")
+#: Kinds of road traffic: the agents' trips by purpose, other local car trips, through traffic.
+TRAFFIC_TYPES: tuple[str, ...] = PURPOSES + ("other_local", "through")
+#: Who drives: residents of the municipality or not.
+ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
+
+
+# --------------------------------------------------------------------------------------------
 # Modes
 # --------------------------------------------------------------------------------------------
 
@@ -50,6 +72,8 @@ class Mode:
     def __post_init__(self) -> None:
         if self.nest not in NESTS:
             raise ValueError(f"mode '{self.name}': unknown nest '{self.nest}' (known: {', '.join(NESTS)})")
+        if self.vehicle is not None and self.vehicle not in VEHICLES:
+            raise ValueError(f"mode '{self.name}': unknown vehicle '{self.vehicle}' (known: {', '.join(VEHICLES)})")
 
 
 #: The commuting modes of the model, in the column order of the choice arrays.
@@ -107,25 +131,3 @@ def mode_table(names: tuple[str, ...] | list[str]) -> tuple[Mode, ...]:
         Naming the first unknown mode.
     """
     return tuple(_REGISTRY[name] for name in names)
-
-
-# --------------------------------------------------------------------------------------------
-# Trip purposes, vehicles, powertrains, roads
-# --------------------------------------------------------------------------------------------
-
-#: Trip purposes the demand model simulates (each purpose later gets its own destinations,
-#: frequencies and parameters; today only commuting to work is modelled).
-PURPOSES: tuple[str, ...] = ("commute",)
-
-#: Road vehicle classes of the vehicle-km contract (docs/outputs.md).
-VEHICLES: tuple[str, ...] = ("car", "truck")
-#: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
-POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
-#: Road categories of the network (network.toml) and of the output tables.
-ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
-#: Where a vehicle-km is driven, relative to the municipal boundary.
-AREAS: tuple[str, ...] = ("inside", "outside")
-#: Kinds of road traffic: commuting agents, other local car trips, through traffic.
-TRAFFIC_TYPES: tuple[str, ...] = ("commute", "other_local", "through")
-#: Who drives: residents of the municipality or not.
-ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")

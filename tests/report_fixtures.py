@@ -21,6 +21,7 @@ import pandas as pd
 from model import outputs
 from model.parameters import load_parameters
 from model.simulation import MobilityModel, ModelContext
+from model.supply_state import SupplyState
 from osm_fixtures import write_tiny_inputs
 
 
@@ -33,8 +34,8 @@ class NarrowRoad:
     maxspeed_kph: float
     start: dt.date
 
-    def apply(self, model: MobilityModel, date: dt.date) -> None:
-        e = model.edges
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        e = supply.edges
         sel = e.name.astype(str) == self.road
         ratio_lanes = self.lanes_total / np.maximum(e.lanes_total[sel], 1)
         e.capacity_vph[sel] = e.capacity_vph[sel] * ratio_lanes
@@ -54,8 +55,8 @@ class MotorwayLimit:
     maxspeed_kph: float
     start: dt.date
 
-    def apply(self, model: MobilityModel, date: dt.date) -> None:
-        e = model.edges
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        e = supply.edges
         _set_limit(e, e.road_category.astype(str) == "motorway", self.maxspeed_kph)
 
     def describe(self) -> dict[str, Any]:
@@ -71,8 +72,8 @@ class Chargers:
     start: dt.date
     name: str = "chargers"
 
-    def apply(self, model: MobilityModel, date: dt.date) -> None:
-        model.local_chargers.update(self.path)
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        supply.local_chargers.update(self.path)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "ev_chargers", "start": self.start.isoformat(), "path": {str(k): v for k, v in self.path.items()}}

@@ -13,6 +13,7 @@ from abm_fixtures import small_model
 from model.choice import probabilities, utilities
 from model.errors import VmobError
 from model.parameters import load_parameters
+from model.supply_state import SupplyState
 from model.vocabulary import MODES
 
 CAR, BIKE, WALK, S_TRAIN, LIGHT_RAIL = (MODES.index(m) for m in ("car", "bike", "walk", "s_train", "light_rail"))
@@ -32,13 +33,9 @@ def _choice_inputs(model, skims=None, population=None):
 
 def _letbane_skims(model):
     """Skims of summer 2026 with the Letbane opened (as the transit_line lever does)."""
-    saved = model.transit
-    model.transit = saved.copy()
-    model.transit.open_line("L")
-    try:
-        return model._skims(SUMMER_2026, None)
-    finally:
-        model.transit = saved
+    supply = SupplyState.initial(model.edges, model.transit, {})
+    supply.transit.open_line("L")
+    return supply.skims(model.context.zones, model.context.anchors, SUMMER_2026, model.skim_settings, modes=model.modes)
 
 
 def test_availability_rules(model):

@@ -187,8 +187,8 @@ class _RecordingLever:
     start: dt.date
     applied_in: list = dataclasses.field(default_factory=list)
 
-    def apply(self, model, date):
-        self.applied_in.append(model.year)
+    def apply(self, supply, date):
+        self.applied_in.append(date.year)
 
 
 def test_a_lever_counts_in_a_year_if_it_has_started_by_1_july():

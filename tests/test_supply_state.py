@@ -60,3 +60,18 @@ def test_the_skims_read_the_station_improvements(ctx, supply):
     assert (after.available >= before.available).all()
     both = before.available & after.available
     assert not np.array_equal(after.access_min[both], before.access_min[both]), "the skims ignored the improvement"
+
+
+def test_parking_charges_in_the_supply_state_move_commuters_out_of_cars():
+    from abm_fixtures import small_model
+
+    from model.vocabulary import MODES
+
+    base, priced = small_model(sample_fraction=0.1), small_model(sample_fraction=0.1)
+    assert priced.supply.parking_dkk_per_trip == load_parameters().choice.costs.parking_dkk_per_trip
+    for zone in ("albertslund", "brondby", "hvidovre", "ishoj", "glostrup"):
+        priced.supply.parking_dkk_per_trip[zone] = 60.0
+    base.step()
+    priced.step()
+    car = MODES.index("car")
+    assert priced.resident_share(car) < base.resident_share(car) - 0.01

@@ -25,6 +25,7 @@ from model import experiments, output_folder
 from model.cli import app
 from model.experiments import git_state, run_experiment
 from model.output_folder import LOCK_FILE, read_lock_record
+from model.report import FIGURE_LIST
 
 #: Tables and link files a full run writes and a lean one does not.
 LEAN_LEAVES_OUT = ["co2", "energy", "mode_split", "vehicle_km"]
@@ -47,8 +48,9 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def hidden_leftovers(folder: Path) -> list[str]:
-    """Hidden files and folders under ``folder`` other than the lock file: what an interrupted write leaves."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name != LOCK_FILE)
+    """Hidden files and folders under ``folder`` other than the lock file and the report's list of its
+    figures: what an interrupted write leaves."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name not in {LOCK_FILE, FIGURE_LIST})
 
 
 def assert_consistent(folder: Path) -> None:

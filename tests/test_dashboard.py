@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 pytest.importorskip("solara", reason="the dashboard extra is not installed (pip install -e '.[test]')")
 
+from model import report  # noqa: E402
 from model.app import RESULTS_ENV, controls, runs  # noqa: E402
 from model.config import load_config  # noqa: E402
 from model.errors import VmobError  # noqa: E402
@@ -193,6 +194,11 @@ def test_a_run_gives_changes_noise_and_the_report_figures() -> None:
     assert pinned.roles == {runs.REFERENCE: "baseline", "ring roads 30 (pinned)": "pinned", "ring roads 30": "current"}
     both = runs.change_vs_baseline(pinned).pivot_table(index=["metric", "year"], columns="scenario", values="mean")
     assert (both["ring roads 30 (pinned)"] == both["ring roads 30"]).all()
+    # a scenario name is the user's text: escaped in the page's tables
+    odd = runs.view_of_runs(reference, [("current", current.relabelled("<img src=x onerror=alert(1)>"))], SHORT)
+    odd_screen = runs.Screen(odd, report.headline_table(odd.summary, odd.labels), runs.change_vs_baseline(odd), [], [])
+    for text in (runs.change_html(odd_screen), runs.headline_html(odd_screen)):
+        assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
 
 
 # ------------------------------------------------------------------------------ in the browser

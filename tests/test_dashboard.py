@@ -355,6 +355,8 @@ def _add_road_limit(page, road: str, limit: str) -> None:
 
 
 def test_a_per_road_limit_and_its_change_vs_baseline(page) -> None:
+    from playwright.sync_api import expect
+
     started = time.monotonic()
     _set_short_run(page, seeds_right=1)  # two seeds: the page measures their spread
     _add_road_limit(page, "Søndre Ringvej", "30")
@@ -367,7 +369,7 @@ def test_a_per_road_limit_and_its_change_vs_baseline(page) -> None:
     assert page.locator("#headline tr", has_text="Søndre Ringvej 30").count() == 2  # 2019 and 2030
     noise = page.locator(".vmob-noise").inner_text()
     assert "The 2 seeds shown differ by up to" in noise and "sampling error of about ±" in noise
-    assert page.get_by_role("button", name="Pin", exact=True).is_enabled()
+    expect(page.get_by_role("button", name="Pin", exact=True)).to_be_enabled()  # once the task has finished
     _screenshot(page, ARTIFACTS / "dashboard.png")
     assert time.monotonic() - started < RUN_TIMEOUT_S
 

@@ -109,6 +109,7 @@ class LeverForm:
     fields: tuple[FieldControl, ...]
 
     def field(self, name: str) -> FieldControl:
+        """The control of the field ``name``."""
         return next(f for f in self.fields if f.name == name)
 
 

@@ -17,6 +17,7 @@ Failures show one line (details in the server log, never a traceback or a server
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 import threading
 import urllib.parse
@@ -135,11 +136,13 @@ CSS = """
 
 
 def Help(text: str, classes: list[str] | None = None) -> None:
+    """A grey help line under a control."""
     solara.Text(text, classes=["vmob-help", *(classes or [])])
 
 
 @solara.component
 def Presets() -> None:
+    """The preset select (scenarios of the presets file), *Load*, and the scenario name."""
     names = {p.name: p for p in controls.presets()}
     solara.Markdown("### Scenario")
     Help(f"Presets are the scenarios of {controls.PRESETS_FILE.name}; loading one replaces the levers below.")
@@ -160,6 +163,7 @@ def Presets() -> None:
 
 @solara.component
 def LeverList() -> None:
+    """The scenario's levers, one a line, each with *edit* and *remove*."""
     levers = scenario_levers.value
     if not levers:
         Help("No levers yet: the scenario is the reference (add levers below or load a preset).")
@@ -197,6 +201,7 @@ def FieldInput(control: controls.FieldControl, value: Any, on_value: Callable[[A
 
 @solara.component
 def LeverForm() -> None:
+    """The generated form of the chosen lever kind, its validation message and *Add*."""
     kinds = {f.title: f.kind for f in controls.control_table()}
     kind = form_kind.value
     lever_form = controls.form(kind)
@@ -240,6 +245,7 @@ def LeverForm() -> None:
 
 @solara.component
 def RunControls() -> None:
+    """Sample, seeds, end year, and the *Run*, *Pin* and *Unpin* buttons with the progress bar."""
     solara.Markdown("### Run")
     Help("The reference run (no levers) uses the same sample and seeds and is cached. 100 % is every "
          "commuter (about 13,000 agents); a shorter end year is quicker.")
@@ -282,6 +288,7 @@ def RunControls() -> None:
 
 @solara.component
 def FolderPicker() -> None:
+    """The experiment folders of the results root and *Open*."""
     names = runs.results_folders(runs.results_root())
     solara.Markdown("### Open a results folder")
     if not names:
@@ -298,6 +305,7 @@ def FolderPicker() -> None:
 
 @solara.component
 def Results() -> None:
+    """The results pane: the one-line message, the noise notes, the tables, the figures and downloads."""
     if message.value:
         solara.Error(message.value, classes=["vmob-run-error"])
     shown = screen.value
@@ -306,18 +314,18 @@ def Results() -> None:
                     "sample and seeds) runs alongside the first time. Or open an experiment written by `vmob run`.")
         return
     view = shown.view
-    solara.Markdown(f"**{view.source}**")
+    # labels and folder names are the user's text: escaped, never rendered as Markdown or HTML
+    solara.HTML(tag="p", unsafe_innerHTML=f"<b>{html.escape(view.source)}</b>")
     with solara.Card("How much is noise", classes=["vmob-noise"]):
-        for note in shown.notes:
-            solara.Markdown(f"- {note}")
+        solara.HTML(tag="ul", unsafe_innerHTML="".join(f"<li>{html.escape(note)}</li>" for note in shown.notes))
     for note in view.notes:
         solara.Warning(note, dense=True)
-    solara.Markdown(f"#### Change vs {view.reference}")
+    solara.HTML(tag="h4", unsafe_innerHTML=f"Change vs {html.escape(view.reference)}")
     solara.HTML(tag="div", unsafe_innerHTML=runs.change_html(shown))
     solara.Markdown("#### Headline numbers")
     solara.HTML(tag="div", unsafe_innerHTML=runs.headline_html(shown))
     for figure in shown.figures:
-        solara.Markdown(f"#### {figure.title}")
+        solara.HTML(tag="h4", unsafe_innerHTML=html.escape(figure.title))
         solara.Image(figure.png, classes=[f"vmob-figure-{figure.key}"])
     solara.Markdown("#### Downloads")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
@@ -342,6 +350,7 @@ threading.Thread(target=_preload, daemon=True).start()
 
 @solara.component
 def Page() -> None:
+    """The page; ``?folder=<name>`` opens a results folder."""
     solara.Title("Vallensbæk mobility dashboard")
     solara.Style(CSS)
     router = solara.use_router()

@@ -136,6 +136,7 @@ class RunSettings:
     end_year: int = END_YEAR[3]
 
     def seed_list(self) -> list[int]:
+        """The seeds run: ``first_seed`` and the next ``seeds - 1``."""
         return list(range(self.first_seed, self.first_seed + self.seeds))
 
     def check(self) -> None:
@@ -149,6 +150,7 @@ class RunSettings:
             raise VmobError(f"First seed must be a whole number from 0 to {MAX_SEED - self.seeds}, not {self.first_seed}")
 
     def describe(self) -> str:
+        """E.g. ``"20% sample, seeds 1–2, 2019–2050"``."""
         seeds = self.seed_list()
         seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
         return f"{self.sample_fraction:.0%} sample, {seed_text}, {BASE_YEAR}–{self.end_year}"
@@ -165,6 +167,7 @@ class Run:
     seconds: float
 
     def relabelled(self, label: str) -> "Run":
+        """The same run under another label."""
         return Run(label, {k: t.assign(scenario=label) for k, t in self.tables.items()},
                    self.link_volumes.assign(scenario=label), self.residents, self.seconds)
 
@@ -259,10 +262,12 @@ class View:
 
     @property
     def reference(self) -> str:
+        """The reference scenario's label (the first)."""
         return self.labels[0]
 
     @property
     def summary(self) -> pd.DataFrame:
+        """The ``summary`` table of every scenario."""
         return self.tables["summary"]
 
 
@@ -438,7 +443,7 @@ def noise_notes(view: View) -> list[str]:
             notes.append(f"The {last} change in the car share of {', '.join(repr(u) for u in unclear)} is within this "
                          "noise: not distinguishable from no change.")
     notes.append("Compare scenarios with the same sample and seeds (the page does); for numbers to report, use "
-                 "`vmob run` with the full population and more seeds.")
+                 "vmob run with the full population and more seeds.")
     return notes
 
 

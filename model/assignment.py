@@ -8,10 +8,13 @@ pieces: all-or-nothing loading, BPR link times and the relative gap.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from model.edges import EdgeArrays
-from model.skims import CarTrees
+from model.skims import CarTrees, tree_edges
+
+#: Tree entries (origins × nodes × OD layers) accumulated at once; bounds the loading's memory
+#: (about 40 bytes per entry) whatever the number of zones.
+CHUNK_ENTRIES = 2**22
 
 
 def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -20,23 +23,99 @@ def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: fl
     return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
 
 
-def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, sp.csr_matrix, float]:
+def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, float]:
     """Load an OD matrix on the fastest paths of ``trees``.
 
     Returns
     -------
     volume
         Auxiliary edge volumes (vehicles per hour).
-    incidence
-        Edge × OD path incidence used.
     shortest_total
         Σ demand × shortest-path time (vehicle-seconds), for the relative gap.
     """
-    rows, cols = trees.path_entries()
-    n_pairs = len(trees.zone_nodes) ** 2
-    incidence = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_edges, n_pairs))
     flat = od_vph.ravel()
-    return incidence @ flat, incidence, float(flat @ trees.time_s.ravel())
+    return tree_loads(trees, od_vph, n_edges), float(flat @ trees.time_s.ravel())
+
+
+def tree_loads(trees: CarTrees, od: np.ndarray, n_edges: int) -> np.ndarray:
+    """Edge volumes of OD matrices loaded on the fastest paths of ``trees``.
+
+    Each origin's demand is put on its destinations' nodes and accumulated up the
+    origin's shortest-path tree, deepest nodes first: a node hands its own demand plus
+    everything its descendants handed it to its predecessor, and that sum is the load on
+    the tree edge into the node. Memory is O(origins × nodes), never O(pairs × path
+    length); origins are taken in chunks of :data:`CHUNK_ENTRIES`.
+
+    Parameters
+    ----------
+    trees
+        Fastest paths from every zone node.
+    od
+        ``zones × zones`` demand, or ``zones × zones × layers`` for several demand
+        layers at once (e.g. vehicle groups). Unreachable pairs and a zone to itself
+        load nothing.
+    n_edges
+        Number of edges in the network's :class:`~model.edges.EdgeArrays`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_edges`` volumes, or ``n_edges × layers``, in the units of ``od``.
+    """
+    nz = len(trees.zone_nodes)
+    layers = od.reshape(nz, nz, -1)
+    n_layers = layers.shape[2]
+    if trees.tree_edge is None:
+        trees.tree_edge = tree_edges(trees.pred, trees.index)
+    demand = np.where(np.isfinite(trees.time_s)[..., None], layers, 0.0)
+    n_nodes = trees.pred.shape[1]
+    chunk = max(1, CHUNK_ENTRIES // (n_nodes * n_layers))
+    volume = np.zeros((n_edges, n_layers))
+    for start in range(0, nz, chunk):
+        rows = slice(start, start + chunk)
+        edge, flow = _accumulate(trees.pred[rows], trees.tree_edge[rows], trees.zone_nodes, demand[rows])
+        position = trees.positions[edge]
+        for layer in range(n_layers):
+            volume[:, layer] += np.bincount(position, weights=flow[:, layer], minlength=n_edges)
+    return volume if od.ndim == 3 else volume[:, 0]
+
+
+def _accumulate(
+    pred: np.ndarray, tree_edge: np.ndarray, zone_nodes: np.ndarray, demand: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow on every tree edge of a block of trees: ``(tree edge, flows × layers)`` per reached node.
+
+    Trees are processed together, one depth level at a time from the deepest: the nodes
+    of one level never feed each other, so each level is one vectorised scatter-add.
+    """
+    trees, n = pred.shape
+    offset = (np.arange(trees) * n)[:, None]
+    has_parent = (pred >= 0).ravel()
+    parent = np.where(pred >= 0, pred + offset, np.arange(n)[None, :] + offset).ravel()
+    depth = _depth(parent, has_parent)
+    flow = np.zeros((trees * n, demand.shape[2]))
+    np.add.at(flow, (offset + zone_nodes[None, :]).ravel(), demand.reshape(-1, demand.shape[2]))
+    entries = np.flatnonzero(has_parent)
+    entries = entries[np.argsort(-depth[entries], kind="stable")]
+    level_ends = np.cumsum(np.bincount(depth[entries])[::-1])
+    level_starts = np.concatenate([[0], level_ends[:-1]])
+    for begin, end in zip(level_starts.tolist(), level_ends.tolist(), strict=True):
+        level = entries[begin:end]
+        if len(level):
+            np.add.at(flow, parent[level], flow[level])
+    return tree_edge.ravel()[entries], flow[entries]
+
+
+def _depth(parent: np.ndarray, has_parent: np.ndarray) -> np.ndarray:
+    """Edges from the root to every node (0 at roots and unreached nodes), by pointer jumping."""
+    depth = has_parent.astype(np.int64)
+    jump = parent
+    while True:
+        depth = depth + depth[jump]
+        nxt = jump[jump]
+        if np.array_equal(nxt, jump):
+            return depth
+        jump = nxt
 
 
 def relative_gap(time_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:

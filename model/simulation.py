@@ -20,7 +20,7 @@ import shapely
 
 from model import emissions
 from model.agents import Commuter
-from model.assignment import all_or_nothing, bpr_time_s, relative_gap
+from model.assignment import all_or_nothing, bpr_time_s, relative_gap, tree_loads
 from model.choice import CAR, probabilities, utilities
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import charger_multiplier, national_stock_shares, replace_cars
@@ -312,7 +312,7 @@ class MobilityModel(mesa.Model):
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, CAR], current_car)
             od = self._car_od_vph(car_share * self.weights)
-            aux, _, shortest = all_or_nothing(trees, od, n_edges)
+            aux, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
                 gaps.append(relative_gap(time_s, self.agent_volume, shortest))
             self.agent_volume = aux if k == 1 and not self.agent_volume.any() else self.agent_volume + (aux - self.agent_volume) / k
@@ -410,9 +410,8 @@ class MobilityModel(mesa.Model):
         for powertrain in POWERTRAINS:
             groups.append(("car", powertrain, "other_local", "non_resident"))
             loads.append(visitors * stock[powertrain])
-        total_od = np.sum(loads, axis=0)
-        _, incidence, _ = all_or_nothing(car_trees(edges, time_s, self.context.anchors.zone_node), total_od, len(edges.u))
-        daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
+        trees = car_trees(edges, time_s, self.context.anchors.zone_node)
+        daily = tree_loads(trees, np.stack(loads, axis=-1), len(edges.u))  # edges × groups, vehicles/day
         commute_daily = daily[:, :n_commute].sum(axis=1)
         visitor_daily = daily[:, n_commute:].sum(axis=1)
         annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])

@@ -335,6 +335,40 @@ def case_growth_network(nodes: int) -> list[dict]:
     return [row("growth: one year (2020), full population", f"{context.edges.n_nodes:,} nodes, {len(context.edges.u):,} edges", wall)]
 
 
+def case_loading(nodes: int = 50_000, zone_counts: tuple[int, ...] = (300, 600)) -> list[dict]:
+    """One car tree build plus one all-or-nothing loading for a regional zone system on the lattice.
+
+    Zones are attached to distinct random drive-and-walk nodes (seeded) with a random OD matrix;
+    ``peak MB`` is the traced peak (``tracemalloc``, which numpy reports to) of the step alone.
+    """
+    import tracemalloc
+
+    from model.assignment import all_or_nothing
+    from model.edges import edge_arrays
+    from model.network import load_network
+    from model.skims import car_trees
+
+    edges = edge_arrays(load_network(lattice(nodes)).graph)
+    candidates = np.flatnonzero(np.isin(np.arange(edges.n_nodes), edges.u[edges.drive & edges.walk]))
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for zones in zone_counts:
+        zone_nodes = rng.choice(candidates, zones, replace=False)
+        od = rng.uniform(0.0, 10.0, (zones, zones))
+        np.fill_diagonal(od, 0.0)
+        tracemalloc.start()
+        start = time.process_time()
+        trees = car_trees(edges, edges.free_flow_time_s, zone_nodes)
+        all_or_nothing(trees, od, len(edges.u))
+        cpu = time.process_time() - start
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        del trees
+        rows.append(row(f"7 car trees + loading, {zones} zones", f"{edges.n_nodes:,} nodes, {len(edges.u):,} edges",
+                        cpu, None, "CPU s; peak MB traced for the step alone", peak=peak))
+    return rows
+
+
 CASES = {
     "municipal": case_municipal,
     "network": case_network,
@@ -348,4 +382,5 @@ CASES = {
     "net_embedded": lambda: case_growth_network(0),
     "net12k": lambda: case_growth_network(12_500),
     "net50k": lambda: case_growth_network(50_000),
+    "loading": case_loading,
 }

@@ -50,14 +50,17 @@ def collect(experiments: list[str], sample_fraction: float | None, seed: int) ->
     return out
 
 
-def largest_relative_difference(before: pd.DataFrame, after: pd.DataFrame) -> float:
-    """Largest ``|after − before| / |before|`` over the numeric cells (0 where both are 0)."""
-    numeric = before.select_dtypes("number").columns
+def largest_relative_difference(before: pd.DataFrame, after: pd.DataFrame) -> tuple[float, str]:
+    """Largest ``|after − before| / |before|`` over the numeric cells (0 where equal), and its column."""
+    numeric = list(before.select_dtypes("number").columns)
+    if not numeric:
+        return 0.0, ""
     a = before[numeric].to_numpy(dtype=float)
     b = after[numeric].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(a == b, 0.0, np.abs(b - a) / np.abs(a))
-    return float(np.nanmax(relative)) if relative.size else 0.0
+        relative = np.nan_to_num(np.where(a == b, 0.0, np.abs(b - a) / np.abs(a)), nan=0.0)
+    column = int(np.argmax(relative.max(axis=0)))
+    return float(relative[:, column].max()), str(numeric[column])
 
 
 def main() -> None:
@@ -83,8 +86,8 @@ def main() -> None:
             print(f"{name}: {len(tables[name])} rows identical")
         else:
             pd.testing.assert_frame_equal(before[name], tables[name], check_exact=False, rtol=args.rtol)
-            print(f"{name}: equal within rtol {args.rtol} (largest relative difference "
-                  f"{largest_relative_difference(before[name], tables[name]):.2e})")
+            largest, column = largest_relative_difference(before[name], tables[name])
+            print(f"{name}: equal within rtol {args.rtol} (largest relative difference {largest:.2e}, {column or '-'})")
     print("all tables unchanged")
 
 

@@ -41,10 +41,9 @@ def tree_loads(trees: CarTrees, od: np.ndarray, n_edges: int) -> np.ndarray:
     """Edge volumes of OD matrices loaded on the fastest paths of ``trees``.
 
     Each origin's demand is put on its destinations' nodes and accumulated up the
-    origin's shortest-path tree, deepest nodes first: a node hands its own demand plus
-    everything its descendants handed it to its predecessor, and that sum is the load on
-    the tree edge into the node. Memory is O(origins × nodes), never O(pairs × path
-    length); origins are taken in chunks of :data:`CHUNK_ENTRIES`.
+    origin's shortest-path tree: the load on the tree edge into a node is the demand of
+    the node and all its descendants (:func:`_accumulate`). Memory is O(origins × nodes),
+    never O(pairs × path length); origins are taken in chunks of :data:`CHUNK_ENTRIES`.
 
     Parameters
     ----------
@@ -76,46 +75,39 @@ def tree_loads(trees: CarTrees, od: np.ndarray, n_edges: int) -> np.ndarray:
         edge, flow = _accumulate(trees.pred[rows], trees.tree_edge[rows], trees.zone_nodes, demand[rows])
         position = trees.positions[edge]
         for layer in range(n_layers):
-            volume[:, layer] += np.bincount(position, weights=flow[:, layer], minlength=n_edges)
+            volume[:, layer] += np.bincount(position, weights=flow[layer], minlength=n_edges)
     return volume if od.ndim == 3 else volume[:, 0]
 
 
 def _accumulate(
     pred: np.ndarray, tree_edge: np.ndarray, zone_nodes: np.ndarray, demand: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Flow on every tree edge of a block of trees: ``(tree edge, flows × layers)`` per reached node.
+    """Flow on every tree edge of a block of trees: ``(tree edge, layers × flows)`` per reached node.
 
-    Trees are processed together, one depth level at a time from the deepest: the nodes
-    of one level never feed each other, so each level is one vectorised scatter-add.
+    The flow into a node is the demand of all its descendants, itself included. It is
+    gathered by pointer jumping, the mirror image of :func:`model.skims.path_sums`: after
+    step k every node holds the demand of its descendants less than 2**k edges below it,
+    and each step adds what the nodes exactly 2**k edges below hand up (one ``bincount``
+    per layer over all trees at once), so ``log2(depth)`` steps cover every tree.
     """
     trees, n = pred.shape
+    size = trees * n
     offset = (np.arange(trees) * n)[:, None]
     has_parent = (pred >= 0).ravel()
-    parent = np.where(pred >= 0, pred + offset, np.arange(n)[None, :] + offset).ravel()
-    depth = _depth(parent, has_parent)
-    flow = np.zeros((trees * n, demand.shape[2]))
-    np.add.at(flow, (offset + zone_nodes[None, :]).ravel(), demand.reshape(-1, demand.shape[2]))
+    above = np.where(pred >= 0, pred + offset, 0).ravel()  # the ancestor 2**k edges up, where there is one
+    reaching = has_parent.copy()
+    destination = (offset + zone_nodes[None, :]).ravel()
+    flow = np.array([np.bincount(destination, weights=demand[..., layer].ravel(), minlength=size)
+                     for layer in range(demand.shape[2])])
+    below = np.flatnonzero(reaching)
+    while len(below):
+        target = above[below]
+        flow += np.array([np.bincount(target, weights=flow[layer, below], minlength=size) for layer in range(len(flow))])
+        above[below] = above[target]
+        reaching[below] = reaching[target]
+        below = below[reaching[below]]
     entries = np.flatnonzero(has_parent)
-    entries = entries[np.argsort(-depth[entries], kind="stable")]
-    level_ends = np.cumsum(np.bincount(depth[entries])[::-1])
-    level_starts = np.concatenate([[0], level_ends[:-1]])
-    for begin, end in zip(level_starts.tolist(), level_ends.tolist(), strict=True):
-        level = entries[begin:end]
-        if len(level):
-            np.add.at(flow, parent[level], flow[level])
-    return tree_edge.ravel()[entries], flow[entries]
-
-
-def _depth(parent: np.ndarray, has_parent: np.ndarray) -> np.ndarray:
-    """Edges from the root to every node (0 at roots and unreached nodes), by pointer jumping."""
-    depth = has_parent.astype(np.int64)
-    jump = parent
-    while True:
-        depth = depth + depth[jump]
-        nxt = jump[jump]
-        if np.array_equal(nxt, jump):
-            return depth
-        jump = nxt
+    return tree_edge.ravel()[entries], flow[:, entries]
 
 
 def relative_gap(time_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:

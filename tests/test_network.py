@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
@@ -73,10 +74,32 @@ def extract_files(tiny_files, tmp_path_factory) -> tuple[Path, Path]:
     return write_pbf(xml, folder / "extract.osm.pbf"), tiny_files[1]
 
 
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
-def extract(extract_files):
+def extract_and_log(extract_files):
     pbf, boundary = extract_files
-    return load_network(pbf, boundary=boundary, buffer_km=1.0)
+    logger = logging.getLogger("model.network")
+    recorder, level = Recorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.INFO)
+    try:
+        return load_network(pbf, boundary=boundary, buffer_km=1.0), recorder.messages
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def extract(extract_and_log):
+    return extract_and_log[0]
 
 
 def test_extract_keeps_the_streets_inside_the_buffer(extract):
@@ -127,7 +150,12 @@ def test_extract_closes_car_pockets_and_keeps_them_for_walkers(extract):
     assert report.drive_edges_closed == 1
     assert report.drive_km_closed == pytest.approx(pocket[0]["length"] / 1000.0)
     lines = "\n".join(report.lines())
-    assert "closed to cars    1 edges" in lines and "1 km" in lines
+    assert "closed to cars    1 edges, 0.4 km" in lines
+
+
+def test_extract_report_is_logged(extract_and_log, extract_files):
+    network, messages = extract_and_log
+    assert messages == [f"{extract_files[0]}: {line}" for line in network.extract_report.lines()]
 
 
 def test_graphml_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):

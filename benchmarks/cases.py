@@ -335,6 +335,69 @@ def case_growth_network(nodes: int) -> list[dict]:
     return [row("growth: one year (2020), full population", f"{context.edges.n_nodes:,} nodes, {len(context.edges.u):,} edges", wall)]
 
 
+def case_loading(nodes: int = 50_000, zone_counts: tuple[int, ...] = (300, 600)) -> list[dict]:
+    """Car trees, then one all-or-nothing loading, for a regional zone system on the lattice.
+
+    Zones are attached to distinct random drive-and-walk nodes (seeded) with a random OD matrix.
+    Times are CPU seconds; ``peak MB`` is the traced peak (``tracemalloc``, which numpy reports
+    to) of each step alone, the trees' own arrays included in the loading's.
+    """
+    import tracemalloc
+
+    from model.assignment import all_or_nothing
+    from model.edges import edge_arrays
+    from model.network import load_network
+    from model.skims import car_trees
+
+    edges = edge_arrays(load_network(lattice(nodes)).graph)
+    candidates = np.unique(edges.u[edges.drive & edges.walk])
+    rng = np.random.default_rng(SEED)
+    size = f"{edges.n_nodes:,} nodes, {len(edges.u):,} edges"
+    rows = []
+    for zones in zone_counts:
+        zone_nodes = rng.choice(candidates, zones, replace=False)
+        od = rng.uniform(0.0, 10.0, (zones, zones))
+        np.fill_diagonal(od, 0.0)
+        tracemalloc.start()
+        start = time.process_time()
+        trees = car_trees(edges, edges.free_flow_time_s, zone_nodes)
+        built = time.process_time() - start
+        trees_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.reset_peak()
+        start = time.process_time()
+        all_or_nothing(trees, od, len(edges.u))
+        loaded = time.process_time() - start
+        loading_peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        del trees
+        rows.append(row(f"7a car trees, {zones} zones", size, built, None, "CPU s; traced peak MB", peak=trees_peak))
+        rows.append(row(f"7b loading on the trees, {zones} zones", size, loaded, None,
+                        "CPU s; traced peak MB (trees included)", peak=loading_peak))
+    return rows
+
+
+def case_extract(nodes: int = 100_000) -> list[dict]:
+    """A synthetic ``.osm.pbf`` of about ``nodes`` nodes read to a normalised network (CPU s).
+
+    The buffer (50 km) keeps the whole lattice, so every node is read, built, simplified,
+    normalised and flattened by ``edge_arrays``.
+    """
+    from synthetic_network import write_osm
+
+    from model.edges import edge_arrays
+    from model.network import load_network
+
+    path = CACHE / f"lattice_{nodes}.osm.pbf"
+    if not path.exists():
+        write_osm(path, nodes)
+    start = time.process_time()
+    network = load_network(path, buffer_km=50.0)
+    edges = edge_arrays(network.graph)
+    cpu = time.process_time() - start
+    size = f"{edges.n_nodes:,} nodes, {len(edges.u):,} edges ({path.stat().st_size / 2**20:.1f} MB PBF)"
+    return [row("8 synthetic PBF read to a normalised network", size, cpu, cpu / 60.0, "CPU s; target 60 s")]
+
+
 CASES = {
     "municipal": case_municipal,
     "network": case_network,
@@ -348,4 +411,6 @@ CASES = {
     "net_embedded": lambda: case_growth_network(0),
     "net12k": lambda: case_growth_network(12_500),
     "net50k": lambda: case_growth_network(50_000),
+    "loading": case_loading,
+    "extract": case_extract,
 }

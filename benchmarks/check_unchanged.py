@@ -7,7 +7,7 @@ output table and the link volumes, and either saves them or compares them with a
     .venv/bin/python benchmarks/check_unchanged.py --compare /tmp/before.pkl   # after it
 
 Comparison is exact (``pandas.testing.assert_frame_equal(check_exact=True)``) unless
-``--rtol`` is given.
+``--rtol`` is given; then each table's largest relative difference is printed too.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +50,19 @@ def collect(experiments: list[str], sample_fraction: float | None, seed: int) ->
     return out
 
 
+def largest_relative_difference(before: pd.DataFrame, after: pd.DataFrame) -> tuple[float, str]:
+    """Largest ``|after − before| / |before|`` over the numeric cells (0 where equal), and its column."""
+    numeric = list(before.select_dtypes("number").columns)
+    if not numeric:
+        return 0.0, ""
+    a = before[numeric].to_numpy(dtype=float)
+    b = after[numeric].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.nan_to_num(np.where(a == b, 0.0, np.abs(b - a) / np.abs(a)), nan=0.0)
+    column = int(np.argmax(relative.max(axis=0)))
+    return float(relative[:, column].max()), str(numeric[column])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
@@ -69,9 +83,11 @@ def main() -> None:
     for name in sorted(tables):
         if args.rtol is None:
             pd.testing.assert_frame_equal(before[name], tables[name], check_exact=True)
+            print(f"{name}: {len(tables[name])} rows identical")
         else:
             pd.testing.assert_frame_equal(before[name], tables[name], check_exact=False, rtol=args.rtol)
-        print(f"{name}: {len(tables[name])} rows identical" if args.rtol is None else f"{name}: equal within rtol {args.rtol}")
+            largest, column = largest_relative_difference(before[name], tables[name])
+            print(f"{name}: equal within rtol {args.rtol} (largest relative difference {largest:.2e}, {column or '-'})")
     print("all tables unchanged")
 
 

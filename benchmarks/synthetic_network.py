@@ -1,4 +1,4 @@
-"""A synthetic OSM-like road and cycle network of a given size, written as OSM XML.
+"""A synthetic OSM-like road and cycle network of a given size, written as OSM XML or PBF.
 
 A perturbed lattice over the embedded zones' and stations' extent (plus a margin), so
 that every zone and station snaps to it, with realistic OSM highway classes: motorway
@@ -8,11 +8,14 @@ tracks), secondary every 4th (50 km/h, cycle lanes) and residential streets in b
 removed to break the regularity). Ways span up to 8 segments, as OSM ways do.
 
 The file goes through the project's own pipeline (``model.network.load_network``:
-``osmnx.graph_from_xml``, normalisation, boundary shares), exactly as a real extract.
-Simplifications: motorways cross the lattice at grade (no ramps or bridges), and the
-lattice is uniform rather than dense in towns and sparse between them.
+``osmnx.graph_from_xml`` for ``.osm``; the extract reader of ``model.extract`` for ``.osm.pbf``,
+written with osmium's writer), exactly as a real extract. Simplifications: motorways cross the
+lattice at grade (no ramps or bridges), the lattice is uniform rather than dense in towns and
+sparse between them, and every node is a junction (a real extract has many shape nodes that
+simplification removes).
 
     .venv/bin/python benchmarks/synthetic_network.py --nodes 50000 --out /tmp/synthetic.osm
+    .venv/bin/python benchmarks/synthetic_network.py --nodes 100000 --out /tmp/synthetic.osm.pbf
 """
 
 from __future__ import annotations
@@ -78,7 +81,42 @@ def line_class(k: int, rng_value: float) -> str:
 
 
 def write_osm(path: Path, nodes: int, seed: int = 0) -> dict[str, float]:
-    """Write a lattice of about ``nodes`` nodes as OSM XML; returns its size figures."""
+    """Write a lattice of about ``nodes`` nodes (OSM PBF for a ``.pbf`` path, else OSM XML); returns its size figures."""
+    if path.name.endswith(".pbf"):
+        return write_pbf(path, nodes, seed)
+    ids, lat, lon, ways, figures = lattice(nodes, seed)
+    out = ["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6" generator="vmob benchmarks/synthetic_network.py">',
+           f'  <bounds minlat="{lat.min():.7f}" minlon="{lon.min():.7f}" maxlat="{lat.max():.7f}" maxlon="{lon.max():.7f}"/>']
+    out += [f'  <node id="{i}" visible="true" version="1" lat="{la:.7f}" lon="{lo:.7f}"/>'
+            for i, la, lo in zip(ids.tolist(), lat.tolist(), lon.tolist(), strict=True)]
+    for way_id, (refs, tags) in enumerate(ways, start=1):
+        out.append(f'  <way id="{way_id}" visible="true" version="1">')
+        out.extend(f'    <nd ref="{r}"/>' for r in refs)
+        out.extend(f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items())
+        out.append("  </way>")
+    out.append("</osm>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return figures
+
+
+def write_pbf(path: Path, nodes: int, seed: int = 0) -> dict[str, float]:
+    """Write the same lattice as :func:`write_osm` as OSM PBF with osmium's writer."""
+    import osmium
+
+    ids, lat, lon, ways, figures = lattice(nodes, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # osmium refuses to overwrite
+    with osmium.SimpleWriter(str(path)) as writer:
+        for i, la, lo in zip(ids.tolist(), lat.tolist(), lon.tolist(), strict=True):
+            writer.add_node(osmium.osm.mutable.Node(id=i, location=(lo, la)))
+        for way_id, (refs, tags) in enumerate(ways, start=1):
+            writer.add_way(osmium.osm.mutable.Way(id=way_id, nodes=refs, tags=tags))
+    return figures
+
+
+def lattice(nodes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[list[int], dict[str, str]]], dict[str, float]]:
+    """Node ids, lat, lon, ways ``(node refs, tags)`` and size figures of a lattice of about ``nodes`` nodes."""
     rng = np.random.default_rng(seed)
     x0, x1, y0, y1 = extent()
     spacing = math.sqrt((x1 - x0) * (y1 - y0) / nodes)
@@ -88,22 +126,10 @@ def write_osm(path: Path, nodes: int, seed: int = 0) -> dict[str, float]:
     y = y0 + ii * spacing + rng.uniform(-0.2, 0.2, ii.shape) * spacing
     lon, lat = Transformer.from_crs(CRS_METRIC, CRS_WGS84, always_xy=True).transform(x.ravel(), y.ravel())
     ids = np.arange(1, nx_ * ny_ + 1).reshape(ny_, nx_)
-    out = ["<?xml version='1.0' encoding='UTF-8'?>", '<osm version="0.6" generator="vmob benchmarks/synthetic_network.py">',
-           f'  <bounds minlat="{lat.min():.7f}" minlon="{lon.min():.7f}" maxlat="{lat.max():.7f}" maxlon="{lon.max():.7f}"/>']
-    out += [f'  <node id="{i}" visible="true" version="1" lat="{la:.7f}" lon="{lo:.7f}"/>'
-            for i, la, lo in zip(ids.ravel().tolist(), lat.tolist(), lon.tolist(), strict=True)]
-    way_id = 0
-    segments = 0
+    ways: list[tuple[list[int], dict[str, str]]] = []
 
     def emit(refs: list[int], cls: str, name: str) -> None:
-        nonlocal way_id, segments
-        way_id += 1
-        segments += len(refs) - 1
-        tags = {**CLASSES[cls], "name": name}
-        out.append(f'  <way id="{way_id}" visible="true" version="1">')
-        out.extend(f'    <nd ref="{r}"/>' for r in refs)
-        out.extend(f'    <tag k="{k}" v="{v}"/>' for k, v in tags.items())
-        out.append("  </way>")
+        ways.append((refs, {**CLASSES[cls], "name": name}))
 
     for axis, count, length in (("row", ny_, nx_), ("col", nx_, ny_)):
         for k in range(count):
@@ -122,10 +148,8 @@ def write_osm(path: Path, nodes: int, seed: int = 0) -> dict[str, float]:
                 elif end - start == WAY_SEGMENTS or end == length - 1:
                     emit(line[start:end + 1].tolist(), cls, name)
                     start = end
-    out.append("</osm>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return {"nodes": nx_ * ny_, "ways": way_id, "segments": segments, "spacing_m": spacing}
+    figures = {"nodes": nx_ * ny_, "ways": len(ways), "segments": sum(len(refs) - 1 for refs, _ in ways), "spacing_m": spacing}
+    return ids.ravel(), np.asarray(lat), np.asarray(lon), ways, figures
 
 
 def main() -> None:

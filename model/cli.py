@@ -135,9 +135,10 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
         f"nodes        {summary['nodes']}",
         f"edges        {summary['edges']} (directed)",
         f"road km      {total_km:.1f} ({summary['km_inside_boundary']:.1f} inside the boundary)",
-        "",
-        "km by highway class",
     ]
+    if "extract" in summary:
+        lines += ["", "read from the extract"] + [f"  {line}" for line in summary["extract"]]
+    lines += ["", "km by highway class"]
     lines += [f"  {highway:<18} {km:8.2f}" for highway, km in summary["km_by_highway"].items()]
     lines += ["", "named roads (lanes per way and per direction, speed limit; drivable parts only)"]
     width = max((len(name) for name in summary["named_roads"]), default=0)

@@ -7,9 +7,11 @@ levers change its arrays (capacity, speed, bike factors) in place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 from pyproj import Transformer
 from scipy.spatial import cKDTree
 
@@ -105,25 +107,34 @@ class EdgeArrays:
 
 
 def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
-    """Flatten a normalised graph (see :func:`model.network.normalise`) into arrays."""
-    node_ids = np.array(list(graph.nodes), dtype=np.int64)
-    index = {node: i for i, node in enumerate(graph.nodes)}
-    keys, rows = [], []
-    for u, v, k, data in graph.edges(keys=True, data=True):
-        keys.append((u, v, k))
-        rows.append(data)
+    """Flatten a normalised graph (see :func:`model.network.normalise`) into arrays.
+
+    Each column is read out of the edges' dicts by C-level iteration (``operator.itemgetter``
+    mapped over them into ``numpy.fromiter``) and the endpoints' node positions are looked up
+    with a pandas index: no Python code runs per edge.
+    """
+    n_nodes = graph.number_of_nodes()
+    node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=n_nodes)
+    keys = list(graph.edges(keys=True))
+    rows = list(map(itemgetter(3), graph.edges(keys=True, data=True)))
 
     def column(name: str, dtype: type | str = float) -> np.ndarray:
-        return np.array([row[name] for row in rows], dtype=dtype)
+        return np.fromiter(map(itemgetter(name), rows), dtype=dtype, count=len(rows))
 
-    osmid = np.array([row["osmid"][0] if isinstance(row["osmid"], list) else row["osmid"] for row in rows], dtype=object)
+    def endpoint(end: int) -> np.ndarray:
+        ids = np.fromiter(map(itemgetter(end), keys), dtype=np.int64, count=len(keys))
+        return pd.Index(node_ids).get_indexer(ids).astype(np.int64)
+
+    osmid = column("osmid", object)
+    listed = np.fromiter(map(type, osmid), dtype=object, count=len(osmid)) == list
+    osmid[listed] = [value[0] for value in osmid[listed]]
     return EdgeArrays(
         keys=keys,
         node_ids=node_ids,
-        x=np.array([graph.nodes[n]["x"] for n in graph.nodes], dtype=float),
-        y=np.array([graph.nodes[n]["y"] for n in graph.nodes], dtype=float),
-        u=np.array([index[key[0]] for key in keys], dtype=np.int64),
-        v=np.array([index[key[1]] for key in keys], dtype=np.int64),
+        x=np.fromiter(map(itemgetter(1), graph.nodes(data="x")), dtype=float, count=n_nodes),
+        y=np.fromiter(map(itemgetter(1), graph.nodes(data="y")), dtype=float, count=n_nodes),
+        u=endpoint(0),
+        v=endpoint(1),
         length_m=np.maximum(column("length"), 0.1),
         maxspeed_kph=column("maxspeed_kph"),
         speed_kph=column("speed_kph"),
@@ -140,6 +151,13 @@ def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
         highway=column("highway", object),
         osmid=osmid,
     )
+
+
+#: Normalised edge attributes that :func:`edge_arrays` reads.
+EDGE_COLUMNS = (
+    "length", "maxspeed_kph", "speed_kph", "capacity_vph", "lanes", "lanes_total", "drive_allowed", "bike_allowed",
+    "walk_allowed", "cycleway", "inside_share", "road_category", "name", "highway", "osmid",
+)
 
 
 @dataclass(frozen=True)

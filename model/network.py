@@ -4,19 +4,22 @@ Sources are the embedded OSM XML of Vallensbæk (``networks/vallensbaek``), any
 local ``.osm``/``.osm.xml``/``.osm.pbf``/``.graphml`` file, or a download by
 :func:`fetch_network` that is cached as GraphML. Whatever the source, the graph
 is read by osmnx and normalised by :func:`normalise` into the edge attributes
-listed in ``docs/network.md``.
+listed in ``docs/network.md``. A ``.osm.pbf`` extract is read as a real extract
+(:mod:`model.extract`): filtered to the street network inside the boundary plus
+a buffer, cut to its largest strongly connected component and simplified.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import logging
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ import shapely.errors
 import shapely.geometry
 from pyproj import Transformer
 
+from model import extract
 from model.edges import EdgeArrays, edge_arrays, snap_stations
 from model.errors import VmobError
 from model.files import atomic_path
@@ -48,6 +52,12 @@ EXTRA_WAY_TAGS = (
     "bicycle", "foot", "motor_vehicle", "motorcar",
     "cycleway", "cycleway:both", "cycleway:right", "cycleway:left",
 )
+#: Every way tag :func:`normalise` reads: an extract's simplification keeps the nodes where one changes.
+NORMALISED_TAGS = ("highway", "name", "ref", "lanes", "maxspeed", "access", "oneway", *EXTRA_WAY_TAGS)
+#: Buffer around the boundary within which an extract's ways are kept, km.
+EXTRACT_BUFFER_KM = 5.0
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Network:
         The file the graph was read from.
     digest
         SHA-256 of the source file and boundary file, for the run manifest.
+    extract_report
+        For a ``.osm.pbf`` extract, what reading it kept and dropped; None otherwise.
     """
 
     graph: nx.MultiDiGraph
@@ -71,12 +83,14 @@ class Network:
     source: str
     digest: str
     parameters: NetworkParameters = field(repr=False, default=None)  # type: ignore[assignment]
+    extract_report: extract.ExtractReport | None = None
 
 
 def load_network(
     source: str | Path = "default",
     boundary: str | Path | None = None,
     parameters: NetworkParameters | None = None,
+    buffer_km: float = EXTRACT_BUFFER_KM,
 ) -> Network:
     """Read a network from any supported source and normalise it.
 
@@ -90,6 +104,8 @@ def load_network(
         ``*.boundary.geojson`` next to a cached download, else the embedded one.
     parameters
         Normalisation rules; defaults to ``network.toml`` (``model.parameters.load_section("network")``).
+    buffer_km
+        For a ``.osm.pbf`` extract: ways farther than this from the boundary are cut off.
 
     Returns
     -------
@@ -98,6 +114,10 @@ def load_network(
     path = DEFAULT_OSM if str(source) == "default" else Path(source)
     boundary_path = Path(boundary) if boundary else _boundary_for(path)
     parameters = parameters or load_section("network")
+    if _is_pbf(path):
+        boundary_polygon = load_boundary(boundary_path)
+        graph, report = read_extract(path, boundary_polygon, parameters, buffer_km)
+        return Network(graph, boundary_polygon, str(path), _digest(path, boundary_path), parameters, report)
     raw = read_graph(path)
     boundary_polygon = load_boundary(boundary_path)
     graph = normalise(raw, boundary_polygon, parameters, source_name=str(path))
@@ -142,6 +162,47 @@ def apply_network_parameters(edges: EdgeArrays, built: NetworkParameters, wanted
         per_lane = wanted.capacity_per_lane_vph
         lane_capacity = np.array([per_lane.get(str(h), per_lane.get("road", 600.0)) for h in edges.highway])
         edges.capacity_vph[:] = np.where(edges.drive, edges.lanes * lane_capacity, 0.0)
+def read_extract(
+    path: Path, boundary: shapely.Geometry, parameters: NetworkParameters, buffer_km: float = EXTRACT_BUFFER_KM
+) -> tuple[nx.MultiDiGraph, extract.ExtractReport]:
+    """Read a ``.osm.pbf`` extract into a normalised, connected, simplified network.
+
+    Steps (see :mod:`model.extract`): street ways within ``buffer_km`` of the boundary;
+    the largest strongly connected component; osmnx simplification that keeps every
+    node where a tag the normalisation reads changes; :func:`normalise`; drivable edges
+    outside the largest strongly connected car network closed to cars. The report of
+    what was dropped is logged and returned.
+
+    Parameters
+    ----------
+    path
+        The extract.
+    boundary
+        Municipal boundary in EPSG:25832.
+    parameters
+        Normalisation rules.
+    buffer_km
+        Ways farther than this from the boundary are cut off.
+    """
+    to_wgs84 = Transformer.from_crs(CRS_METRIC, CRS_WGS84, always_xy=True)
+    within = shapely.transform(
+        shapely.buffer(boundary, buffer_km * 1000.0), lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+    )
+    raw = _read_pbf(path, within)
+    graph, dropped = extract.keep_largest_component(extract.build_graph(raw))
+    _project_nodes(graph)
+    nodes_read = graph.number_of_nodes()
+    graph = extract.simplify(graph, NORMALISED_TAGS)
+    graph = normalise(graph, boundary, parameters, source_name=str(path))
+    report = extract.ExtractReport(
+        buffer_km=buffer_km, ways_kept=len(raw.ways), ways_not_streets=raw.ways_not_streets,
+        segments_outside=raw.segments_outside, km_outside=raw.km_outside, nodes_read=nodes_read,
+        nodes_simplified=graph.number_of_nodes(), **dropped,
+    )
+    report = extract.close_car_pockets(graph, report)
+    for line in report.lines():
+        logger.info("%s: %s", path, line)
+    return graph, report
 
 
 def read_graph(path: Path) -> nx.MultiDiGraph:
@@ -166,11 +227,8 @@ def read_graph(path: Path) -> nx.MultiDiGraph:
             return ox.load_graphml(path)
         except Exception as err:  # networkx/lxml raise many types for a bad file
             raise VmobError(f"{path}: not a readable GraphML network ({_short(err)})") from None
-    if name.endswith(".osm.pbf") or name.endswith(".pbf"):
-        with tempfile.TemporaryDirectory() as tmp:
-            xml_path = Path(tmp) / "converted.osm"
-            _pbf_to_xml(path, xml_path)
-            return _read_osm_xml(xml_path, shown_as=path)
+    if _is_pbf(path):
+        return extract.build_graph(_read_pbf(path, None))
     if name.endswith(".osm") or name.endswith(".xml"):
         return _read_osm_xml(path, shown_as=path)
     raise VmobError(f"{path}: unknown network file type (use .osm, .osm.xml, .osm.pbf or .graphml)")
@@ -202,15 +260,36 @@ def _read_osm_xml(path: Path, shown_as: Path) -> nx.MultiDiGraph:
         raise VmobError(f"{shown_as}: no usable street network in this OSM file ({_short(err)})") from None
 
 
-def _pbf_to_xml(pbf: Path, xml_path: Path) -> None:
-    import osmium
+def _project_nodes(graph: nx.MultiDiGraph) -> None:
+    """Project a raw graph's nodes to EPSG:25832 in place, in one vectorised call.
 
+    Edge lengths must be in place already (they are great-circle lengths from lon/lat);
+    simplification then draws merged edges' geometry in metres directly.
+    """
+    to_metric = Transformer.from_crs(CRS_WGS84, CRS_METRIC, always_xy=True)
+    nodes = list(graph.nodes(data=True))
+    lon = np.fromiter((data["x"] for _, data in nodes), dtype=float, count=len(nodes))
+    lat = np.fromiter((data["y"] for _, data in nodes), dtype=float, count=len(nodes))
+    x, y = to_metric.transform(lon, lat)
+    for (_, data), x_m, y_m in zip(nodes, np.asarray(x).tolist(), np.asarray(y).tolist(), strict=True):
+        data["x"], data["y"] = x_m, y_m
+    graph.graph["crs"] = CRS_METRIC
+
+
+def _is_pbf(path: Path) -> bool:
+    return Path(path).name.lower().endswith(".pbf")
+
+
+def _read_pbf(path: Path, within: shapely.Geometry | None) -> extract.RawExtract:
+    """The extract's street ways inside ``within`` (WGS84; whole file when None), with osmnx's and our way tags."""
+    if not Path(path).is_file():
+        raise VmobError(f"network file not found: {path}")
+    with _way_tags():
+        way_tags, node_tags = list(ox.settings.useful_tags_way), list(ox.settings.useful_tags_node)
     try:
-        with osmium.SimpleWriter(str(xml_path)) as writer:
-            for obj in osmium.FileProcessor(str(pbf)):
-                writer.add(obj)
-    except Exception as err:  # osmium raises RuntimeError for bad input
-        raise VmobError(f"{pbf}: not a readable OSM PBF file ({_short(err)})") from None
+        return extract.read_pbf(str(path), within, way_tags, node_tags)
+    except Exception as err:  # osmium raises RuntimeError (and others) for bad input
+        raise VmobError(f"{path}: not a readable OSM PBF file ({_short(err)})") from None
 
 
 def load_boundary(path: Path) -> shapely.Geometry:
@@ -257,11 +336,14 @@ def normalise(
     Returns
     -------
     networkx.MultiDiGraph
-        A new projected graph; see ``docs/network.md`` for the attributes.
+        A new projected graph (the input itself, changed, when it is already in
+        EPSG:25832 with edge lengths, as :func:`read_extract` makes it); see
+        ``docs/network.md`` for the attributes.
     """
     if graph.number_of_edges() == 0:
         raise VmobError(f"{source_name}: the network has no edges")
-    graph = ox.project_graph(graph, to_crs=CRS_METRIC)
+    if graph.graph.get("crs") != CRS_METRIC:
+        graph = ox.project_graph(graph, to_crs=CRS_METRIC)
     if "length" not in next(iter(graph.edges(data=True)))[2]:
         graph = ox.distance.add_edge_lengths(graph)
     categories = _category_lookup(parameters)
@@ -375,12 +457,21 @@ def _set_speed_and_capacity(data: dict, parameters: NetworkParameters) -> None:
 
 
 def _set_inside_share(graph: nx.MultiDiGraph, boundary: shapely.Geometry) -> None:
-    edges = ox.convert.graph_to_gdfs(graph, nodes=False, fill_edge_geometry=True)
-    lengths = edges.geometry.length.to_numpy()
-    inside = shapely.length(shapely.intersection(edges.geometry.values, boundary))
+    """Share of each edge's geometry (its straight segment where it has none) inside ``boundary``.
+
+    The straight segments are built in one vectorised call rather than one shapely object per edge.
+    """
+    rows = list(map(itemgetter(2), graph.edges(data=True)))
+    xy = {node: (data["x"], data["y"]) for node, data in graph.nodes(data=True)}
+    ends = np.array([(xy[u], xy[v]) for u, v in graph.edges()], dtype=float).reshape(-1, 2, 2)
+    geometry = shapely.linestrings(ends)
+    curved = [i for i, data in enumerate(rows) if "geometry" in data]
+    geometry[curved] = [rows[i]["geometry"] for i in curved]
+    lengths = shapely.length(geometry)
+    inside = shapely.length(shapely.intersection(geometry, boundary))
     share = np.where(lengths > 0, np.clip(inside / np.maximum(lengths, 1e-9), 0.0, 1.0), 0.0)
-    for (u, v, k), value in zip(edges.index, share, strict=True):
-        graph.edges[u, v, k]["inside_share"] = float(value)
+    for data, value in zip(rows, share.tolist(), strict=True):
+        data["inside_share"] = value
 
 
 def network_summary(network: Network, transit: Transit | None = None) -> dict[str, Any]:
@@ -402,7 +493,8 @@ def network_summary(network: Network, transit: Transit | None = None) -> dict[st
         (road km: each OSM way counted once, not once per direction of travel),
         ``named_roads`` (name → its ``highway`` classes, and the ``lanes`` (way
         total), ``lanes_per_direction`` and ``maxspeed_kph`` values of its
-        drivable edges), and with ``transit``:
+        drivable edges), ``extract`` (for a ``.osm.pbf`` extract: lines saying what
+        reading it dropped, :class:`model.extract.ExtractReport`), and with ``transit``:
         ``stations`` (name → ``lat``, ``lon``, ``lines``, ``walk_snap_m``) and
         ``lines`` (id → ``name``, ``mode``, ``stops``, ``skip``, ``services``).
     """
@@ -435,6 +527,8 @@ def network_summary(network: Network, transit: Transit | None = None) -> dict[st
         "km_inside_boundary": km_inside,
         "named_roads": {name: {k: sorted(v) for k, v in entry.items()} for name, entry in sorted(named.items())},
     }
+    if network.extract_report is not None:
+        summary["extract"] = network.extract_report.lines()
     if transit is not None:
         summary.update(_transit_summary(network, transit))
     return summary

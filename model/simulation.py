@@ -338,7 +338,7 @@ class MobilityModel(mesa.Model):
             P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)
-            aux, _, shortest = all_or_nothing(trees, od, n_edges)
+            aux, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
                 gaps.append(relative_gap(time_s, self.agent_volume, shortest))
             self.agent_volume = aux if k == 1 and not self.agent_volume.any() else self.agent_volume + (aux - self.agent_volume) / k

@@ -3,8 +3,8 @@
 Shortest-path trees are grown from the distinct zone nodes only (a few dozen),
 never per pair. Sums along tree paths (distance along a time-shortest path,
 the components of a transit trip) come from vectorised pointer jumping over the
-predecessor arrays; car paths for loading are walked up all trees at once
-(:meth:`CarTrees.path_entries`).
+predecessor arrays; car demand is loaded by accumulating it up the same trees
+(:func:`model.assignment.tree_loads`).
 """
 
 from __future__ import annotations
@@ -222,35 +222,6 @@ class CarTrees:
     index: EdgeIndex
     positions: np.ndarray  # drive-edge position in EdgeArrays, by position in the tree's edge list
     tree_edge: np.ndarray | None = None  # from tree_edges(pred, index); computed when first needed
-
-    def path_entries(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every (edge position in EdgeArrays, OD pair ``i * zones + j``) on the fastest paths.
-
-        Found for all OD pairs at once by walking up the trees one level per step (as many
-        steps as the longest path has edges), sorted by OD pair. Unreachable pairs and a zone
-        to itself have no entries.
-        """
-        nz = len(self.zone_nodes)
-        if self.tree_edge is None:
-            self.tree_edge = tree_edges(self.pred, self.index)
-        tree = np.repeat(np.arange(nz), nz)
-        pair = np.arange(nz * nz)
-        origin = self.zone_nodes[tree]
-        node = np.tile(self.zone_nodes, nz)
-        walking = (node != origin) & np.isfinite(self.time_s.ravel())
-        tree, pair, origin, node = tree[walking], pair[walking], origin[walking], node[walking]
-        edges, pairs = [], []
-        while len(node):
-            edges.append(self.tree_edge[tree, node])
-            pairs.append(pair)
-            node = self.pred[tree, node]
-            walking = node != origin
-            tree, pair, origin, node = tree[walking], pair[walking], origin[walking], node[walking]
-        if not edges:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        edge, pair = np.concatenate(edges), np.concatenate(pairs)
-        order = np.argsort(pair, kind="stable")
-        return self.positions[edge[order]], pair[order]
 
 
 def car_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray) -> CarTrees:

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from model import emissions
-from model.assignment import all_or_nothing, bpr_time_s
+from model.assignment import bpr_time_s, tree_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
 from model.fleet import national_stock_shares
@@ -182,9 +182,8 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     for powertrain in POWERTRAINS:
         groups.append(("car", powertrain, "other_local", "non_resident"))
         loads.append(state.visitor_od * stock[powertrain])
-    total_od = np.sum(loads, axis=0)
-    _, incidence, _ = all_or_nothing(car_trees(edges, time_s, state.zone_nodes), total_od, len(edges.u))
-    daily = np.column_stack([incidence @ od.ravel() for od in loads])  # edges × groups, vehicles/day
+    trees = car_trees(edges, time_s, state.zone_nodes)
+    daily = tree_loads(trees, np.stack(loads, axis=-1), len(edges.u))  # edges × groups, vehicles/day
     commute_daily = daily[:, :n_commute].sum(axis=1)
     visitor_daily = daily[:, n_commute:].sum(axis=1)
     annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])

@@ -155,3 +155,59 @@ def tiny_counts_toml(aadt: float = 60000.0) -> str:
     return (
         f'[[counts]]\nroad = "Køge Bugt Motorvejen"\naadt = {aadt}\nyear = 2019\ntruck_share = 0.1\nsource = "test"\n'
     )
+
+
+def write_pbf(xml: Path, pbf: Path) -> Path:
+    """Convert an OSM XML file to ``.osm.pbf`` with osmium's writer."""
+    import osmium
+
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(xml)):
+            writer.add(obj)
+    return pbf
+
+
+def extract_network_xml() -> str:
+    """The tiny grid with what a real extract brings: roads beyond the buffer, ways that are no
+    streets, a footway island, a bend with interstitial nodes and a one-way street into a dead end.
+
+    - "North Road" leaves grid node (4, 0) northwards: one node 0.2 km past the boundary
+      (inside a 1 km buffer), then one 2.3 km farther (outside it).
+    - "Far Road": three nodes 9 km north, all outside.
+    - a ``highway=proposed`` way and a pedestrian area (``area=yes``): no streets.
+    - "Island Path": a footway between two nodes inside the boundary, connected to nothing.
+    - "Bend Street": from grid (3, 0) to (4, 1) through two bend nodes.
+    - "Pocket Street": one-way from grid (1, 0) west to a dead end, from where only a footway
+      leads back to grid (0, 0): cars can enter and not leave.
+    """
+    north_lat, north_lon = grid_point(4, 0)
+    nodes = {
+        9001: (north_lat + 0.006, north_lon), 9002: (north_lat + 0.0267, north_lon),
+        9101: (LAT0 + 0.08, LON0), 9102: (LAT0 + 0.08, LON0 + 0.005), 9103: (LAT0 + 0.08, LON0 + 0.010),
+        9201: grid_point(1.5, 0.5), 9202: grid_point(1.6, 0.8),
+        9301: grid_point(3.3, 0.3), 9302: grid_point(3.7, 0.6),
+        9401: grid_point(1, -0.5), 9402: grid_point(1, -0.8),
+    }
+    ways = [
+        ([grid_node_id(4, 0), 9001, 9002], {"highway": "residential", "name": "North Road"}),
+        ([9101, 9102, 9103], {"highway": "residential", "name": "Far Road"}),
+        ([grid_node_id(1, 1), grid_node_id(2, 1)], {"highway": "proposed", "name": "Planned Road"}),
+        ([grid_node_id(3, 3), grid_node_id(3, 4), grid_node_id(4, 4), grid_node_id(3, 3)],
+         {"highway": "pedestrian", "area": "yes", "name": "Square"}),
+        ([9201, 9202], {"highway": "footway", "name": "Island Path"}),
+        ([grid_node_id(3, 0), 9301, 9302, grid_node_id(4, 1)], {"highway": "residential", "name": "Bend Street"}),
+        ([grid_node_id(1, 0), 9401, 9402], {"highway": "residential", "name": "Pocket Street", "oneway": "yes"}),
+        ([9402, grid_node_id(0, 0)], {"highway": "footway", "name": "Pocket Path"}),
+    ]
+    lines = [f'  <node id="{i}" version="1" lat="{lat:.6f}" lon="{lon:.6f}"/>' for i, (lat, lon) in nodes.items()]
+    for way_id, (refs, tags) in enumerate(ways, start=8000):
+        lines.append(f'  <way id="{way_id}" version="1">')
+        lines.extend(f'    <nd ref="{ref}"/>' for ref in refs)
+        lines.extend(f"    <tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in tags.items())
+        lines.append("  </way>")
+    base = tiny_network_xml()
+    head, _ = base.rsplit("</osm>", 1)
+    # osmium wants nodes before ways: put the new nodes right after the grid's.
+    first_way = head.index("  <way ")
+    node_lines, way_lines = lines[: len(nodes)], lines[len(nodes):]
+    return head[:first_way] + "\n".join(node_lines) + "\n" + head[first_way:] + "\n".join(way_lines) + "\n</osm>\n"

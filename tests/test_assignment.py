@@ -5,18 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.assignment import all_or_nothing, bpr_time_s, relative_gap
+import model.assignment
+from model.assignment import all_or_nothing, bpr_time_s, relative_gap, tree_loads
 from model.edges import EdgeArrays
-from model.skims import car_trees
+from model.skims import car_trees, trace_path
 
 
 def line_network(lengths_m=(1000.0, 2000.0), speed_kph=50.0, capacity_vph=1000.0) -> EdgeArrays:
     """Nodes 0 – 1 – 2 in a row, a road both ways between neighbours: one path per OD pair."""
-    n_nodes = len(lengths_m) + 1
     u = np.array([i for i in range(len(lengths_m))] + [i + 1 for i in range(len(lengths_m))])
     v = np.array([i + 1 for i in range(len(lengths_m))] + [i for i in range(len(lengths_m))])
+    return road_network(u, v, np.array(list(lengths_m) * 2, dtype=float), speed_kph, capacity_vph)
+
+
+def road_network(u: np.ndarray, v: np.ndarray, length: np.ndarray, speed_kph=50.0, capacity_vph=1000.0) -> EdgeArrays:
+    """Directed roads ``u[i] → v[i]`` on nodes ``0 … max``, all open to every mode."""
+    n_nodes = int(max(u.max(), v.max())) + 1
     m = len(u)
-    length = np.array(list(lengths_m) * 2, dtype=float)
     return EdgeArrays(
         keys=[(int(a), int(b), 0) for a, b in zip(u, v)], node_ids=np.arange(n_nodes), x=np.arange(n_nodes) * 1000.0,
         y=np.zeros(n_nodes), u=u, v=v, length_m=length, maxspeed_kph=np.full(m, speed_kph), speed_kph=np.full(m, speed_kph),
@@ -48,10 +53,9 @@ def test_all_or_nothing_puts_each_od_total_on_its_only_path():
     zone_nodes = np.array([0, 2])
     trees = car_trees(edges, edges.free_flow_time_s, zone_nodes)
     od = np.array([[0.0, 300.0], [120.0, 0.0]])
-    volume, incidence, shortest = all_or_nothing(trees, od, len(edges.u))
+    volume, shortest = all_or_nothing(trees, od, len(edges.u))
     # Edges 0: 0→1, 1: 1→2 carry the 300 eastbound; 2: 1→0, 3: 2→1 the 120 westbound.
     np.testing.assert_allclose(volume, [300.0, 300.0, 120.0, 120.0])
-    assert incidence.shape == (4, 4)
     trip_s = edges.free_flow_time_s[:2].sum()
     assert shortest == pytest.approx((300.0 + 120.0) * trip_s)
     assert trees.dist_km[0, 1] == pytest.approx(3.0)
@@ -61,7 +65,7 @@ def test_relative_gap_is_zero_at_equilibrium_and_positive_off_it():
     edges = line_network()
     trees = car_trees(edges, edges.free_flow_time_s, np.array([0, 2]))
     od = np.array([[0.0, 300.0], [120.0, 0.0]])
-    volume, _, shortest = all_or_nothing(trees, od, len(edges.u))
+    volume, shortest = all_or_nothing(trees, od, len(edges.u))
     assert relative_gap(edges.free_flow_time_s, volume, shortest) == pytest.approx(0.0, abs=1e-12)
     # Loading cars on an edge no shortest path uses (a detour) opens a gap.
     detour = volume + np.array([0.0, 0.0, 50.0, 0.0])
@@ -81,8 +85,43 @@ def test_congestion_moves_traffic_to_a_faster_alternative():
     edges.keys = [(int(a), int(b), 0) for a, b in zip(edges.u, edges.v)]
     od = np.array([[0.0, 3000.0], [0.0, 0.0]])
     free = car_trees(edges, edges.free_flow_time_s, np.array([0, 1]))
-    volume, _, _ = all_or_nothing(free, od, 6)
+    volume, _ = all_or_nothing(free, od, 6)
     assert volume[0] == 3000.0 and volume[1] == 0.0, "free flow: everyone on the direct road"
     congested = car_trees(edges, bpr_time_s(edges, volume, 0.15, 4.0), np.array([0, 1]))
-    moved, _, _ = all_or_nothing(congested, od, 6)
+    moved, _ = all_or_nothing(congested, od, 6)
     assert moved[1] == 3000.0 and moved[2] == 3000.0, "a jammed direct road sends the next iteration round the bypass"
+
+
+def path_by_path_loads(edges: EdgeArrays, trees, od: np.ndarray) -> np.ndarray:
+    """Brute force: trace every OD pair's path and add its demand to each edge on it."""
+    volume = np.zeros((len(edges.u), od.shape[2]))
+    origins = trees.zone_nodes
+    for i, origin in enumerate(origins):
+        for j, target in enumerate(origins):
+            if np.isfinite(trees.time_s[i, j]):
+                path = trace_path(trees.pred[i], origin, target, trees.index)
+                volume[trees.positions[path]] += od[i, j]
+    return volume
+
+
+@pytest.mark.parametrize("chunk_entries", [2**22, 1])
+def test_tree_accumulation_equals_loading_each_path(monkeypatch, chunk_entries):
+    # A random road network with one-way streets, parallel roads, a node only left (never
+    # reached) and two zones on the same node; two demand layers at once.
+    rng = np.random.default_rng(7)
+    n_nodes = 60
+    u = rng.integers(0, n_nodes, 240)
+    v = (u + rng.integers(1, n_nodes, 240)) % n_nodes
+    v[v == n_nodes - 1] = 0
+    u = np.concatenate([u, [n_nodes - 1, 3]])
+    v = np.concatenate([v, [5, 4]])
+    edges = road_network(u, v, rng.uniform(100.0, 2000.0, len(u)))
+    zone_nodes = np.array([0, 3, 3, 11, 25, 40, n_nodes - 1, 57])
+    trees = car_trees(edges, edges.free_flow_time_s, zone_nodes)
+    assert not np.isfinite(trees.time_s).all(), "the network has unreachable pairs"
+    od = rng.uniform(0.0, 500.0, (len(zone_nodes), len(zone_nodes), 2))
+    monkeypatch.setattr(model.assignment, "CHUNK_ENTRIES", chunk_entries)
+    loaded = tree_loads(trees, od, len(edges.u))
+    np.testing.assert_allclose(loaded, path_by_path_loads(edges, trees, od), rtol=1e-12)
+    assert loaded.sum() > 0
+    np.testing.assert_allclose(tree_loads(trees, od[..., 1], len(edges.u)), loaded[:, 1], rtol=1e-12)

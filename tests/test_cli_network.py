@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from osm_fixtures import grid_point, tiny_transit_toml, write_tiny_inputs
+from osm_fixtures import extract_network_xml, grid_point, tiny_transit_toml, write_pbf, write_tiny_inputs
 from typer.testing import CliRunner
 
 from model import network as network_module
@@ -153,3 +153,18 @@ def test_map_default_network(tmp_path):
     result = invoke("network", "map", "--out", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_show_reports_what_reading_an_extract_dropped(tiny, tmp_path):
+    xml = tmp_path / "extract.osm"
+    xml.write_text(extract_network_xml(), encoding="utf-8")
+    pbf = write_pbf(xml, tmp_path / "extract.osm.pbf")
+    result = invoke("network", "show", "--source", pbf, "--boundary", tiny["boundary"], "--transit", tiny["transit"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "read from the extract" in out
+    assert "skipped 2 not drive, bike or walk ways" in out
+    assert "2 way segments" in out and "beyond the boundary + 5 km" in out, "only Far Road lies beyond 5 km"
+    assert "outside the largest strongly connected component, dropped" in out
+    assert "closed to cars    1 edges" in out
+    assert "Island Path" not in out and "Bend Street" in out

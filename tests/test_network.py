@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import geopandas as gpd
-import osmium
 import osmnx as ox
 import pytest
 import shapely.geometry
-from osm_fixtures import tiny_network_xml, write_tiny_network
+from osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
 
 from model import network as net
 from model.network import load_network, read_graph, save_cached
@@ -42,12 +42,6 @@ def edges_named(network: net.Network, name: str) -> list[dict]:
     return [data for _, _, data in network.graph.edges(data=True) if data["name"] == name]
 
 
-def write_pbf(osm: Path, pbf: Path) -> None:
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(osm)):
-            writer.add(obj)
-
-
 def assert_same_edges(actual: net.Network, expected: net.Network) -> None:
     got, want = normalised_edges(actual), normalised_edges(expected)
     assert got.keys() == want.keys()
@@ -59,11 +53,110 @@ def assert_same_edges(actual: net.Network, expected: net.Network) -> None:
                 assert a == b, (key, name)
 
 
-def test_pbf_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):
-    osm, boundary = tiny_files
-    pbf = tmp_path / "tiny.osm.pbf"
-    write_pbf(osm, pbf)
-    assert_same_edges(load_network(pbf, boundary=boundary), tiny)
+def test_pbf_gives_the_same_raw_graph_as_xml(tiny_files, tmp_path):
+    osm, _ = tiny_files
+    from_xml = read_graph(osm)
+    from_pbf = read_graph(write_pbf(osm, tmp_path / "tiny.osm.pbf"))
+    assert sorted(from_pbf.nodes) == sorted(from_xml.nodes)
+    for node, data in from_xml.nodes(data=True):
+        assert from_pbf.nodes[node] == {k: pytest.approx(v, abs=1e-7) for k, v in data.items()}, node
+    xml_edges = {(u, v, k): d for u, v, k, d in from_xml.edges(keys=True, data=True)}
+    pbf_edges = {(u, v, k): d for u, v, k, d in from_pbf.edges(keys=True, data=True)}
+    assert pbf_edges.keys() == xml_edges.keys()
+    for key, data in xml_edges.items():
+        assert pbf_edges[key] == {**data, "length": pytest.approx(data["length"], rel=1e-12)}, key
+
+
+@pytest.fixture(scope="module")
+def extract_files(tiny_files, tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("extract")
+    xml = folder / "extract.osm"
+    xml.write_text(extract_network_xml(), encoding="utf-8")
+    return write_pbf(xml, folder / "extract.osm.pbf"), tiny_files[1]
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def extract_and_log(extract_files):
+    pbf, boundary = extract_files
+    logger = logging.getLogger("model.network")
+    recorder, level = Recorder(), logger.level
+    logger.addHandler(recorder)
+    logger.setLevel(logging.INFO)
+    try:
+        return load_network(pbf, boundary=boundary, buffer_km=1.0), recorder.messages
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def extract(extract_and_log):
+    return extract_and_log[0]
+
+
+def test_extract_keeps_the_streets_inside_the_buffer(extract):
+    report = extract.extract_report
+    names = {data["name"] for _, _, data in extract.graph.edges(data=True)}
+    assert {"Søndre Ringvej", "Bend Street", "North Road", "Pocket Street"} <= names
+    assert not names & {"Far Road", "Planned Road", "Square", "Island Path"}
+    assert report.ways_not_streets == 2, "the proposed road and the pedestrian area"
+    # Far Road's two segments and North Road's last one (about 2.3 km) lie beyond the 1 km buffer.
+    assert report.segments_outside == 3
+    assert report.km_outside == pytest.approx(2.3 + 0.63, abs=0.1)
+    assert 9001 in extract.graph and 9002 not in extract.graph
+
+
+def test_extract_drops_pieces_outside_the_largest_strongly_connected_component(extract):
+    graph = extract.graph
+    report = extract.extract_report
+    assert 9201 not in graph and 9202 not in graph, "the footway island is dropped"
+    # The tiny motorway's one-way carriageways end at the edge of the data: cars enter and cannot leave.
+    assert not any(data["highway"] == "motorway" for _, _, data in graph.edges(data=True))
+    assert report.pieces_disconnected >= 2
+    assert report.nodes_disconnected >= 2 + 2 * 5
+    island_km = 0.1 * 0.004 * 111.2 + 0.3 * 0.007 * 63.0
+    assert report.km_disconnected > island_km
+    import networkx as nx
+
+    assert nx.is_strongly_connected(graph)
+
+
+def test_extract_is_simplified_where_no_normalised_tag_changes(extract):
+    graph = extract.graph
+    report = extract.extract_report
+    assert 9301 not in graph and 9302 not in graph, "the bend nodes are interstitial"
+    bend = [data for u, v, data in graph.edges(data=True) if data["name"] == "Bend Street"]
+    # One edge each way, as long as the three segments together (188 + 221 + 221 m).
+    assert len(bend) == 2 and all(data["length"] == pytest.approx(630.0, abs=15.0) for data in bend)
+    assert report.nodes_simplified == graph.number_of_nodes() < report.nodes_read
+    # Grid corners where two differently named streets meet stay, though only two streets meet there.
+    assert grid_node_id(4, 4) in graph
+
+
+def test_extract_closes_car_pockets_and_keeps_them_for_walkers(extract):
+    report = extract.extract_report
+    pocket = [data for _, _, data in extract.graph.edges(data=True) if data["name"] == "Pocket Street"]
+    assert len(pocket) == 1, "one-way, simplified to one edge"
+    assert not pocket[0]["drive_allowed"] and pocket[0]["capacity_vph"] == 0.0
+    assert pocket[0]["walk_allowed"]
+    assert report.drive_edges_closed == 1
+    assert report.drive_km_closed == pytest.approx(pocket[0]["length"] / 1000.0)
+    lines = "\n".join(report.lines())
+    assert "closed to cars    1 edges, 0.4 km" in lines
+
+
+def test_extract_report_is_logged(extract_and_log, extract_files):
+    network, messages = extract_and_log
+    assert messages == [f"{extract_files[0]}: {line}" for line in network.extract_report.lines()]
 
 
 def test_graphml_gives_the_same_edges_as_xml(tiny, tiny_files, tmp_path):

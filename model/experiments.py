@@ -46,6 +46,7 @@ from model.config import Experiment, Inputs, load_config, resolved_toml
 from model.errors import VmobError
 from model.files import atomic_path, file_sha256, parse_model, validation_message
 from model.levers import check_levers
+from model.effects import paired_effects
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
 from model.parameters import ModelParameters, apply_overrides, load_parameter_data
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR, PROJECT_ROOT
@@ -588,6 +589,9 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str) -> None:
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
     wanted = {name: tables[name] for name in config.outputs.tables}
+    effects = paired_effects(tables["summary"])
+    if not effects.empty:
+        wanted["effects"] = effects
     write_tables(wanted, out_dir, experiment_name=config.name, extra_metadata={"config_hash": chash, "manifest": "manifest.json"})
     if config.outputs.link_volumes:
         write_frame(plan.context.links_frame(), out_dir / "network_links.parquet")

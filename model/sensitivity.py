@@ -324,11 +324,6 @@ def ranking_text(morris: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
 def run_sensitivity(
     path: str | Path,
     out: Path,
@@ -360,6 +355,8 @@ def run_sensitivity(
     """
     from SALib.sample import morris as morris_sample
 
+    from model.experiments import write_frame
+
     path = Path(path)
     config, experiment, ranges = load_sensitivity(path)
     names = list(ranges)
@@ -380,7 +377,7 @@ def run_sensitivity(
         results["sobol.csv"] = sobol_table(sobol_points, chosen, ranges, config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in results.items():
-        write_csv(frame, out_dir / name)
+        write_frame(frame, out_dir / name)
     tornado_chart(morris, out_dir / "tornado.png",
                   f"{config.name}: Morris screen, {config.morris.trajectories} trajectories × {len(names)} parameters, "
                   f"{config.headline_year}")

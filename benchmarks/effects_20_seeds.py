@@ -25,10 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.config import load_config, resolved_toml
+from model.effects import effects_markdown
 from model.experiments import run_experiment
-
-#: Figures of the printed table and how each is shown (scale, unit).
-SHOWN = {"share_car": (100.0, "pp"), "co2_territorial_t": (1.0, "t")}
 
 
 def effects_config(seeds: int, sample_fraction: float, end_year: int, folder: Path) -> Path:
@@ -41,23 +39,6 @@ def effects_config(seeds: int, sample_fraction: float, end_year: int, folder: Pa
     path = folder / "climate_plan.toml"
     path.write_text(resolved_toml(config), encoding="utf-8")
     return path
-
-
-def markdown(effects: pd.DataFrame, year: int) -> str:
-    """One row per scenario and shown figure."""
-    lines = ["| scenario | figure | paired effect (95 % CI) | unpaired 95 % CI | variance reduction | distinguishable |",
-             "|---|---|---|---|---|---|"]
-    rows = effects[(effects["year"] == year) & effects["figure"].isin(list(SHOWN))]
-    for row in rows.itertuples():
-        scale, unit = SHOWN[row.figure]
-        reduction = "∞ (paired variance 0)" if pd.isna(row.variance_reduction) else f"{row.variance_reduction:.1f}×"
-        lines.append(
-            f"| {row.scenario} | {row.figure} | {scale * row.effect_mean:+.2f} {unit} "
-            f"[{scale * row.effect_ci_low:+.2f}, {scale * row.effect_ci_high:+.2f}] "
-            f"| [{scale * row.unpaired_ci_low:+.2f}, {scale * row.unpaired_ci_high:+.2f}] | {reduction} "
-            f"| {row.distinguishable_from_zero} |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -75,7 +56,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     print(f"# {args.seeds} seeds, sample {args.sample_fraction}, 2019–{args.end_year}, "
           f"{args.workers or 'all'} worker(s): {wall:.0f} s (runs already complete in {args.out} are reused)\n")
-    print(markdown(pd.read_csv(out_dir / "effects.csv"), args.end_year))
+    print(effects_markdown(pd.read_csv(out_dir / "effects.csv"), args.end_year))
 
 
 if __name__ == "__main__":

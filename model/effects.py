@@ -138,3 +138,24 @@ def paired_effects(
                 rows.append({"experiment": experiment, "scenario": label, "baseline": reference, "year": int(year),
                              "figure": figure, **stats_row})
     return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+
+
+#: Figures of :func:`effects_markdown` and how each is shown (scale, unit).
+SHOWN_FIGURES: dict[str, tuple[float, str]] = {"share_car": (100.0, "pp"), "co2_territorial_t": (1.0, "t")}
+
+
+def effects_markdown(effects: pd.DataFrame, year: int, shown: dict[str, tuple[float, str]] = SHOWN_FIGURES) -> str:
+    """A Markdown table of the effects in ``year``: paired mean and interval, unpaired interval, verdict."""
+    lines = ["| scenario | figure | paired effect [95 % CI] | unpaired 95 % CI | variance reduction | distinguishable from 0 |",
+             "|---|---|---|---|---|---|"]
+    rows = effects[(effects["year"] == year) & effects["figure"].isin(list(shown))]
+    for row in rows.itertuples():
+        scale, unit = shown[row.figure]
+        reduction = "∞ (paired variance 0)" if pd.isna(row.variance_reduction) else f"{row.variance_reduction:.1f}×"
+        lines.append(
+            f"| {row.scenario} | {row.figure} | {scale * row.effect_mean:+.2f} {unit} "
+            f"[{scale * row.effect_ci_low:+.2f}, {scale * row.effect_ci_high:+.2f}] "
+            f"| [{scale * row.unpaired_ci_low:+.2f}, {scale * row.unpaired_ci_high:+.2f}] | {reduction} "
+            f"| {row.distinguishable_from_zero} |"
+        )
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.effects import EFFECT_COLUMNS, baseline_label, paired_effects
+from model.effects import EFFECT_COLUMNS, baseline_label, effects_markdown, paired_effects
 from model.experiments import run_experiment
 from model.outputs import TABLES
 from osm_fixtures import write_tiny_inputs
@@ -41,6 +41,8 @@ def test_a_known_difference_is_recovered_within_its_interval() -> None:
     # and the unpaired interval cannot tell the 1-point effect from zero.
     assert row["variance_reduction"] > 20
     assert row["unpaired_ci_low"] < 0 < row["unpaired_ci_high"]
+    table = effects_markdown(paired_effects(synthetic_summary(20, 0.01, 0.002), figures=("share_car",)), 2030)
+    assert table.splitlines()[2].startswith("| plan | share_car | -1.0") and table.endswith("| yes |")
 
 
 def test_the_interval_shrinks_with_more_seeds() -> None:

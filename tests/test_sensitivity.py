@@ -41,14 +41,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def sensitivity_file(folder: Path, inputs: Path, ranges: str = RANGES, extra: str = "") -> Path:
+def sensitivity_file(folder: Path, inputs: Path, ranges: str = RANGES, saving: str = 'saving_scenario = "same"') -> Path:
     """A Morris screen of the tiny experiment's baseline, 2019–2021, 2 trajectories."""
     experiment(folder, inputs, "[scenarios.baseline]\n[scenarios.same]\n", seeds="[1]")
     (folder / "ranges.toml").write_text(ranges, encoding="utf-8")
     path = folder / "screen.toml"
     path.write_text(
         'name = "screen"\nquestion = "Which assumption matters on the tiny network?"\nexperiment = "tiny.toml"\n'
-        f'saving_scenario = "same"\nheadline_year = 2021\n{extra}\n[morris]\ntrajectories = 2\nlevels = 4\n',
+        f'{saving}\nheadline_year = 2021\n[morris]\ntrajectories = 2\nlevels = 4\n[sobol]\nsamples = 4\n',
         encoding="utf-8",
     )
     return path
@@ -75,6 +75,18 @@ def test_tiny_morris_screen_runs_from_the_command_line_and_ranks_parameters(tmp_
     assert (out / "tornado.png").stat().st_size > 1000
     assert "residents' car share:" in result.output and " 1. " in result.output
     assert len(top_parameters(morris, 2)) == 2
+
+
+def test_sobol_indices_of_the_top_parameters(tmp_path: Path, inputs: Path) -> None:
+    path = sensitivity_file(tmp_path, inputs, saving="")
+    result = CliRunner().invoke(app, ["sensitivity", str(path), "--out", str(tmp_path / "results"), "--sobol", "--top", "2"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "results" / "screen"
+    sobol = pd.read_csv(out / "sobol.csv")
+    assert len(pd.read_csv(out / "sobol_points.csv")) == 4 * (2 + 2)  # N × (top + 2), no second order
+    assert set(sobol["output"]) == {"co2_territorial_t", "share_car"} and sobol["parameter"].nunique() == 2
+    assert set(sobol["parameter"]) == set(top_parameters(pd.read_csv(out / "morris.csv"), 2))
+    assert {"S1", "S1_conf", "ST", "ST_conf"} <= set(sobol.columns)
 
 
 def one_line_error(args: list[str]) -> str:

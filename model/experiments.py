@@ -43,10 +43,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from model.config import Experiment, Inputs, load_config, resolved_toml
+from model.effects import paired_effects
 from model.errors import VmobError
 from model.files import atomic_path, file_sha256, parse_model, validation_message
 from model.levers import check_levers
-from model.effects import paired_effects
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
 from model.parameters import ModelParameters, apply_overrides, load_parameter_data
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR, PROJECT_ROOT

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,11 +74,15 @@ class Ranges(_Strict):
 
 
 class Morris(_Strict):
+    """Morris design: trajectories × (parameters + 1) points on a grid of ``levels`` levels."""
+
     trajectories: int = Field(default=10, ge=2)
     levels: int = Field(default=4, ge=2)
 
 
 class Sobol(_Strict):
+    """Sobol design (Saltelli, no second order) for the ``top`` parameters of the screen."""
+
     top: int = Field(default=5, ge=1)
     samples: int = Field(default=64, ge=2, description="base samples N (a power of 2); N·(k+2) points")
 
@@ -141,7 +145,9 @@ def load_ranges(path: Path, wanted: list[str] | None, base_values: dict[str, flo
         check_path(name, base_values, f"{path}: key 'parameters.{name}'")
         value = base_values[name]
         if not spec.low <= value <= spec.high:
-            raise VmobError(f"{path}: key 'parameters.{name}': the parameter files' value {value} lies outside [{spec.low}, {spec.high}]")
+            raise VmobError(
+                f"{path}: key 'parameters.{name}': the parameter files' value {value} lies outside [{spec.low}, {spec.high}]"
+            )
     if wanted is None:
         return ranges
     for name in wanted:
@@ -248,7 +254,9 @@ def output_columns(points: pd.DataFrame, names: list[str]) -> list[str]:
     return [c for c in points.columns if c not in names]
 
 
-def morris_table(points: pd.DataFrame, names: list[str], ranges: dict[str, ParameterRange], levels: int, seed: int) -> pd.DataFrame:
+def morris_table(
+    points: pd.DataFrame, names: list[str], ranges: dict[str, ParameterRange], levels: int, seed: int
+) -> pd.DataFrame:
     """mu, mu*, sigma and mu* confidence per output and parameter, ranked by mu* within each output."""
     from SALib.analyze import morris as morris_analyze
 
@@ -347,6 +355,8 @@ def run_sensitivity(
         Also compute Sobol indices for the top parameters of the screen.
     top
         How many parameters Sobol takes (default: the file's ``sobol.top``).
+    echo
+        Where progress lines go.
 
     Returns
     -------

@@ -305,13 +305,13 @@ def tornado_chart(morris: pd.DataFrame, path: Path, title: str) -> Path:
 
     outputs = list(dict.fromkeys(morris["output"]))
     n_params = morris["parameter"].nunique()
-    fig, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs) + 2.5, 0.38 * n_params + 1.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(outputs), figsize=(6.4 * len(outputs), 0.38 * n_params + 1.6), squeeze=False)
     for ax, output in zip(axes[0], outputs, strict=True):
         rows = morris[morris["output"] == output].sort_values("mu_star")
         y = np.arange(len(rows))
         ax.barh(y, rows["mu_star"], xerr=rows["mu_star_conf"], color="#1f77b4", alpha=0.85, label="μ* (mean |elementary effect|)")
         ax.plot(rows["sigma"], y, "o", color="#d62728", markersize=4, label="σ (interaction / non-linearity)")
-        ax.set_yticks(y, rows["parameter"] if ax is axes[0][0] else [""] * len(rows), fontsize=8)
+        ax.set_yticks(y, rows["parameter"], fontsize=8)  # each panel in its own order
         ax.set_title(OUTPUT_LABELS.get(output, output), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="lower right")

@@ -242,6 +242,24 @@ def calibrate(
     )
 
 
+@app.command("sensitivity")
+def sensitivity(
+    config: Path = typer.Argument(..., help="Sensitivity file (TOML), e.g. experiments/sensitivity/morris.toml."),
+    out: Path = typer.Option(RESULTS_DIR, help="Results root; the screen writes to OUT/<name>/."),
+    workers: int = typer.Option(1, min=1, help="Local worker processes."),
+    sobol: bool = typer.Option(False, "--sobol", help="After the Morris screen, Sobol indices of the top parameters."),
+    top: int | None = typer.Option(None, min=1, help="How many parameters Sobol takes (default: the file's sobol.top, 5)."),
+) -> None:
+    """Morris screen of the assumptions' influence on the headline figures (and Sobol indices with --sobol)."""
+    import pandas as pd
+
+    from model.sensitivity import ranking_text, run_sensitivity
+
+    out_dir = run_sensitivity(config, out, workers=workers, sobol=sobol, top=top, echo=typer.echo)
+    typer.echo(ranking_text(pd.read_csv(out_dir / "morris.csv")))
+    typer.echo(f"written: {out_dir}/morris.csv, morris_points.csv, tornado.png" + (", sobol.csv, sobol_points.csv" if sobol else ""))
+
+
 @app.command("report")
 def report(
     results_dir: Path = typer.Argument(..., help="A results folder written by 'vmob run', e.g. results/climate_plan/."),

@@ -59,6 +59,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from model.config import Experiment, Inputs, load_config, resolved_toml
+from model.effects import paired_effects
 from model.errors import VmobError
 from model.files import atomic_path, file_sha256, validation_message
 from model.levers import check_levers
@@ -896,6 +897,9 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
     wanted = {name: tables[name] for name in config.outputs.tables}
+    effects = paired_effects(tables["summary"])
+    if not effects.empty:
+        wanted["effects"] = effects
     staging = new_staging(out_dir)
     log.info("writing %s and the data package", ", ".join(wanted))
     write_tables(wanted, staging, experiment_name=config.name, extra_metadata={"config_hash": chash, "manifest": "manifest.json"})

@@ -205,6 +205,38 @@ def _schemas() -> dict[str, dict[str, Any]]:
 #: Frictionless Table Schema descriptors, by table name.
 SCHEMAS: dict[str, dict[str, Any]] = _schemas()
 
+#: Tables derived from the combined run tables, written after :data:`TABLES` (model.effects).
+DERIVED_TABLES: tuple[str, ...] = ("effects",)
+_DESCRIPTIONS["effects"] = (
+    "Each scenario's effect against its baseline per year and summary figure: the mean paired "
+    "difference over seeds with a 95 % t-interval, the unpaired interval for comparison, and "
+    "whether the effect is distinguishable from zero (docs/uncertainty.md)."
+)
+SCHEMAS["effects"] = {
+    "fields": _KEY_FIELDS[:2]
+    + [
+        _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True),
+        _KEY_FIELDS[3],
+        _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True),
+        _field("seeds", "integer", "Seeds run by both the scenario and its baseline.", minimum=2),
+        _field("baseline_mean", "number", "Mean of the figure over the seeds in the baseline."),
+        _field("scenario_mean", "number", "Mean of the figure over the seeds in the scenario."),
+        _field("effect_mean", "number", "Mean paired difference, scenario minus baseline with the same seed."),
+        _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0),
+        _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."),
+        _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."),
+        _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.",
+               minimum=0),
+        _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
+        _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
+        _field("variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the "
+               "paired variance is 0.", minimum=0),
+        _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.",
+               enum=("yes", "no"), required=True),
+    ],
+    "primaryKey": ["experiment", "scenario", "year", "figure"],
+}
+
 
 def columns(table: str) -> list[str]:
     """Column names of a table, in contract order."""
@@ -305,7 +337,7 @@ def _package_name(experiment_name: str) -> str:
 
 def _columns_sheet() -> pd.DataFrame:
     rows = []
-    for table in TABLES:
+    for table in TABLES + DERIVED_TABLES:
         for f in SCHEMAS[table]["fields"]:
             c = f.get("constraints", {})
             rows.append(
@@ -505,7 +537,7 @@ def write_tables(
     unknown = [n for n in tables if n not in SCHEMAS]
     if unknown:
         raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES)}.")
-    ordered = {n: _conform(n, tables[n]) for n in TABLES if n in tables}
+    ordered = {n: _conform(n, tables[n]) for n in TABLES + DERIVED_TABLES if n in tables}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out_dir))

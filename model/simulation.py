@@ -28,6 +28,7 @@ from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
+from model.random_streams import RandomStreams
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import Skims, SkimSettings, ZoneGraph, car_trees, skim_settings, with_car
 from model.supply_state import SupplyState
@@ -145,7 +146,8 @@ class MobilityModel(mesa.Model):
     sample_fraction
         Share of real commuters represented by agents.
     rng
-        Seed of the model's random generator (Mesa's ``rng``).
+        Seed of the run: Mesa's ``rng`` and the per-purpose random streams
+        (:class:`model.random_streams.RandomStreams`) every draw comes from.
     labels
         ``experiment``, ``scenario`` and ``seed`` written into every table row.
     create_agents
@@ -169,6 +171,9 @@ class MobilityModel(mesa.Model):
         create_agents: bool = True,
     ) -> None:
         super().__init__(rng=rng)
+        # Every draw comes from a stream per purpose and year, so that a scenario and its
+        # baseline with the same seed share their random numbers (model/random_streams.py).
+        self.streams = RandomStreams(rng)
         self.params = parameters or load_parameters()
         if self.params.emissions != context.factors:  # an experiment overrode emissions.*
             context = dataclasses.replace(context, factors=self.params.emissions)
@@ -190,8 +195,8 @@ class MobilityModel(mesa.Model):
             context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
         )
         self.population: Population = synthesize(
-            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction, self.rng,
-            modes=self.params.choice.modes,
+            context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction,
+            self.streams("population"), modes=self.params.choice.modes,
         )
         self.weights = weights_in(self.population, self.params.population, start_year)
         if create_agents:
@@ -265,7 +270,9 @@ class MobilityModel(mesa.Model):
         P = self._equilibrate(year, date, reconsider, first)
         unavailable = (self.population.mode >= 0) & (P[np.arange(len(P)), np.maximum(self.population.mode, 0)] <= 0)
         choosing = reconsider | unavailable | (self.population.mode < 0)
-        self.population.mode[choosing] = draw_categorical(P[choosing], self.rng)
+        # One draw per agent, used only by those who choose: who else chooses never shifts it.
+        drawn = draw_categorical(P, self.streams("mode_choice", year))
+        self.population.mode[choosing] = drawn[choosing]
         self._record(year)
         self.datacollector.collect(self)
         self.year += 1
@@ -274,31 +281,32 @@ class MobilityModel(mesa.Model):
 
     def _life_events(self, year: int) -> np.ndarray:
         """Car replacement, job changes and e-bike uptake; returns who reconsiders."""
-        pop, rng = self.population, self.rng
+        pop, streams = self.population, self.streams
         params = self.params
         multiplier = charger_multiplier(params.fleet, self.chargers_in(year), self.residents, year)
-        replaced = replace_cars(pop, params.fleet, year, multiplier, rng)
-        changing = rng.random(len(pop)) < params.choice.reconsideration.job_change_rate
-        self._change_jobs(changing)
+        replaced = replace_cars(pop, params.fleet, year, multiplier, streams("fleet", year))
+        jobs = streams("jobs", year)
+        changing = jobs.random(len(pop)) < params.choice.reconsideration.job_change_rate
+        self._change_jobs(changing, jobs)
         growth = params.population.residents.ebike_share_growth_per_year
         share = min(params.population.residents.ebike_share_2019 + growth * (year - BASE_YEAR), 1.0)
         convert_p = growth / max(1.0 - (share - growth), 1e-9)
-        pop.ebike |= pop.has_bike & ~pop.ebike & (rng.random(len(pop)) < convert_p)
-        base = rng.random(len(pop)) < params.choice.reconsideration.base_rate
+        pop.ebike |= pop.has_bike & ~pop.ebike & (streams("ebike", year).random(len(pop)) < convert_p)
+        base = streams("reconsideration", year).random(len(pop)) < params.choice.reconsideration.base_rate
         return base | replaced | changing
 
-    def _change_jobs(self, changing: np.ndarray) -> None:
+    def _change_jobs(self, changing: np.ndarray, rng: np.random.Generator) -> None:
         """Residents draw a new workplace; departing in-commuters are replaced by new ones."""
         pop, zones = self.population, self.context.zones
         row = {z: i for i, z in enumerate(zones.home)}
         movers = np.flatnonzero(changing & pop.resident)
         if len(movers):
             probs = self.gravity.resident_dest_prob[[row[h] for h in pop.home[movers]]]
-            pop.work[movers] = draw_categorical(probs, self.rng)
+            pop.work[movers] = draw_categorical(probs, rng)
         replaced = np.flatnonzero(changing & ~pop.resident)
         if len(replaced):
             probs = self.gravity.incommuter_origin_prob[[row[w] for w in pop.work[replaced]]]
-            pop.home[replaced] = draw_categorical(probs, self.rng)
+            pop.home[replaced] = draw_categorical(probs, rng)
 
     def _car_od_vph(self, car_persons: np.ndarray) -> np.ndarray:
         """Peak-hour car OD matrix (vehicles/h) from weighted car commuters per agent."""

@@ -65,7 +65,9 @@ def test_the_shipped_constants_reproduce_the_targets():
     from model.simulation import MobilityModel
 
     targets = load_targets()
-    model = MobilityModel(default_context(), end_year=2019, sample_fraction=0.3, rng=1)
+    # At the sample the constants were fitted on (the whole population): a 30 % sample alone moves
+    # the 2019 bike share by about a point between seeds (docs/uncertainty.md).
+    model = MobilityModel(default_context(), end_year=2019, sample_fraction=1.0, rng=1, create_agents=False)
     shares = expected_resident_shares(model)
     for mode in MODES:
         assert shares[mode] == pytest.approx(targets.shares[mode], abs=0.01), mode

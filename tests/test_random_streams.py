@@ -10,7 +10,7 @@ import pytest
 from abm_fixtures import small_model
 
 import model.simulation as simulation
-from model.choice import LIGHT_RAIL
+from model.vocabulary import MODES
 from model.levers import SpeedLimit
 from model.random_streams import RandomStreams
 
@@ -64,7 +64,7 @@ def test_agents_forced_to_choose_again_do_not_shift_anyone_elses_draws(monkeypat
     forced_run = runs[1]
     no_rail = ~forced_run.skims.transit["light_rail"].available[forced_run.population.home, forced_run.population.work]
     forced = np.flatnonzero(no_rail)[::10]
-    forced_run.population.mode[forced] = LIGHT_RAIL
+    forced_run.population.mode[forced] = MODES.index("light_rail")
     seen = []
     for model in runs:
         draws.clear()

@@ -23,7 +23,7 @@ from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
 from model.choice import CAR, probabilities, utilities
 from model.edges import EdgeArrays, edge_arrays
-from model.fleet import charger_multiplier, national_stock_shares, replace_cars
+from model.fleet import ChargingAccess, fleet_table, national_stock_shares, replace_cars, resident_access, truck_stock_shares
 from model.network import Network, load_network
 from model.outputs import summary_table
 from model.parameters import MODES, POWERTRAINS, ModelParameters, interpolate, load_parameters
@@ -194,7 +194,8 @@ class MobilityModel(mesa.Model):
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
         self.link_records: list[pd.DataFrame] = []
-        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": []}
+        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": []}
+        self.bought_new = np.zeros(len(self.population), dtype=bool)  # this year's new cars (the fleet table)
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
@@ -228,6 +229,10 @@ class MobilityModel(mesa.Model):
         """Public chargers in the municipality in ``year``."""
         return interpolate(self.local_chargers, year)
 
+    def residents_charging_access(self, year: int) -> ChargingAccess:
+        """Residents' charging access in ``year`` (local public chargers and dwellings)."""
+        return resident_access(self.params.fleet, self.chargers_in(year), self.residents, year)
+
     def background_vph(self) -> np.ndarray:
         """Peak-hour through traffic per edge."""
         return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor
@@ -259,8 +264,7 @@ class MobilityModel(mesa.Model):
         """Car replacement, job changes and e-bike uptake; returns who reconsiders."""
         pop, rng = self.population, self.rng
         params = self.params
-        multiplier = charger_multiplier(params.fleet, self.chargers_in(year), self.residents, year)
-        replaced = replace_cars(pop, params.fleet, year, multiplier, rng)
+        replaced, self.bought_new = replace_cars(pop, params.fleet, year, self.residents_charging_access(year), rng)
         changing = rng.random(len(pop)) < params.choice.reconsideration.job_change_rate
         self._change_jobs(changing)
         growth = params.population.residents.ebike_share_growth_per_year
@@ -368,7 +372,8 @@ class MobilityModel(mesa.Model):
         co2 = emissions.co2_accounting(vehicle_co2, emissions.rail_co2_table(rail_pkm, year, self.context.factors))
         keys = ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
         vehicle_km = link_vkm.groupby(keys, as_index=False)["vkm_per_year"].sum()
-        for name, table in (("mode_split", mode_split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2)):
+        fleet = fleet_table(pop, self.weights, self.bought_new, self.params.fleet, year, self.residents_charging_access(year))
+        for name, table in (("mode_split", mode_split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2), ("fleet", fleet)):
             self.tables[name].append(table.assign(**self.labels, year=year))
 
     @property
@@ -431,8 +436,9 @@ class MobilityModel(mesa.Model):
         for powertrain in POWERTRAINS:
             groups.append(("car", powertrain, "through", "non_resident"))
             annual = np.column_stack([annual, through_daily * (1.0 - truck) * stock[powertrain] * a.days_per_year])
-        groups.append(("truck", "diesel", "through", "non_resident"))
-        annual = np.column_stack([annual, through_daily * truck * a.days_per_year])
+        for powertrain, share in truck_stock_shares(self.params.fleet, year).items():
+            groups.append(("truck", powertrain, "through", "non_resident"))
+            annual = np.column_stack([annual, through_daily * truck * share * a.days_per_year])
         vkm = annual * (edges.length_m / 1000.0)[:, None]
         congested_kph = edges.length_m / time_s * 3.6
         # One piece per group × area × speed regime; the pieces' columns are concatenated once

@@ -229,14 +229,16 @@ def fleet_table(
 ) -> pd.DataFrame:
     """The ``fleet`` output rows of one year: stock and new registrations by class, segment and powertrain.
 
-    Agents' segments (residents' and in-commuters' cars) give weighted counts and shares; the
-    national segment (through traffic and visitors) gives shares only. ``new_sales_share`` is the
+    Agents' segments (residents' and in-commuters' cars) give weighted counts and shares (no rows
+    for a segment without cars); the national segment (through traffic and visitors) gives shares only. ``new_sales_share`` is the
     segment's choice probabilities for a new car in the year.
     """
     rows = []
     national = national_access(fleet, year)
     for segment, mask, access in (("resident", population.resident, residents), ("in_commuter", ~population.resident, national)):
         cars = mask & (population.powertrain >= 0)
+        if not cars.any():
+            continue  # a tiny sample may hold no car of a segment: no rows rather than shares of nothing
         stock = np.bincount(population.powertrain[cars], weights=weights[cars], minlength=len(POWERTRAINS))
         new = np.bincount(population.powertrain[cars & bought_new], weights=weights[cars & bought_new], minlength=len(POWERTRAINS))
         probabilities = new_car_shares(fleet, year, access)

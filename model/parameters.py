@@ -274,7 +274,7 @@ class Rules(_Strict):
 class PurchaseChoice(_Strict):
     home_charging_log_odds: float = Field(ge=0)
     public_charger_log_odds_per_log_density: float = Field(ge=0)
-    local_weight: float = Field(gt=0, le=1)
+    local_weight: float = Field(gt=0, lt=1)  # below 1: with no local charger the density seen stays positive
 
 
 class HomeCharging(_Strict):

@@ -212,15 +212,20 @@ def test_residents_2050_cars_are_not_more_fossil_than_the_national_stock(fleet, 
     assert stock(many, many.resident)[FOSSIL].sum() < stock(baseline, baseline.resident)[FOSSIL].sum()
 
 
-def test_residents_fleet_electrifies_in_a_model_run():
-    model = small_model(end_year=2023, sample_fraction=0.05)
+def test_a_model_run_electrifies_residents_cars_and_the_through_trucks():
+    model = small_model(end_year=2025, sample_fraction=0.05)
     model.run()
     pop = model.population
     cars = pop.resident & (pop.powertrain >= 0)
-    # From 0.6 % of the 2019 stock, four years of replacements at 7-38 % BEV sales.
-    assert np.mean(pop.powertrain[cars] == BEV) > 3 * model.params.fleet.stock_2019["bev"]
-    table = model.results()["fleet"]
-    assert set(table["year"]) == set(range(2019, 2024))
+    # From 0.6 % of the 2019 stock, six years of replacements at 7-67 % BEV sales.
+    assert np.mean(pop.powertrain[cars] == BEV) > 5 * model.params.fleet.stock_2019["bev"]
+    tables = model.results()
+    assert set(tables["fleet"]["year"]) == set(range(2019, 2026))
+    vkm = tables["vehicle_km"]
+    trucks = vkm[(vkm["vehicle"] == "truck") & (vkm["year"] == 2025)].groupby("powertrain")["vkm_per_year"].sum()
+    expected = truck_stock_shares(model.params.fleet, 2025)["bev"]
+    assert trucks["bev"] / trucks.sum() == pytest.approx(expected)
+    assert (vkm[(vkm["vehicle"] == "truck") & (vkm["year"] == 2019)]["powertrain"] == "diesel").all()
 
 
 # ------------------------------------------------------------------------------ bad input

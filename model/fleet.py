@@ -1,86 +1,247 @@
-"""Car fleet: household car replacement, EV uptake with local chargers, the national stock.
+"""Fleet: one national car and truck model, and segments that deviate from it for a reason.
 
-Residents' EV adoption happens only when an agent replaces its car: the new car
-is battery-electric with the national new-sales share of the year times a local
-charger effect (Schulz & Rode 2022; Ma et al. 2024; see ``fleet.toml``).
+Cars. A car buyer chooses among petrol, diesel, plug-in hybrid and battery-electric with a logit
+whose BEV utility (log-odds) moves with the buyer's charging access: home charging (detached or
+terraced house with a drive vs flat) and the density of public chargers. The intercepts are
+calibrated each year so that the national market path of ``fleet.toml`` is reproduced exactly
+at national-average access; the EU rule then takes petrol, diesel and plug-in hybrids off the
+new-car market from 2035. Households replace their car every ``mean_holding_years`` on average
+with a new car or a used one from the national stock, so a segment at national-average access
+tracks the national stock. Residents have Vallensbæk's access (its dwellings and public chargers);
+in-commuters, visitors and through traffic have the national average.
+
+Trucks. The national stock renews at ``trucks.turnover_per_year`` with zero-emission shares of new
+trucks from the facts to 2025 and the EU heavy-duty CO2 standards after.
+
+Sources and assumptions: ``experiments/parameters/fleet.toml``; method: ``docs/emissions.md`` §2.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 
 from model.parameters import FleetParameters, interpolate
+from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
 from model.population import Population, draw_categorical
 from model.settings import BASE_YEAR
-from model.vocabulary import POWERTRAINS
 
 BEV = POWERTRAINS.index("bev")
 
 
-def charger_multiplier(fleet: FleetParameters, local_chargers: float, residents: float, year: int) -> float:
-    """Relative EV uptake from the local public-charger density.
+@dataclass(frozen=True)
+class ChargingAccess:
+    """A group of car buyers' access to charging.
 
-    ``((local + floor) / (national + floor)) ** elasticity`` with densities per
-    1,000 residents and the home-charging floor from ``fleet.toml``.
+    Attributes
+    ----------
+    public_per_1000
+        Public charging points per 1,000 residents that the buyers see.
+    home_share
+        Share of the buyers who can charge at home.
     """
+
+    public_per_1000: float
+    home_share: float
+
+
+# ----------------------------------------------------------------------------- national paths
+
+
+def stock_path(
+    initial: dict[str, float], sales: Callable[[int], dict[str, float]], turnover: float, year: int, powertrains: Sequence[str]
+) -> np.ndarray:
+    """Stock shares in ``year`` from the base-year stock, renewed each year by ``turnover`` of new sales."""
+    stock = np.array([initial.get(p, 0.0) for p in powertrains])
+    for y in range(BASE_YEAR + 1, year + 1):
+        new = sales(y)
+        stock = (1.0 - turnover) * stock + turnover * np.array([new[p] for p in powertrains])
+    return stock
+
+
+def national_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
+    """Powertrain shares of the national car stock in ``year`` (through traffic, visitors, used cars)."""
+    stock = stock_path(fleet.stock_2019, fleet.new_sales_shares, fleet.national.turnover_per_year, year, POWERTRAINS)
+    return dict(zip(POWERTRAINS, stock.tolist(), strict=True))
+
+
+def truck_new_sales_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
+    """Powertrain shares of new heavy trucks in ``year`` (diesel takes the rest)."""
+    bev = interpolate(fleet.trucks.new_sales.get("bev", {BASE_YEAR: 0.0}), year)
+    return {"diesel": 1.0 - bev, "bev": bev}
+
+
+def truck_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
+    """Powertrain shares of the national heavy-truck stock in ``year``."""
+    trucks = fleet.trucks
+    stock = stock_path(trucks.stock_2019, lambda y: truck_new_sales_shares(fleet, y), trucks.turnover_per_year, year, TRUCK_POWERTRAINS)
+    return dict(zip(TRUCK_POWERTRAINS, stock.tolist(), strict=True))
+
+
+def national_chargers_per_1000(fleet: FleetParameters, year: int) -> float:
+    """National public charging points per 1,000 residents: the reference density grown with the BEV stock."""
     chargers = fleet.chargers
-    local = 1000.0 * local_chargers / residents
-    national = interpolate(chargers.national_per_1000, year)
-    floor = chargers.home_charging_floor_per_1000
-    return float(((local + floor) / (national + floor)) ** chargers.elasticity)
+    reference = national_stock_shares(fleet, chargers.reference_year)["bev"]
+    return chargers.national_per_1000_reference * national_stock_shares(fleet, year)["bev"] / reference
 
 
-def purchase_shares(fleet: FleetParameters, year: int, multiplier: float) -> np.ndarray:
-    """Powertrain shares of a car bought in ``year`` with the local charger effect applied.
+def national_access(fleet: FleetParameters, year: int) -> ChargingAccess:
+    """The national-average charging access of ``year``."""
+    return ChargingAccess(national_chargers_per_1000(fleet, year), fleet.home_charging.national_share)
 
-    The non-BEV rest keeps the national mix of the other powertrains; when the
-    national sales are all BEV (from 2035) and the local effect is below 1,
-    petrol takes the rest, as in :meth:`FleetParameters.new_sales_shares`.
+
+def resident_access(fleet: FleetParameters, local_chargers: float, residents: float, year: int) -> ChargingAccess:
+    """Vallensbæk residents' charging access: the local public chargers and the local dwellings.
+
+    A resident sees the local density with weight ``choice.local_weight`` and the national one
+    with the rest (chargers at work, in neighbouring municipalities, along the motorways).
+
+    Raises
+    ------
+    ValueError
+        For a negative charger count or a non-positive number of residents.
     """
-    national = fleet.new_sales_shares(year)
-    bev = min(national["bev"] * multiplier, 1.0)
-    others = np.array([national[p] for p in POWERTRAINS])
-    others[BEV] = 0.0
-    rest = others.sum()
-    if rest <= 0:
-        others[POWERTRAINS.index("petrol")] = rest = 1.0
-    shares = others / rest * (1.0 - bev)
-    shares[BEV] = bev
-    return shares
+    if local_chargers < 0 or residents <= 0:
+        raise ValueError(f"chargers must not be negative and residents must be positive, got {local_chargers} and {residents}")
+    weight = fleet.choice.local_weight
+    national = national_chargers_per_1000(fleet, year)
+    seen = weight * 1000.0 * local_chargers / residents + (1.0 - weight) * national
+    return ChargingAccess(seen, fleet.home_charging.vallensbaek_share)
+
+
+# ----------------------------------------------------------------------------- the choice model
+
+
+def _logistic(x: float) -> float:
+    return float(0.5 * (1.0 + np.tanh(0.5 * x)))
+
+
+def calibrated_intercept(bev_share: float, home_share: float, home_log_odds: float) -> float:
+    """BEV log-odds ``a`` of buyers without home charging such that the mixture gives ``bev_share``.
+
+    Solves ``h·σ(a + β) + (1 − h)·σ(a) = bev_share`` by bisection (the left side rises with ``a``).
+    """
+    low, high = -50.0, 50.0
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        mixed = home_share * _logistic(mid + home_log_odds) + (1.0 - home_share) * _logistic(mid)
+        low, high = (mid, high) if mixed < bev_share else (low, mid)
+    return 0.5 * (low + high)
+
+
+def choice_shares(reference: dict[str, float], access: ChargingAccess, national: ChargingAccess, fleet: FleetParameters) -> np.ndarray:
+    """Powertrain shares chosen by buyers with ``access`` when national-average buyers choose ``reference``.
+
+    A multinomial logit in which only the BEV utility depends on access, so the other powertrains
+    keep their national proportions among themselves; at ``access == national`` the result equals
+    ``reference`` exactly. A reference share of 0 or 1 stays 0 or 1 (a market without BEVs, or
+    the EU rule).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shares in the order of :data:`model.parameters.POWERTRAINS`, summing to 1.
+    """
+    shares = np.array([reference[p] for p in POWERTRAINS], dtype=float)
+    shares = shares / shares.sum()
+    bev = shares[BEV]
+    if bev <= 0.0 or bev >= 1.0:
+        return shares
+    choice = fleet.choice
+    beta_home = choice.home_charging_log_odds
+    a = calibrated_intercept(bev, national.home_share, beta_home)
+    a += choice.public_charger_log_odds_per_log_density * np.log(access.public_per_1000 / national.public_per_1000)
+    p_bev = access.home_share * _logistic(a + beta_home) + (1.0 - access.home_share) * _logistic(a)
+    out = shares * (1.0 - p_bev) / (1.0 - bev)
+    out[BEV] = p_bev
+    return out
+
+
+def new_car_shares(fleet: FleetParameters, year: int, access: ChargingAccess) -> np.ndarray:
+    """Powertrain shares of new cars bought in ``year`` by buyers with ``access`` (EU rule applied)."""
+    return choice_shares(fleet.new_sales_shares(year), access, national_access(fleet, year), fleet)
+
+
+def used_car_shares(fleet: FleetParameters, year: int, access: ChargingAccess) -> np.ndarray:
+    """Powertrain shares of used cars bought in ``year``: last year's national stock, chosen with ``access``."""
+    return choice_shares(national_stock_shares(fleet, year - 1), access, national_access(fleet, year), fleet)
+
+
+def new_car_probability(fleet: FleetParameters) -> float:
+    """Share of new cars among households' replacements: national turnover × mean holding time."""
+    return fleet.national.turnover_per_year * fleet.replacement.mean_holding_years
 
 
 def replace_cars(
     population: Population,
     fleet: FleetParameters,
     year: int,
-    multiplier: float,
+    residents: ChargingAccess,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """Age the cars one year and replace some; return the mask of agents who bought a car.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Age the cars one year and replace some, new or used.
 
-    Residents buy with the local charger effect; in-commuters, who live
-    elsewhere, with the national shares.
+    Residents choose with their own access; in-commuters, who live elsewhere in the region,
+    with the national average.
+
+    Returns
+    -------
+    replaced, bought_new
+        Masks of the agents who replaced their car, and of those whose replacement is new.
     """
+    n = len(population)
     has_car = population.powertrain >= 0
     population.car_age[has_car] += 1
-    replacing = has_car & (rng.random(len(population)) < 1.0 / fleet.replacement.mean_holding_years)
-    local = purchase_shares(fleet, year, multiplier)
-    national = purchase_shares(fleet, year, 1.0)
-    shares = np.where(population.resident[:, None], local[None, :], national[None, :])[replacing]
+    replacing = has_car & (rng.random(n) < 1.0 / fleet.replacement.mean_holding_years)
+    bought_new = replacing & (rng.random(n) < new_car_probability(fleet))
+    national = national_access(fleet, year)
+    new = {True: new_car_shares(fleet, year, residents), False: new_car_shares(fleet, year, national)}
+    used = {True: used_car_shares(fleet, year, residents), False: used_car_shares(fleet, year, national)}
+    resident = population.resident[replacing]
+    is_new = bought_new[replacing]
+    shares = np.where(
+        is_new[:, None],
+        np.where(resident[:, None], new[True][None, :], new[False][None, :]),
+        np.where(resident[:, None], used[True][None, :], used[False][None, :]),
+    )
     population.powertrain[replacing] = draw_categorical(shares, rng)
-    population.car_age[replacing] = 0
-    return replacing
+    population.car_age[bought_new] = 0
+    return replacing, bought_new
 
 
-def national_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
-    """Powertrain shares of the national car stock in ``year`` (drives through traffic).
+# ----------------------------------------------------------------------------- the output table
 
-    Starts from the 2019 stock; each year ``turnover_per_year`` of it is
-    replaced with that year's new-sales shares.
+
+def fleet_table(
+    population: Population,
+    weights: np.ndarray,
+    bought_new: np.ndarray,
+    fleet: FleetParameters,
+    year: int,
+    residents: ChargingAccess,
+) -> pd.DataFrame:
+    """The ``fleet`` output rows of one year: stock and new registrations by class, segment and powertrain.
+
+    Agents' segments (residents' and in-commuters' cars) give weighted counts and shares (no rows
+    for a segment without cars); the national segment (through traffic and visitors) gives shares only. ``new_sales_share`` is the
+    segment's choice probabilities for a new car in the year.
     """
-    stock = np.array([fleet.stock_2019.get(p, 0.0) for p in POWERTRAINS])
-    turnover = fleet.national.turnover_per_year
-    for y in range(BASE_YEAR + 1, year + 1):
-        sales = fleet.new_sales_shares(y)
-        stock = (1.0 - turnover) * stock + turnover * np.array([sales[p] for p in POWERTRAINS])
-    return dict(zip(POWERTRAINS, stock.tolist(), strict=True))
+    rows = []
+    national = national_access(fleet, year)
+    for segment, mask, access in (("resident", population.resident, residents), ("in_commuter", ~population.resident, national)):
+        cars = mask & (population.powertrain >= 0)
+        if not cars.any():
+            continue  # a tiny sample may hold no car of a segment: no rows rather than shares of nothing
+        stock = np.bincount(population.powertrain[cars], weights=weights[cars], minlength=len(POWERTRAINS))
+        new = np.bincount(population.powertrain[cars & bought_new], weights=weights[cars & bought_new], minlength=len(POWERTRAINS))
+        probabilities = new_car_shares(fleet, year, access)
+        for i, powertrain in enumerate(POWERTRAINS):
+            rows.append(("car", segment, powertrain, stock[i] / stock.sum(), probabilities[i], stock[i], new[i]))
+    car_stock, car_new = national_stock_shares(fleet, year), fleet.new_sales_shares(year)
+    rows += [("car", "national", p, car_stock[p], car_new[p], np.nan, np.nan) for p in POWERTRAINS]
+    truck_stock, truck_new = truck_stock_shares(fleet, year), truck_new_sales_shares(fleet, year)
+    rows += [("truck", "national", p, truck_stock[p], truck_new[p], np.nan, np.nan) for p in TRUCK_POWERTRAINS]
+    return pd.DataFrame(rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"])

@@ -434,10 +434,11 @@ class StationStop(Lever):
 class Chargers(Lever):
     """Public EV chargers in the municipality by year, replacing the baseline path from ``start``.
 
-    Acts on the fleet: a resident who replaces a car buys a BEV with the national
-    new-sales share × ((local + floor) / (national + floor)) ** 0.35, densities
-    per 1,000 residents (elasticity: Ma et al. 2024; home-charging floor and the
-    national path in fleet.toml; Schulz & Rode 2022 for the first-charger effect).
+    Acts on the fleet: the public-charger density residents see enters the BEV
+    log-odds of their car purchases with 0.35 × ln(seen / national density)
+    (elasticity: Ma et al. 2024; the purchase logit in model/fleet.py and
+    fleet.toml), so it fades as sales near 100 % BEV and ends with the EU rule
+    for new cars (2035); it still acts on used-car purchases after that.
     EV owners' car trips then emit per the BEV factor and cost less per km. Values
     between the years given are interpolated; ``scale`` multiplies the path (for
     sweeps over charger paths). Path years before ``start`` are ignored (the

@@ -1,6 +1,6 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Five long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``), each keyed by
+Six long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``), each keyed by
 ``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
 ``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
 its Table Schema before anything is renamed into place. The contract is described in
@@ -24,10 +24,10 @@ import pandas as pd
 from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
 from model.settings import BASE_YEAR
-from model.vocabulary import AREAS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
+from model.vocabulary import AREAS, FLEET_SEGMENTS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
 #: Table names in writing order.
-TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary")
+TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet")
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
 #: Excel's row limit per sheet (header included).
@@ -106,6 +106,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "energy": "Energy use per year by energy carrier (fuel litres or grid kWh) and in MJ.",
     "co2": "CO2 per year by source in two accountings (territorial, resident); never add the two.",
     "summary": "Headline figures per run and year: mode shares, CO2 totals and change vs 2019.",
+    "fleet": "Vehicle stock and new registrations per year by vehicle class, fleet segment and powertrain.",
 }
 
 
@@ -198,8 +199,28 @@ def _schemas() -> dict[str, dict[str, Any]]:
         ],
         "primaryKey": list(RUN_KEYS),
     }
+    fleet = {
+        "fields": _KEY_FIELDS
+        + [
+            _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True),
+            _field("segment", "string", "Fleet segment: resident (residents' commuting cars), in_commuter "
+                   "(in-commuters' cars), national (the national stock: through traffic and visitors).",
+                   enum=FLEET_SEGMENTS, required=True),
+            _field("powertrain", "string", "Powertrain.", enum=POWERTRAINS, required=True),
+            _field("stock_share", "number", "Share of the segment's vehicles with the powertrain (sums to 1 "
+                   "per run, year, vehicle and segment).", "1", minimum=0, maximum=1),
+            _field("new_sales_share", "number", "Share of the powertrain among the segment's new "
+                   "vehicles bought in the year (the purchase model's probabilities).", "1", minimum=0,
+                   maximum=1),
+            _field("stock_vehicles", "number", "Vehicles of the segment with the powertrain (weighted "
+                   "agents' cars; empty for the national segment).", "vehicles", minimum=0),
+            _field("new_vehicles", "number", "New vehicles bought in the year (weighted agents; empty "
+                   "for the national segment).", "vehicles/year", minimum=0),
+        ],
+        "primaryKey": list(RUN_KEYS) + ["vehicle", "segment", "powertrain"],
+    }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
-            "summary": summary}
+            "summary": summary, "fleet": fleet}
 
 
 #: Frictionless Table Schema descriptors, by table name.
@@ -726,7 +747,8 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
       the inside total equal the summary's ``vkm_total_per_year`` / ``vkm_inside_per_year``;
     - ``co2``: CO2 by source summed per accounting equals the summary's ``co2_territorial_t`` and
       ``co2_resident_t``; through traffic equals ``co2_through_t``;
-    - ``summary``: mode shares equal the residents' shares in ``mode_split``.
+    - ``summary``: mode shares equal the residents' shares in ``mode_split``;
+    - ``fleet``: stock shares sum to 1 per vehicle class and segment.
 
     Raises
     ------
@@ -757,6 +779,10 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
             _require_close(total, s["vkm_total_per_year"], rtol, "vkm total vs summary")
             inside = vk[vk["area"] == "inside"].groupby(keys)["vkm_per_year"].sum()
             _require_close(inside, s["vkm_inside_per_year"], rtol, "vkm inside vs summary")
+    if "fleet" in tables:
+        fleet = tables["fleet"]
+        totals = fleet.groupby(keys + ["vehicle", "segment"])["stock_share"].sum()
+        _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "fleet stock shares summed")
     if "co2" in tables and s is not None:
         co2 = tables["co2"]
         for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):

@@ -24,7 +24,7 @@ from model.emissions import EmissionFactors
 from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
-from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, known_modes
+from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
 
 YearSeries = dict[YearKey, float]
 #: A share of a whole.
@@ -243,49 +243,128 @@ class Replacement(StrictModel):
     max_initial_age: int = Field(ge=0)
 
 
+def _check_fleet_shares(stock: dict[str, float], sales: dict[str, YearSeries], known: tuple[str, ...], prefix: str) -> None:
+    """A base-year stock and new-sales paths: known powertrains, a stock summing to 1, shares in [0, 1] summing to at most 1."""
+    unknown = (set(stock) | set(sales)) - set(known)
+    if unknown:
+        raise ValueError(f"{prefix}stock_2019 or {prefix}new_sales: unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    if abs(sum(stock.values()) - 1.0) > SHARE_SUM_TOLERANCE:
+        raise ValueError(f"{prefix}stock_2019 shares must sum to 1")
+    for powertrain, path in sales.items():
+        for year, value in path.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{prefix}new_sales.{powertrain}.{year}: a share must lie between 0 and 1 (0 % and 100 %), got {value}")
+    for year in sorted({y for path in sales.values() for y in path}):
+        total = sum(interpolate(path, year) for path in sales.values())
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"{prefix}new_sales: shares in {year} sum to {total:.3f}, above 1 (100 %)")
+
+
+class Rules(StrictModel):
+    """The EU rule for new cars: no new sales of the banned powertrains from the ban year."""
+
+    new_car_ban: bool
+    new_car_ban_year: int
+    banned_powertrains: list[str]
+
+    @field_validator("new_car_ban_year")
+    @classmethod
+    def _after_base_year(cls, value: int) -> int:
+        if value < 2019:
+            raise ValueError(f"the ban year must be 2019 or later (the base year), got {value}")
+        return value
+
+    @field_validator("banned_powertrains")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(POWERTRAINS))
+        if unknown:
+            raise ValueError(f"unknown powertrain {', '.join(unknown)} (known: {', '.join(POWERTRAINS)})")
+        if "bev" in value:
+            raise ValueError("bev cannot be banned: it is what the banned sales go to")
+        return value
+
+    def bans(self, year: int) -> frozenset[str]:
+        """Powertrains that may not be sold new in ``year``."""
+        return frozenset(self.banned_powertrains) if self.new_car_ban and year >= self.new_car_ban_year else frozenset()
+
+
+class PurchaseChoice(StrictModel):
+    home_charging_log_odds: float = Field(ge=0)
+    public_charger_log_odds_per_log_density: float = Field(ge=0)
+    local_weight: float = Field(gt=0, lt=1)  # below 1: with no local charger the density seen stays positive
+
+
+class HomeCharging(StrictModel):
+    national_share: float = Field(gt=0, lt=1)
+    vallensbaek_share: float = Field(ge=0, le=1)
+
+
 class Chargers(StrictModel):
-    elasticity: float = Field(ge=0)
-    home_charging_floor_per_1000: float = Field(ge=0)
-    national_per_1000: dict[YearKey, NonNegative] = Field(min_length=1)
-    baseline_local: dict[YearKey, NonNegative] = Field(min_length=1)
+    national_per_1000_reference: float = Field(gt=0)
+    reference_year: int = Field(ge=2019)
+    baseline_local: YearSeries
+
+    @field_validator("baseline_local")
+    @classmethod
+    def _non_negative(cls, value: YearSeries) -> YearSeries:
+        if not value:
+            raise ValueError("the baseline charger path needs at least one year")
+        for year, count in value.items():
+            if count < 0:
+                raise ValueError(f"charger count for {year} is negative ({count})")
+        return value
 
 
 class NationalStock(StrictModel):
     turnover_per_year: float = Field(gt=0, le=1)
 
 
+class Trucks(StrictModel):
+    stock_2019: dict[str, Share]
+    turnover_per_year: float = Field(gt=0, le=1)
+    new_sales: dict[str, YearSeries]
+
+    @model_validator(mode="after")
+    def _shares(self) -> "Trucks":
+        _check_fleet_shares(self.stock_2019, self.new_sales, TRUCK_POWERTRAINS, "trucks.")
+        return self
+
+
 class FleetParameters(StrictModel):
     stock_2019: dict[str, Share]
-    new_sales: dict[str, Annotated[dict[YearKey, Share], Field(min_length=1)]]
+    new_sales: dict[str, YearSeries]
+    rules: Rules
     replacement: Replacement
-    chargers: Chargers
     national: NationalStock
+    choice: PurchaseChoice
+    home_charging: HomeCharging
+    chargers: Chargers
+    trucks: Trucks
 
-    @field_validator("stock_2019", "new_sales")
-    @classmethod
-    def _powertrains(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(POWERTRAINS))
-        if unknown:
-            raise ValueError(f"unknown powertrain {', '.join(unknown)} (known: {', '.join(POWERTRAINS)})")
-        return value
+    @model_validator(mode="after")
+    def _shares(self) -> "FleetParameters":
+        if "petrol" in self.new_sales:
+            raise ValueError("new_sales.petrol: petrol takes the rest; give bev, phev and diesel only")
+        _check_fleet_shares(self.stock_2019, self.new_sales, POWERTRAINS, "")
+        if self.national.turnover_per_year * self.replacement.mean_holding_years > 1.0:
+            raise ValueError("national.turnover_per_year x replacement.mean_holding_years is the share of new cars "
+                             "among replacements and must not exceed 1")
+        return self
 
-    @field_validator("stock_2019")
-    @classmethod
-    def _sum_to_one(cls, value: dict[str, float]) -> dict[str, float]:
-        total = sum(value.values())
-        if abs(total - 1.0) > SHARE_SUM_TOLERANCE:
-            raise ValueError(f"shares must sum to 1 (they sum to {total:.4f})")
-        return value
+    def market_shares(self, year: int) -> dict[str, float]:
+        """National new-car market shares by powertrain in ``year``, before the rule (petrol takes the rest)."""
+        shares = {p: interpolate(s, year) for p, s in self.new_sales.items()}
+        shares["petrol"] = max(1.0 - sum(shares.values()), 0.0)
+        return {p: shares.get(p, 0.0) for p in POWERTRAINS}
 
     def new_sales_shares(self, year: int) -> dict[str, float]:
-        """New-car sales shares by powertrain in ``year`` (petrol takes the rest)."""
-        shares = {p: min(max(interpolate(s, year), 0.0), 1.0) for p, s in self.new_sales.items() if p != "petrol"}
-        total = sum(shares.values())
-        if total > 1.0:
-            shares = {p: v / total for p, v in shares.items()}
-            total = 1.0
-        shares["petrol"] = 1.0 - total
-        return {p: shares.get(p, 0.0) for p in POWERTRAINS}
+        """National new-car sales shares in ``year``: the market path with the banned shares moved to BEVs."""
+        shares = self.market_shares(year)
+        for banned in self.rules.bans(year):
+            shares["bev"] += shares[banned]
+            shares[banned] = 0.0
+        return shares
 
 
 class NetworkParameters(StrictModel):

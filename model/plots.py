@@ -464,6 +464,68 @@ def co2_chart(
     return _save(figure, out_dir, "co2")
 
 
+#: Fleet segments drawn in the fleet chart: (vehicle, segment) → legend label.
+_FLEET_LINES = {
+    ("car", "resident"): "residents' cars",
+    ("car", "in_commuter"): "in-commuters' cars",
+    ("car", "national"): "national car stock (through traffic)",
+    ("truck", "national"): "heavy trucks (through traffic)",
+}
+
+
+def fleet_chart(
+    fleet: pd.DataFrame,
+    co2: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    reference: str = REFERENCE_SCENARIO,
+    source: str = "",
+) -> Path | None:
+    """The reference scenario's fleet: zero-emission share of each segment's stock, and the last year's CO2 by class.
+
+    Left: battery-electric share of the stock by year (mean across seeds) for residents' and
+    in-commuters' cars, the national car stock and heavy trucks. Right: territorial CO2 of the
+    last simulated year by vehicle class and powertrain (electricity apart from fuel). ``None``
+    without rows of the reference scenario.
+    """
+    fleet = fleet[fleet["scenario"] == reference]
+    co2 = co2[(co2["scenario"] == reference) & (co2["accounting"] == "territorial")]
+    if fleet.empty or co2.empty:
+        return None
+    seeds = int(fleet["seed"].nunique())
+    figure = _figure(13.5, 5.2, 2)
+    shares, remaining = figure.subplots(1, 2)
+    bev = fleet[fleet["powertrain"] == "bev"].groupby(["vehicle", "segment", "year"])["stock_share"].mean()
+    for (vehicle, segment), label in _FLEET_LINES.items():
+        if (vehicle, segment) in bev.index.droplevel("year"):
+            rows = bev.loc[(vehicle, segment)]
+            shares.plot(rows.index, 100.0 * rows.to_numpy(), linewidth=2.0 if vehicle == "car" else 1.6,
+                        linestyle="-" if vehicle == "car" else "--", label=label)
+    shares.set_title("Battery-electric share of the stock", fontsize=10)
+    shares.set_xlabel("year")
+    shares.set_ylabel("% of vehicles")
+    shares.set_ylim(0, 100)
+    shares.grid(color="#dddddd", linewidth=0.6)
+    shares.legend(fontsize=8, loc="upper left", framealpha=0.9)
+    last = int(co2["year"].max())
+    final = co2[co2["year"] == last]
+    per_seed = final.groupby(["source", "powertrain", "seed"])["co2_t"].sum()
+    by_class = per_seed.groupby(level=["source", "powertrain"]).mean().sort_values()
+    labels = [f"{s} {p}" for s, p in by_class.index]
+    colors = ["#4c9a2a" if p in ("bev", "electric") else "#8c564b" for _, p in by_class.index]
+    remaining.barh(labels, by_class.to_numpy(), color=colors)
+    for y, value in enumerate(by_class.to_numpy()):
+        remaining.annotate(f"{value:,.0f} t", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    remaining.set_title(f"Territorial CO2 in {last} by class ({by_class.sum():,.0f} t)", fontsize=10)
+    remaining.set_xlabel("CO2 (t per year)")
+    remaining.xaxis.set_major_formatter(_thousands)
+    remaining.set_xlim(0, float(by_class.max()) * 1.25 if len(by_class) else 1.0)
+    remaining.grid(axis="x", color="#dddddd", linewidth=0.6)
+    figure.suptitle(f"Fleet of scenario '{reference}'", fontsize=11)
+    _footer(figure, f"Mean of {_seeds_text(seeds)}. Green: electricity (grid CO2 of the year); brown: fuel (fossil part).", source)
+    return _save(figure, out_dir, "fleet")
+
+
 def co2_saved_chart(
     summary: pd.DataFrame,
     out_dir: str | Path,

@@ -284,6 +284,12 @@ def build_figures(results: Results) -> list[FigureEntry]:
             f"Left: territorial CO2 saved each year by each scenario against '{ref}' (above zero: less CO2). "
             "Right: the total over all simulated years in kilotonnes. Scenarios are whole packages of levers and "
             "must not be added to each other.")
+        if "fleet" in results.tables and "co2" in results.tables:
+            add("Fleet", plots.fleet_chart(results.tables["fleet"], results.tables["co2"], out, source=source),
+                f"Left: battery-electric share of each fleet segment's stock in '{ref}' (residents' cars choose with "
+                "Vallensbæk's charging access, the others with the national average; the EU rule ends new petrol, "
+                "diesel and plug-in sales from 2035). Right: what remains of the territorial CO2 in the last simulated "
+                "year, by vehicle class and powertrain (docs/emissions.md §2).")
         if results.link_volumes is not None and results.links is not None:
             for title, path, caption in _maps(results, out, source):
                 add(title, path, caption)

@@ -23,7 +23,7 @@ from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
 from model.choice import probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
-from model.fleet import charger_multiplier, replace_cars
+from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
@@ -209,7 +209,8 @@ class MobilityModel(mesa.Model):
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
         self.link_records: list[pd.DataFrame] = []
-        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": []}
+        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": []}
+        self.bought_new = np.zeros(len(self.population), dtype=bool)  # this year's new cars (the fleet table)
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
@@ -250,6 +251,10 @@ class MobilityModel(mesa.Model):
         """Public chargers in the municipality in ``year``."""
         return self.supply.chargers_in(year)
 
+    def residents_charging_access(self, year: int) -> ChargingAccess:
+        """Residents' charging access in ``year`` (local public chargers and dwellings)."""
+        return resident_access(self.params.fleet, self.chargers_in(year), self.residents, year)
+
     def background_vph(self) -> np.ndarray:
         """Peak-hour through traffic per edge."""
         return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor
@@ -283,8 +288,7 @@ class MobilityModel(mesa.Model):
         """Car replacement, job changes and e-bike uptake; returns who reconsiders."""
         pop, streams = self.population, self.streams
         params = self.params
-        multiplier = charger_multiplier(params.fleet, self.chargers_in(year), self.residents, year)
-        replaced = replace_cars(pop, params.fleet, year, multiplier, streams("fleet", year))
+        replaced, self.bought_new = replace_cars(pop, params.fleet, year, self.residents_charging_access(year), streams("fleet", year))
         jobs = streams("jobs", year)
         changing = jobs.random(len(pop)) < params.choice.reconsideration.job_change_rate
         self._change_jobs(changing, jobs)
@@ -381,6 +385,8 @@ class MobilityModel(mesa.Model):
         self.link_records.append(result.link_volumes)
         for name, table in result.tables.items():
             self.tables[name].append(table)
+        fleet = fleet_table(self.population, self.weights, self.bought_new, self.params.fleet, year, self.residents_charging_access(year))
+        self.tables["fleet"].append(fleet.assign(**self.labels, year=year))
 
     # ------------------------------------------------------------------- public
 

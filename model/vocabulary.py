@@ -23,6 +23,10 @@ PURPOSES: tuple[str, ...] = ("commute",)
 VEHICLES: tuple[str, ...] = ("car", "truck")
 #: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
 POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
+#: Truck powertrains.
+TRUCK_POWERTRAINS: tuple[str, ...] = ("diesel", "bev")
+#: Fleet segments: residents' commuting cars, in-commuters' cars, the national stock (through traffic, visitors).
+FLEET_SEGMENTS: tuple[str, ...] = ("resident", "in_commuter", "national")
 #: Road categories of the network (network.toml) and of the output tables.
 ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
 #: Where a vehicle-km is driven, relative to the municipal boundary.

@@ -23,7 +23,7 @@ from model import emissions
 from model.assignment import bpr_time_s, tree_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
-from model.fleet import national_stock_shares
+from model.fleet import national_stock_shares, truck_stock_shares
 from model.parameters import ModelParameters
 from model.population import Gravity, Population
 from model.skims import Skims, car_trees
@@ -201,8 +201,9 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     for powertrain in POWERTRAINS:
         groups.append(("car", powertrain, "through", "non_resident"))
         annual = np.column_stack([annual, through_net_daily * (1.0 - truck) * stock[powertrain] * a.days_per_year])
-    groups.append(("truck", "diesel", "through", "non_resident"))
-    annual = np.column_stack([annual, through_net_daily * truck * a.days_per_year])
+    for powertrain, share in truck_stock_shares(state.params.fleet, state.year).items():
+        groups.append(("truck", powertrain, "through", "non_resident"))
+        annual = np.column_stack([annual, through_net_daily * truck * share * a.days_per_year])
     vkm = annual * (edges.length_m / 1000.0)[:, None]
     frame = _vkm_frame(edges, vkm, groups, edges.length_m / time_s * 3.6, a.peak_period_vkm_share)
     return LinkVkm(frame, commute_daily, through_net_daily)

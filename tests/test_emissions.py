@@ -126,13 +126,15 @@ def test_truck_factor(factors):
 
 
 def test_biofuel_share_series_step_wise(factors):
-    """E5/B7 until 2019, E10/B7 from 2020, held after the last year (emissions.toml [biofuel])."""
+    """E5/B7 until 2019, E10/B7 from 2020, x 7/6 from 2030 (displacement 6 -> 7 %), held after (emissions.toml [biofuel])."""
     assert biofuel_energy_share("petrol", 2012, factors) == 0.0334
     assert biofuel_energy_share("petrol", 2019, factors) == 0.0334
     assert biofuel_energy_share("petrol", 2020, factors) == 0.0679
-    assert biofuel_energy_share("petrol", 2050, factors) == 0.0679
+    assert biofuel_energy_share("petrol", 2029, factors) == 0.0679
+    assert biofuel_energy_share("petrol", 2050, factors) == pytest.approx(0.0679 * 7 / 6, abs=1e-4)
     assert biofuel_energy_share("diesel", 2019, factors) == 0.0644
-    assert biofuel_energy_share("diesel", 2035, factors) == 0.0644
+    assert biofuel_energy_share("diesel", 2029, factors) == 0.0644
+    assert biofuel_energy_share("diesel", 2035, factors) == pytest.approx(0.0644 * 7 / 6, abs=1e-4)
 
 
 def test_biofuel_volume_to_energy_share():
@@ -166,7 +168,7 @@ def test_biofuel_bad_input(factors):
 
 def test_biofuel_table_validation(tmp_path):
     text = (PARAMETERS_DIR / "emissions.toml").read_text(encoding="utf-8")
-    bad = text.replace("diesel_energy_share = [0.0644, 0.0644]", "diesel_energy_share = [0.0644]")
+    bad = text.replace("diesel_energy_share = [0.0644, 0.0644, 0.0751]", "diesel_energy_share = [0.0644]")
     path = tmp_path / "emissions.toml"
     path.write_text(bad, encoding="utf-8")
     with pytest.raises(VmobError, match="biofuel"):
@@ -179,8 +181,10 @@ def test_biofuel_table_validation(tmp_path):
 def test_electricity_known_interpolated_and_projected(factors):
     assert electricity_intensity_g_per_kwh(2019, factors) == 157.0
     assert electricity_intensity_g_per_kwh(2018, factors) == pytest.approx((190 + 157) / 2)
-    assert electricity_intensity_g_per_kwh(2035, factors) == 10.0
-    assert electricity_intensity_g_per_kwh(2050, factors) == 10.0
+    # after 2023: BR18 Annex 2 Table 8's relative path applied to the 2023 value (96 g/kWh)
+    assert electricity_intensity_g_per_kwh(2030, factors) == pytest.approx(96.0 * 47 / 187, abs=0.05)
+    assert electricity_intensity_g_per_kwh(2035, factors) == pytest.approx(96.0 * 41.4 / 187, abs=0.05)
+    assert electricity_intensity_g_per_kwh(2050, factors) == pytest.approx(96.0 * 40.3 / 187, abs=0.05)
 
 
 def test_electricity_year_outside_series(factors):
@@ -193,7 +197,8 @@ def test_electricity_year_outside_series(factors):
 def test_electricity_without_projection(tmp_path: Path):
     text = (PARAMETERS_DIR / "emissions.toml").read_text(encoding="utf-8")
     start = text.index("[electricity.projection]")
-    end = text.index("g_per_kwh = [10.0, 10.0]") + len("g_per_kwh = [10.0, 10.0]")
+    last = "g_per_kwh = [69.3, 24.1, 21.3, 20.7, 20.7]"
+    end = text.index(last) + len(last)
     path = tmp_path / "emissions.toml"
     path.write_text(text[:start] + text[end:], encoding="utf-8")
     f = load_emission_factors(path)

@@ -62,11 +62,18 @@ def _year_tables(year: int, car_scale: float) -> dict[str, pd.DataFrame]:
          "trips_per_weekday": [s * 2000 for s in shares + in_shares], "share": shares + in_shares,
          "pkm_per_year": [s * 1e7 for s in shares + in_shares]}
     )
+    fleet = pd.DataFrame(
+        {"vehicle": ["car"] * 4 + ["truck"] * 2, "segment": ["resident"] * 4 + ["national"] * 2,
+         "powertrain": ["petrol", "diesel", "phev", "bev", "diesel", "bev"],
+         "stock_share": [0.6, 0.2, 0.05, 0.15, 0.9, 0.1], "new_sales_share": [0.3, 0.05, 0.1, 0.55, 0.7, 0.3],
+         "stock_vehicles": [600.0, 200.0, 50.0, 150.0, None, None], "new_vehicles": [3.0, 0.0, 1.0, 6.0, None, None]}
+    )
     return {
         "mode_split": _keys(mode_split, year),
         "vehicle_km": _keys(vkm, year),
         "energy": _keys(energy, year),
         "co2": _keys(co2_out, year),
+        "fleet": _keys(fleet, year),
     }
 
 
@@ -113,6 +120,14 @@ def test_reconciliation_catches_vkm_mismatch(tables):
     bad["summary"] = tables["summary"].copy()
     bad["summary"].loc[1, "vkm_total_per_year"] *= 1.00001
     with pytest.raises(VmobError, match="vkm total vs summary"):
+        check_reconciliation(bad)
+
+
+def test_reconciliation_catches_fleet_shares_not_summing_to_one(tables):
+    bad = dict(tables)
+    bad["fleet"] = tables["fleet"].copy()
+    bad["fleet"].loc[0, "stock_share"] += 0.01
+    with pytest.raises(VmobError, match="fleet stock shares summed"):
         check_reconciliation(bad)
 
 

@@ -323,7 +323,7 @@ class NationalStock(StrictModel):
 class Trucks(StrictModel):
     stock_2019: dict[str, Share]
     turnover_per_year: float = Field(gt=0, le=1)
-    new_sales: dict[str, YearSeries]
+    new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
 
     @model_validator(mode="after")
     def _shares(self) -> "Trucks":
@@ -333,7 +333,7 @@ class Trucks(StrictModel):
 
 class FleetParameters(StrictModel):
     stock_2019: dict[str, Share]
-    new_sales: dict[str, YearSeries]
+    new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
     rules: Rules
     replacement: Replacement
     national: NationalStock

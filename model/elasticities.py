@@ -355,7 +355,7 @@ def format_table(table: pd.DataFrame) -> str:
     for row in table.itertuples(index=False):
         band = NO_BAND if math.isnan(row.band_low) else f"[{row.band_low:g}, {row.band_high:g}]"
         inside = "" if pd.isna(row.inside_band) else ("yes" if row.inside_band else "no")
-        lines.append(f"{row.measure:<14} {row.with_respect_to:<16} {row.year:>4} {row.elasticity:>10.3f}  {band:<15} {inside}")
+        lines.append(f"{row.measure:<14} {row.with_respect_to:<16} {row.year:>4} {row.elasticity:>10.3f}  {band:<20} {inside}")
     return "\n".join(lines)
 
 

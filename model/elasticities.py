@@ -27,10 +27,17 @@ from typing import Any
 import pandas as pd
 from pydantic import Field, model_validator
 
-from model.config import LAST_YEAR, Experiment, Sweep, load_config
+from model.config import LAST_YEAR, MIN_SAMPLE_FRACTION, Experiment, Sweep, load_config
 from model.errors import VmobError
 from model.experiments import (
-    RunSpec, clear_partial, combine, execute, is_complete, plan_experiment, prepare_out_dir, writing_folder,
+    RunSpec,
+    clear_partial,
+    combine,
+    execute,
+    is_complete,
+    plan_experiment,
+    prepare_out_dir,
+    writing_folder,
 )
 from model.files import StrictModel, atomic_path, load_toml_model
 from model.outputs import REFERENCE_SCENARIO
@@ -161,7 +168,7 @@ class Band(StrictModel):
     source: str = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Band":
+    def _ordered(self) -> Band:
         if self.low > self.high:
             raise ValueError(f"low {self.low:g} is above high {self.high:g}")
         return self
@@ -176,7 +183,7 @@ class BandsFile(StrictModel):
     bike_share: dict[str, Band] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known_inputs(self) -> "BandsFile":
+    def _known_inputs(self) -> BandsFile:
         known = [i.name for i in INPUTS]
         for measure in MEASURES:
             for name in getattr(self, measure):
@@ -208,20 +215,15 @@ def load_bands(path: str | Path | None = None) -> BandsFile:
 
 @dataclass(frozen=True)
 class Point:
-    """One run of the measurement: the baseline (``input`` None) or one input scaled by ``factor``."""
+    """One run of the measurement: the baseline (``input`` None) or one input scaled by ``factor``.
+
+    ``overrides`` holds the value of every perturbed parameter at this point (dotted path → value).
+    """
 
     label: str
     input: Input | None
     factor: float
-
-
-def points(step: float) -> list[Point]:
-    """The baseline, then each input lowered and raised by ``step``."""
-    out = [Point("base", None, 1.0)]
-    for item in INPUTS:
-        for sign, factor in (("minus", 1.0 - step), ("plus", 1.0 + step)):
-            out.append(Point(f"{item.name}_{sign}", item, factor))
-    return out
+    overrides: Mapping[str, float]
 
 
 def _get(data: Mapping[str, Any], path: str) -> Any:
@@ -243,16 +245,24 @@ def expand_paths(item: Input, values: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def overrides_at(point: Point, base: Mapping[str, float], paths: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
-    """Every perturbed parameter at ``point``: its baseline value, times factor**exponent for the point's input.
+def points(step: float, base: Mapping[str, float], paths: Mapping[str, Mapping[str, int]]) -> list[Point]:
+    """The baseline, then each input lowered and raised by ``step``.
 
-    ``paths`` maps each input's name to its expanded paths (:func:`expand_paths`).
+    Parameters
+    ----------
+    step
+        Relative change of each input.
+    base
+        Baseline value of every perturbed parameter.
+    paths
+        Each input's expanded parameter paths and exponents (:func:`expand_paths`).
     """
-    values = dict(base)
-    if point.input is not None:
-        for path, exponent in paths[point.input.name].items():
-            values[path] = base[path] * point.factor**exponent
-    return values
+    out = [Point("base", None, 1.0, dict(base))]
+    for item in INPUTS:
+        for sign, factor in (("minus", 1.0 - step), ("plus", 1.0 + step)):
+            scaled = {path: base[path] * factor**exponent for path, exponent in paths[item.name].items()}
+            out.append(Point(f"{item.name}_{sign}", item, factor, {**base, **scaled}))
+    return out
 
 
 def measurement_experiment(
@@ -266,22 +276,24 @@ def measurement_experiment(
     Raises
     ------
     VmobError
-        For a year outside the experiment's start year–2050, a step outside (0, 0.4], or a
-        perturbed value a parameter's range refuses (naming the input and the factor).
+        For a year outside the experiment's start year–2050, a step outside (0, 0.4], a sample
+        fraction outside [0.001, 1], or a perturbed value a parameter's range refuses (naming the
+        point and the step).
     """
     if not config.start_year <= year <= LAST_YEAR:
         raise VmobError(f"--year {year} is outside {config.start_year}–{LAST_YEAR} (the experiment starts in {config.start_year})")
     if not 0 < step <= MAX_STEP:
         raise VmobError(f"--step {step:g} must be above 0 and at most {MAX_STEP:g}")
+    if sample_fraction is not None and not MIN_SAMPLE_FRACTION <= sample_fraction <= 1:
+        raise VmobError(f"--sample-fraction {sample_fraction:g} must lie between {MIN_SAMPLE_FRACTION:g} and 1")
     data = load_parameter_data()
     resolved = validate_parameters(data, config.parameters, f"{source}: parameters").model_dump()
     paths = {item.name: expand_paths(item, resolved) for item in INPUTS}
     base = {path: float(_get(resolved, path)) for expanded in paths.values() for path in expanded}
-    plan = points(step)
-    values = [overrides_at(point, base, paths) for point in plan]
-    for point, overrides in zip(plan[1:], values[1:], strict=True):
-        validate_parameters(data, {**config.parameters, **overrides}, f"{source}: {point.label} (--step {step:g})")
-    sweep = Sweep(mode="list", parameters={f"parameters.{path}": [v[path] for v in values] for path in base})
+    plan = points(step, base, paths)
+    for point in plan[1:]:
+        validate_parameters(data, {**config.parameters, **point.overrides}, f"{source}: {point.label} (--step {step:g})")
+    sweep = Sweep(mode="list", parameters={f"parameters.{path}": [p.overrides[path] for p in plan] for path in base})
     scenario = REFERENCE_SCENARIO if REFERENCE_SCENARIO in config.scenarios else next(iter(config.scenarios))
     derived = config.model_copy(update={
         "end_year": year, "sample_fraction": sample_fraction or config.sample_fraction,
@@ -291,12 +303,13 @@ def measurement_experiment(
 
 
 def label_runs(specs: list[RunSpec], plan: list[Point]) -> list[RunSpec]:
-    """The specs with short labels (``base``, ``car_time_plus`` …) instead of the long sweep labels.
+    """The specs with their point's short label (``base``, ``car_time_plus`` …) instead of the long sweep label.
 
-    Specs come in sweep-point order, each point with every seed; a label does not enter the run id.
+    A label does not enter the run id.
     """
-    seeds = len(specs) // len(plan)
-    return [replace(spec, label=plan[k // seeds].label) for k, spec in enumerate(specs)]
+    labels = {tuple(sorted(point.overrides.items())): point.label for point in plan}
+    return [replace(spec, label=labels[tuple(sorted((k.removeprefix("parameters."), v) for k, v in spec.sweep.items()))])
+            for spec in specs]
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,7 +426,7 @@ def run_elasticities(
         clear_partial(runs.runs_dir)
         pending = [s for s in specs if not is_complete(runs.runs_dir, s.run_id)]
         say(f"{config.name} elasticities in {year}: {len(specs)} runs ({len(plan)} points × "
-            f"{len(derived.seed_list())} seeds, sample {derived.sample_fraction:g}), {len(specs) - len(pending)} already complete")
+            f"{len(derived.seed_list())} seed(s), sample {derived.sample_fraction:g}), {len(specs) - len(pending)} already complete")
         execute(pending, runs.runs_dir, None, min(workers or os.cpu_count() or 1, max(len(pending), 1)), replace=False)
         tables, _ = combine(runs.runs_dir, specs)
         modes = tuple(specs[0].parameters.choice.modes)

@@ -9,7 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from model.cli import app
-from model.elasticities import BANDS_FILE, COLUMNS, NO_BAND, PAIRS, arc_elasticity, load_bands
+from model.elasticities import (
+    BANDS_FILE,
+    COLUMNS,
+    NO_BAND,
+    PAIRS,
+    arc_elasticity,
+    load_bands,
+)
 from model.errors import VmobError
 from model.settings import PROJECT_ROOT
 
@@ -113,6 +120,7 @@ def test_the_shipped_bands_file_is_valid() -> None:
 @pytest.mark.parametrize(("option", "value", "expected"), [
     ("--year", "2015", "--year 2015 is outside 2019–2050"),
     ("--step", "0.8", "--step 0.8 must be above 0 and at most 0.4"),
+    ("--sample-fraction", "1.5", "--sample-fraction 1.5 must lie between 0.001 and 1"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path: Path, option: str, value: str, expected: str) -> None:
     result = CliRunner().invoke(app, ["elasticities", str(BASELINE), option, value, "--out", str(tmp_path)])

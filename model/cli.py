@@ -200,6 +200,24 @@ def run(
     typer.echo(f"results in {folder}")
 
 
+@app.command("elasticities")
+def elasticities(
+    config: Path = typer.Argument(..., help="Experiment file (TOML) whose baseline scenario, seeds and parameters to perturb."),
+    year: int = typer.Option(2030, help="Year of the elasticities; the runs stop there."),
+    step: float = typer.Option(0.1, help="Relative change of each input, up and down (0.1 = ±10 %)."),
+    workers: int | None = typer.Option(None, min=1, help="Local worker processes; default: the number of CPUs."),
+    sample_fraction: float | None = typer.Option(None, help="Replaces the experiment's sample fraction."),
+    out: Path = typer.Option(RESULTS_DIR, help="Results root; the table goes to OUT/<name>/elasticities.csv."),
+) -> None:
+    """Measure the model's arc elasticities by finite differences and compare them with the literature bands."""
+    from model.elasticities import format_table, run_elasticities
+
+    table, _ = run_elasticities(
+        config, out, year=year, step=step, workers=workers, sample_fraction=sample_fraction, echo=typer.echo
+    )
+    typer.echo(format_table(table))
+
+
 @app.command("calibrate")
 def calibrate(
     config: Path = typer.Argument(..., help="Experiment file whose inputs, parameters, first seed and sample fraction to use."),

@@ -92,7 +92,7 @@ RUN_CACHE = ".runs"
 #: The run log in an experiment's folder (appended to by every command that writes the folder).
 RUN_LOG = "run.log"
 #: Modules of ``model/`` that present results and do not shape a run's tables (a new one belongs here too).
-PRESENTATION_MODULES = frozenset({"app", "cli", "plots", "report"})
+PRESENTATION_MODULES = frozenset({"app", "cli", "elasticities", "plots", "report"})
 #: Paths whose uncommitted changes make results "from modified code" (inputs shipped with the model).
 CODE_PATHS = ("model", "pyproject.toml", "experiments/parameters", "experiments/calibration", "networks")
 #: Seconds between a pool worker's checks that the process that started it is alive.

@@ -166,6 +166,8 @@ class Access(StrictModel):
     no_cycletrack_penalty: float = Field(ge=0)
     intra_zone_km: float = Field(gt=0)
     intra_zone_car_kph: float = Field(gt=0)
+    rail_time_factor: float = Field(default=1.0, gt=0, le=10)
+    headway_factor: float = Field(default=1.0, gt=0, le=10)
 
 
 class Availability(StrictModel):

@@ -54,6 +54,8 @@ class SkimSettings:
     walk_detour: float
     intra_zone_km: float
     intra_zone_car_kph: float
+    rail_time_factor: float
+    headway_factor: float
 
 
 def skim_settings(choice: "ChoiceParameters", speeds_kph: Mapping[str, float]) -> SkimSettings:
@@ -403,8 +405,10 @@ def _transit_skim(
     alighting, so every path rides at least one leg. Boarding at the origin
     costs access + wait; boarding again at a station costs wait + the transfer
     penalty (less the station's improvement). Waits are half the common-line
-    headway, capped. Stations within ``transfer_walk_max_m`` of each other are
-    linked by a walk (counted as access time).
+    headway, capped. In-vehicle minutes and headways are the timetable's times
+    ``rail_time_factor`` and ``headway_factor`` (1.0 but in sensitivity tests).
+    Stations within ``transfer_walk_max_m`` of each other are linked by a walk
+    (counted as access time).
 
     For a mode that may ride other modes' lines (light rail, with S-train legs) the
     station and line nodes exist twice: a leg on the mode's own lines always leads
@@ -432,10 +436,11 @@ def _transit_skim(
             for node, headway, exists in ((board_up[k], up_headway[k], k < count - 1), (board_down[k], down_headway[k], k > 0)):
                 if not exists:
                     continue
-                wait = min(headway / 2.0, settings.max_wait_min)
+                wait = min(headway * settings.headway_factor / 2.0, settings.max_wait_min)
                 board_nodes.append((node, s, wait))
                 inner.append((s, node, settings.wait_weight * wait + penalty, 0, wait, 0, 0, 1, 0, False))
-        for k, minutes in enumerate(line.minutes):
+        for k, timetabled in enumerate(line.minutes):
+            minutes = timetabled * settings.rail_time_factor
             a, b = st_index[line.stops[k]], st_index[line.stops[k + 1]]
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
             leg = (minutes, minutes, 0, 0, 0, 0, km, is_own)

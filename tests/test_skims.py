@@ -147,6 +147,18 @@ def test_wait_is_half_the_headway_capped(tiny):
     assert direct.any() and np.all(s_train.wait_min[direct] == 3.0)
 
 
+def test_rail_time_and_headway_factors_scale_in_vehicle_minutes_and_waits(tiny):
+    """The sensitivity multipliers of `vmob elasticities`: 1.0 is the timetable, 1.5 makes both half again as long."""
+    scaled = replace(tiny.settings, rail_time_factor=1.5, headway_factor=1.5)
+    assert tiny.settings.rail_time_factor == tiny.settings.headway_factor == 1.0
+    base = tiny.skims.transit["light_rail"]
+    slow = build_skims(tiny.edges, tiny.zones, tiny.transit, tiny.anchors, PHASE_ONE, scaled).transit["light_rail"]
+    same = base.available & slow.available & (base.transfers == 0) & (slow.transfers == 0) & (base.board_station == slow.board_station)
+    assert same.any()
+    assert np.allclose(slow.ivt_min[same], 1.5 * base.ivt_min[same])
+    assert np.all(slow.wait_min[same] == 7.5)  # half of 1.5 × the 10-minute phase-one headway
+
+
 def test_access_walks_up_to_the_limit_then_bikes_and_rides():
     settings = default_settings()
     walk_km = np.array([[0.6, 1.2, 1.3, 6.0]])

@@ -150,7 +150,8 @@ def test_a_results_folder_is_confined_to_the_results_root(tmp_path: Path) -> Non
     _experiment_folder(root / "damaged")
     outside = _experiment_folder(tmp_path / "elsewhere")
     (root / "escape").symlink_to(outside, target_is_directory=True)
-    assert runs.results_folders(root) == ["damaged"]  # the symbolic link out of the root is not offered
+    _experiment_folder(root / "damaged" / ".staging")  # a run writing its combined outputs
+    assert runs.results_folders(root) == ["damaged"]  # neither the link out of the root nor a hidden folder is offered
     assert runs.resolve_results_folder(root, "damaged") == root / "damaged"
     for name, message in (("../elsewhere", "inside the results folder"), (str(outside), "inside the results folder"),
                           ("escape", "outside the results folder"), ("missing", "not an experiment folder")):

@@ -301,13 +301,15 @@ def results_folders(root: Path) -> list[str]:
     """Experiment folders under ``root`` (one or two levels, with a ``datapackage.json``), newest first.
 
     Names are relative to ``root`` (``/``-separated); a folder whose real path leaves ``root``
-    (a symbolic link out of it) is not listed.
+    (a symbolic link out of it) is not listed, nor a hidden one (a run's ``.staging`` or
+    ``.committing`` folder while it writes, the ``.runs`` cache).
     """
     if not root.is_dir():
         return []
     real_root = root.resolve()
     found = {p.parent for p in [*root.glob("*/datapackage.json"), *root.glob("*/*/datapackage.json")]}
-    inside = [p for p in found if p.resolve().is_relative_to(real_root)]
+    visible = [p for p in found if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    inside = [p for p in visible if p.resolve().is_relative_to(real_root)]
     return [p.relative_to(root).as_posix() for p in sorted(inside, key=lambda p: p.stat().st_mtime, reverse=True)]
 
 

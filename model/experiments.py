@@ -895,7 +895,7 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
     check_reconciliation(tables)
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
-    wanted = {name: tables[name] for name in config.outputs.tables}
+    wanted = {name: tables[name] for name in config.outputs.tables} | {"aggregates": aggregates(tables["summary"])}
     staging = new_staging(out_dir)
     log.info("writing %s and the data package", ", ".join(wanted))
     write_tables(wanted, staging, experiment_name=config.name, extra_metadata={"config_hash": chash, "manifest": "manifest.json"})
@@ -904,7 +904,6 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
         write_frame(plan.context.links_frame(), staging / "network_links.parquet")
         write_frame(links, staging / "link_volumes.parquet")
     write_frame(runs_table(plan.specs), staging / "runs.csv")
-    write_frame(aggregates(tables["summary"]), staging / "aggregates.csv")
     records = {s.run_id: read_run_record(plan.runs_dir, s.run_id) for s in plan.specs}
     manifest = {
         "experiment": config.name,

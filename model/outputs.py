@@ -23,11 +23,14 @@ import pandas as pd
 
 from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
+from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
 from model.vocabulary import AREAS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
 #: Table names in writing order.
-TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary")
+TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "inventory", "factors")
+#: Tables built from the combined tables by the runner, not per run (``write_tables`` accepts them too).
+DERIVED_TABLES: tuple[str, ...] = ("aggregates",)
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
 #: Excel's row limit per sheet (header included).
@@ -106,6 +109,12 @@ _DESCRIPTIONS: dict[str, str] = {
     "energy": "Energy use per year by energy carrier (fuel litres or grid kWh) and in MJ.",
     "co2": "CO2 per year by source in two accountings (territorial, resident); never add the two.",
     "summary": "Headline figures per run and year: mode shares, CO2 totals and change vs 2019.",
+    "inventory": "Emissions inventory per year: GPC and IPCC codes, energy in MJ and MWh, fossil and "
+    "biogenic CO2, CH4, N2O and CO2e in separate columns, by accounting (never add the two).",
+    "factors": "Emission factors of each run and year: fuel CO2, biofuel shares, CH4 and N2O, grid "
+    "intensity, public-transport CO2e per passenger-km and the GWP100 values.",
+    "aggregates": "Mean, 5th and 95th percentile across seeds of every summary figure, per scenario "
+    "and year.",
 }
 
 
@@ -199,7 +208,106 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "primaryKey": list(RUN_KEYS),
     }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
-            "summary": summary}
+            "summary": summary, "inventory": _inventory_schema(), "factors": _factors_schema(),
+            "aggregates": _aggregates_schema(summary)}
+
+
+def _inventory_schema() -> dict[str, Any]:
+    t = "t/year"
+    keys = ["accounting", "source", "powertrain", "carrier", "road_category", "area", "traffic", "road_user"]
+    return {
+        "fields": _KEY_FIELDS
+        + [
+            _field("accounting", "string", "territorial: emitted inside the boundary by anyone; "
+                   "resident: emitted anywhere by residents. Never add the two.", enum=ACCOUNTINGS, required=True),
+            _field("gpc_code", "string", "GPC reference number: sub-sector and scope (II.1.1 on-road fuel in "
+                   "the boundary, II.1.2 on-road grid electricity, II.1.3 outside the boundary; II.2.x railways).",
+                   enum=GPC_CODES, required=True),
+            _field("gpc_subsector", "string", "GPC transport sub-sector: II.1 on-road, II.2 railways.",
+                   enum=("II.1", "II.2"), required=True),
+            _field("gpc_scope", "integer", "GPC scope: 1 fuel burnt in the boundary, 2 grid electricity used "
+                   "in the boundary, 3 outside the boundary.", minimum=1, maximum=3, required=True),
+            _field("ipcc_code", "string", "IPCC source category of the activity: 1.A.3.b.i passenger cars, "
+                   "1.A.3.b.iii heavy-duty vehicles incl. buses, 1.A.3.c railways (scope-2 lines are "
+                   "emitted at power plants).", enum=IPCC_CODES, required=True),
+            _field("source", "string", "Vehicle class or public-transport mode (as co2.source).",
+                   enum=CO2_SOURCES, required=True),
+            _field("powertrain", "string", "Powertrain (electric for rail and bus).",
+                   enum=POWERTRAINS + (TRANSIT_POWERTRAIN,), required=True),
+            _field("carrier", "string", "Energy carrier of the line (a plug-in hybrid has a petrol and an "
+                   "electricity line).", enum=INVENTORY_CARRIERS, required=True),
+            _field("road_category", "string", "Emission road category; none for public transport.",
+                   enum=ROAD_CATEGORIES + (NO_ROAD_CATEGORY,), required=True),
+        ]
+        + _GROUP_FIELDS_AFTER
+        + [
+            _field("energy_mj", "number", "Energy used: fuel at net calorific value, electricity drawn from "
+                   "the grid; empty for public transport (no energy factor).", "MJ/year", minimum=0),
+            _field("energy_mwh", "number", "energy_mj in MWh.", "MWh/year", minimum=0),
+            _field("co2_fossil_t", "number", "Fossil CO2, counted (fuel: without the biofuel share; "
+                   "electricity: grid intensity); equals co2.co2_t for road; empty for public transport.",
+                   t, minimum=0),
+            _field("co2_biogenic_t", "number", "Biogenic CO2 of the biofuel blended into the fuel; reported, "
+                   "not counted in any total; empty for electricity.", t, minimum=0),
+            _field("co2_combustion_t", "number", "CO2 of burning the fuel in the vehicle, fossil + biogenic; "
+                   "empty for electricity.", t, minimum=0),
+            _field("ch4_t", "number", "CH4 from burning the fuel (IPCC 2006 Tier 1); empty for electricity.",
+                   t, minimum=0),
+            _field("n2o_t", "number", "N2O from burning the fuel (IPCC 2006 Tier 1); empty for electricity.",
+                   t, minimum=0),
+            _field("co2e_t", "number", "CO2e (GWP100): fossil CO2 + CH4 and N2O weighed by factors; "
+                   "electricity the grid intensity's value; public transport its g CO2e/pkm.", "t CO2e/year",
+                   minimum=0),
+        ],
+        "primaryKey": list(RUN_KEYS) + keys,
+    }
+
+
+def _factors_schema() -> dict[str, Any]:
+    fields = list(_KEY_FIELDS)
+    for fuel in ("petrol", "diesel"):
+        fields += [
+            _field(f"{fuel}_energy_mj_per_l", "number", f"Energy per litre of {fuel} (net calorific value x "
+                   "density).", "MJ/l", minimum=0),
+            _field(f"{fuel}_co2_combustion_kg_per_l", "number", f"CO2 of burning a litre of {fuel}, fossil and "
+                   "biogenic.", "kg/l", minimum=0),
+            _field(f"{fuel}_biofuel_energy_share", "number", f"Biofuel share of the energy in pump {fuel}.",
+                   "1", minimum=0, maximum=1),
+            _field(f"{fuel}_co2_fossil_kg_per_l", "number", f"Counted (fossil) CO2 per litre of pump {fuel}.",
+                   "kg/l", minimum=0),
+            _field(f"{fuel}_ch4_kg_per_tj", "number", f"CH4 per TJ of {fuel} (IPCC 2006 Tier 1).", "kg/TJ",
+                   minimum=0),
+            _field(f"{fuel}_n2o_kg_per_tj", "number", f"N2O per TJ of {fuel} (IPCC 2006 Tier 1).", "kg/TJ",
+                   minimum=0),
+        ]
+    fields += [
+        _field("electricity_co2_g_per_kwh", "number", "Danish grid CO2 intensity of the year (used as CO2e "
+               "too).", "g/kWh", minimum=0),
+        _field("electricity_mj_per_kwh", "number", "Energy per kWh.", "MJ/kWh", minimum=0),
+    ]
+    fields += [_field(f"{m}_co2e_g_per_pkm", "number", f"CO2e per passenger-km of {m} in the year.",
+                      "g CO2e/pkm", minimum=0) for m in CO2_SOURCES if m not in VEHICLES]
+    fields += [
+        _field("gwp100_ch4", "number", "GWP100 of CH4 (IPCC AR5).", "t CO2e/t", minimum=0),
+        _field("gwp100_n2o", "number", "GWP100 of N2O (IPCC AR5).", "t CO2e/t", minimum=0),
+    ]
+    return {"fields": fields, "primaryKey": list(RUN_KEYS)}
+
+
+def _aggregates_schema(summary: dict[str, Any]) -> dict[str, Any]:
+    figures = tuple(f["name"] for f in summary["fields"] if f["name"] not in RUN_KEYS)
+    unit = "the figure's unit in summary"
+    return {
+        "fields": [f for f in _KEY_FIELDS if f["name"] != "seed"]
+        + [
+            _field("figure", "string", "Summary column the row describes.", enum=figures, required=True),
+            _field("seeds", "integer", "Seeds with a value.", minimum=0),
+            _field("mean", "number", f"Mean across seeds ({unit})."),
+            _field("p5", "number", f"5th percentile across seeds ({unit})."),
+            _field("p95", "number", f"95th percentile across seeds ({unit})."),
+        ],
+        "primaryKey": ["experiment", "scenario", "year", "figure"],
+    }
 
 
 #: Frictionless Table Schema descriptors, by table name.
@@ -305,7 +413,7 @@ def _package_name(experiment_name: str) -> str:
 
 def _columns_sheet() -> pd.DataFrame:
     rows = []
-    for table in TABLES:
+    for table in TABLES + DERIVED_TABLES:
         for f in SCHEMAS[table]["fields"]:
             c = f.get("constraints", {})
             rows.append(
@@ -339,6 +447,8 @@ UNIT_FORMATS = {
     "1": "0.0%",
     "%": '+0.0" %";-0.0" %";0.0" %"',  # already a signed change (co2_territorial_change_vs_2019_pct)
     "t/year": '#,##0.0" t"',
+    "t CO2e/year": '#,##0.0" t CO2e"',
+    "MWh/year": '#,##0.0" MWh"',
     "vkm/year": '#,##0" vkm"',
     "pkm/year": '#,##0" pkm"',
     "MJ/year": '#,##0" MJ"',
@@ -504,8 +614,8 @@ def write_tables(
 
     unknown = [n for n in tables if n not in SCHEMAS]
     if unknown:
-        raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES)}.")
-    ordered = {n: _conform(n, tables[n]) for n in TABLES if n in tables}
+        raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES + DERIVED_TABLES)}.")
+    ordered = {n: _conform(n, tables[n]) for n in TABLES + DERIVED_TABLES if n in tables}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out_dir))

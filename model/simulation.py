@@ -25,6 +25,7 @@ from model.choice import probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import charger_multiplier, replace_cars
 from model.network import Network, apply_network_parameters, load_network
+from model.inventory import factors_table, inventory_table
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
@@ -390,6 +391,8 @@ class MobilityModel(mesa.Model):
         """The long output tables of all simulated years, plus the summary."""
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items() if frames}
         tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
+        tables["inventory"] = inventory_table(tables["energy"], tables["co2"], self.context.factors)
+        tables["factors"] = factors_table(tables["summary"], self.context.factors)
         return tables
 
     def link_volumes(self) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from model.output_folder import LOCK_FILE, read_lock_record
 from model.report import FIGURE_LIST
 
 #: Tables and link files a full run writes and a lean one does not.
-LEAN_LEAVES_OUT = ["co2", "energy", "mode_split", "vehicle_km"]
+LEAN_LEAVES_OUT = ["co2", "energy", "mode_split", "vehicle_km", "inventory", "factors"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def assert_consistent(folder: Path) -> None:
     package = json.loads((folder / "datapackage.json").read_text())
     assert package["vmob"]["config_hash"] == manifest["config_hash"]
     assert all((folder / name).is_file() for name in manifest["files"])
-    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs", "aggregates"}
+    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs"}
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -199,9 +199,9 @@ def test_rerun_with_fewer_outputs_leaves_no_stale_table(tmp_path: Path, inputs: 
     run_experiment(path, results, workers=1, echo=lines.append)
     gone = [f"{t}.{ext}" for t in LEAN_LEAVES_OUT for ext in ("csv", "parquet")] + ["link_volumes.parquet", "network_links.parquet"]
     assert not [name for name in gone if (folder / name).exists()]
-    assert any(line.startswith("removed 10 file(s) of an earlier run that this run does not write: co2.csv") for line in lines), lines
+    assert any(line.startswith("removed 14 file(s) of an earlier run that this run does not write: co2.csv") for line in lines), lines
     assert (folder / "my_notes.txt").read_text() == "mine"
-    assert json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"] == {"summary": "summary.parquet"}
+    assert json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"] == {"summary": "summary.parquet", "aggregates": "aggregates.parquet"}
     assert_consistent(folder)
 
 

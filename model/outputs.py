@@ -1,6 +1,7 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Five long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``), each keyed by
+Seven long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, and
+``inventory`` and ``factors`` built from them by :mod:`model.inventory`), each keyed by
 ``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
 ``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
 its Table Schema before anything is renamed into place. The contract is described in
@@ -255,7 +256,7 @@ def _inventory_schema() -> dict[str, Any]:
                    t, minimum=0),
             _field("n2o_t", "number", "N2O from burning the fuel (IPCC 2006 Tier 1); empty for electricity.",
                    t, minimum=0),
-            _field("co2e_t", "number", "CO2e (GWP100): fossil CO2 + CH4 and N2O weighed by factors; "
+            _field("co2e_t", "number", "CO2e (GWP100): fossil CO2 + CH4 and N2O weighted by their GWP100; "
                    "electricity the grid intensity's value; public transport its g CO2e/pkm.", "t CO2e/year",
                    minimum=0),
         ],

@@ -805,6 +805,8 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
       the inside total equal the summary's ``vkm_total_per_year`` / ``vkm_inside_per_year``;
     - ``co2``: CO2 by source summed per accounting equals the summary's ``co2_territorial_t`` and
       ``co2_resident_t``; through traffic equals ``co2_through_t``;
+    - ``inventory``: road fossil CO2 plus public-transport CO2e, summed by GPC code per
+      accounting, equals the summary's ``co2_territorial_t`` and ``co2_resident_t``;
     - ``summary``: mode shares equal the residents' shares in ``mode_split``.
 
     Raises
@@ -845,3 +847,12 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
         through = co2[(co2["accounting"] == "territorial") & (co2["traffic"] == "through")]
         _require_close(through.groupby(keys)["co2_t"].sum(), s["co2_through_t"], rtol,
                        "through-traffic CO2 vs summary")
+    if "inventory" in tables and s is not None:
+        inv = tables["inventory"]
+        # The summary's totals add road CO2 and public-transport CO2e (their only figure).
+        counted = inv["co2_fossil_t"].where(inv["source"].isin(VEHICLES), inv["co2e_t"])
+        for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
+            part = inv["accounting"] == accounting
+            by_code = counted[part].groupby([inv.loc[part, k] for k in keys + ["gpc_code"]]).sum()
+            _require_close(by_code.groupby(level=keys).sum(), s[col], rtol,
+                           f"{accounting} inventory (road fossil CO2 + public-transport CO2e) vs summary")

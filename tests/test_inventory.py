@@ -145,3 +145,12 @@ def test_datapackage_with_inventory_factors_and_aggregates_validates(tables, tmp
     assert {"inventory", "factors", "aggregates"} <= set(names)
     back = pd.read_csv(tmp_path / "inventory.csv")
     assert len(back) == len(tables["inventory"])
+
+
+def test_reconciliation_catches_an_inventory_that_does_not_add_up(tables):
+    bad = dict(tables)
+    bad["inventory"] = tables["inventory"].copy()
+    row = bad["inventory"].index[(bad["inventory"]["accounting"] == "resident") & (bad["inventory"]["carrier"] == "petrol")][0]
+    bad["inventory"].loc[row, "co2_fossil_t"] *= 1.01
+    with pytest.raises(VmobError, match="resident inventory .* vs summary"):
+        check_reconciliation(bad)

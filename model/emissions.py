@@ -228,6 +228,22 @@ class Biofuel(StrictModel):
         return self
 
 
+class FuelNonCo2(StrictModel):
+    """CH4 and N2O per TJ of a fuel's energy (inventory table only; CO2 is unaffected)."""
+
+    ch4_kg_per_tj: float = Field(ge=0)
+    n2o_kg_per_tj: float = Field(ge=0)
+
+
+class NonCo2(StrictModel):
+    """CH4 and N2O factors of the road fuels and the GWP100 values that weigh them into CO2e."""
+
+    petrol: FuelNonCo2
+    diesel: FuelNonCo2
+    gwp100_ch4: float = Field(gt=0)
+    gwp100_n2o: float = Field(gt=0)
+
+
 class EmissionFactors(StrictModel):
     """All factors of ``emissions.toml``, validated strictly."""
 
@@ -239,6 +255,7 @@ class EmissionFactors(StrictModel):
     biofuel: Biofuel
     rail: Rail
     other_local: OtherLocal
+    non_co2: NonCo2
 
 
 def load_emission_factors(path: Path | str | None = None) -> EmissionFactors:

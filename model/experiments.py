@@ -896,7 +896,7 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
     check_reconciliation(tables)
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
-    wanted = {name: tables[name] for name in config.outputs.tables}
+    wanted = {name: tables[name] for name in config.outputs.tables} | {"aggregates": aggregates(tables["summary"])}
     effects = paired_effects(tables["summary"])
     if not effects.empty:
         wanted["effects"] = effects
@@ -908,7 +908,6 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
         write_frame(plan.context.links_frame(), staging / "network_links.parquet")
         write_frame(links, staging / "link_volumes.parquet")
     write_frame(runs_table(plan.specs), staging / "runs.csv")
-    write_frame(aggregates(tables["summary"]), staging / "aggregates.csv")
     records = {s.run_id: read_run_record(plan.runs_dir, s.run_id) for s in plan.specs}
     manifest = {
         "experiment": config.name,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from model.errors import VmobError
-from model.outputs import TABLES
+from model.outputs import DERIVED_TABLES, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ COMMITTING = ".committing"
 MANIFEST = "manifest.json"
 #: Combined outputs the runner writes (also recognised in folders written before ``files`` lists).
 KNOWN_OUTPUTS: frozenset[str] = frozenset(
-    [f"{table}.{ext}" for table in TABLES for ext in ("csv", "parquet")]
+    [f"{table}.{ext}" for table in TABLES + DERIVED_TABLES for ext in ("csv", "parquet")]
     + ["datapackage.json", "summary.xlsx", "link_volumes.parquet", "network_links.parquet", "runs.csv",
-       "aggregates.csv", MANIFEST]
+       MANIFEST]
 )
 #: Byte offset locked on Windows (beyond the record, so the record stays readable).
 _WINDOWS_LOCK_OFFSET = 1 << 20

@@ -1,6 +1,7 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Six long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``), each keyed by
+Eight long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``, and
+``inventory`` and ``factors`` built from them by :mod:`model.inventory`), each keyed by
 ``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
 ``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
 its Table Schema before anything is renamed into place. The contract is described in
@@ -23,11 +24,12 @@ import pandas as pd
 
 from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
+from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
 from model.vocabulary import AREAS, FLEET_SEGMENTS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
 #: Table names in writing order.
-TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet")
+TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet", "inventory", "factors")
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
 #: Excel's row limit per sheet (header included).
@@ -107,6 +109,12 @@ _DESCRIPTIONS: dict[str, str] = {
     "co2": "CO2 per year by source in two accountings (territorial, resident); never add the two.",
     "summary": "Headline figures per run and year: mode shares, CO2 totals and change vs 2019.",
     "fleet": "Vehicle stock and new registrations per year by vehicle class, fleet segment and powertrain.",
+    "inventory": "Emissions inventory per year: GPC and IPCC codes, energy in MJ and MWh, fossil and "
+    "biogenic CO2, CH4, N2O and CO2e in separate columns, by accounting (never add the two).",
+    "factors": "Emission factors of each run and year: fuel CO2, biofuel shares, CH4 and N2O, grid "
+    "intensity, public-transport CO2e per passenger-km and the GWP100 values.",
+    "aggregates": "Mean, 5th and 95th percentile across seeds of every summary figure, per scenario "
+    "and year.",
 }
 
 
@@ -220,14 +228,114 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "primaryKey": list(RUN_KEYS) + ["vehicle", "segment", "powertrain"],
     }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
-            "summary": summary, "fleet": fleet}
+            "summary": summary, "fleet": fleet, "inventory": _inventory_schema(), "factors": _factors_schema(),
+            "aggregates": _aggregates_schema(summary)}
+
+
+def _inventory_schema() -> dict[str, Any]:
+    t = "t/year"
+    keys = ["accounting", "source", "powertrain", "carrier", "road_category", "area", "traffic", "road_user"]
+    return {
+        "fields": _KEY_FIELDS
+        + [
+            _field("accounting", "string", "territorial: emitted inside the boundary by anyone; "
+                   "resident: emitted anywhere by residents. Never add the two.", enum=ACCOUNTINGS, required=True),
+            _field("gpc_code", "string", "GPC reference number: sub-sector and scope (II.1.1 on-road fuel in "
+                   "the boundary, II.1.2 on-road grid electricity, II.1.3 outside the boundary; II.2.x railways).",
+                   enum=GPC_CODES, required=True),
+            _field("gpc_subsector", "string", "GPC transport sub-sector: II.1 on-road, II.2 railways.",
+                   enum=("II.1", "II.2"), required=True),
+            _field("gpc_scope", "integer", "GPC scope: 1 fuel burnt in the boundary, 2 grid electricity used "
+                   "in the boundary, 3 outside the boundary.", minimum=1, maximum=3, required=True),
+            _field("ipcc_code", "string", "IPCC source category of the activity: 1.A.3.b.i passenger cars, "
+                   "1.A.3.b.iii heavy-duty vehicles incl. buses, 1.A.3.c railways (scope-2 lines are "
+                   "emitted at power plants).", enum=IPCC_CODES, required=True),
+            _field("source", "string", "Vehicle class or public-transport mode (as co2.source).",
+                   enum=CO2_SOURCES, required=True),
+            _field("powertrain", "string", "Powertrain (electric for rail and bus).",
+                   enum=POWERTRAINS + (TRANSIT_POWERTRAIN,), required=True),
+            _field("carrier", "string", "Energy carrier of the line (a plug-in hybrid has a petrol and an "
+                   "electricity line).", enum=INVENTORY_CARRIERS, required=True),
+            _field("road_category", "string", "Emission road category; none for public transport.",
+                   enum=ROAD_CATEGORIES + (NO_ROAD_CATEGORY,), required=True),
+        ]
+        + _GROUP_FIELDS_AFTER
+        + [
+            _field("energy_mj", "number", "Energy used: fuel at net calorific value, electricity drawn from "
+                   "the grid; empty for public transport (no energy factor).", "MJ/year", minimum=0),
+            _field("energy_mwh", "number", "energy_mj in MWh.", "MWh/year", minimum=0),
+            _field("co2_fossil_t", "number", "Fossil CO2, counted (fuel: without the biofuel share; "
+                   "electricity: grid intensity); equals co2.co2_t for road; empty for public transport.",
+                   t, minimum=0),
+            _field("co2_biogenic_t", "number", "Biogenic CO2 of the biofuel blended into the fuel; reported, "
+                   "not counted in any total; empty for electricity.", t, minimum=0),
+            _field("co2_combustion_t", "number", "CO2 of burning the fuel in the vehicle, fossil + biogenic; "
+                   "empty for electricity.", t, minimum=0),
+            _field("ch4_t", "number", "CH4 from burning the fuel (IPCC 2006 Tier 1); empty for electricity.",
+                   t, minimum=0),
+            _field("n2o_t", "number", "N2O from burning the fuel (IPCC 2006 Tier 1); empty for electricity.",
+                   t, minimum=0),
+            _field("co2e_t", "number", "CO2e (GWP100): fossil CO2 + CH4 and N2O weighted by their GWP100; "
+                   "electricity the grid intensity's value; public transport its g CO2e/pkm.", "t CO2e/year",
+                   minimum=0),
+        ],
+        "primaryKey": list(RUN_KEYS) + keys,
+    }
+
+
+def _factors_schema() -> dict[str, Any]:
+    fields = list(_KEY_FIELDS)
+    for fuel in ("petrol", "diesel"):
+        fields += [
+            _field(f"{fuel}_energy_mj_per_l", "number", f"Energy per litre of {fuel} (net calorific value x "
+                   "density).", "MJ/l", minimum=0),
+            _field(f"{fuel}_co2_combustion_kg_per_l", "number", f"CO2 of burning a litre of {fuel}, fossil and "
+                   "biogenic.", "kg/l", minimum=0),
+            _field(f"{fuel}_biofuel_energy_share", "number", f"Biofuel share of the energy in pump {fuel}.",
+                   "1", minimum=0, maximum=1),
+            _field(f"{fuel}_co2_fossil_kg_per_l", "number", f"Counted (fossil) CO2 per litre of pump {fuel}.",
+                   "kg/l", minimum=0),
+            _field(f"{fuel}_ch4_kg_per_tj", "number", f"CH4 per TJ of {fuel} (IPCC 2006 Tier 1).", "kg/TJ",
+                   minimum=0),
+            _field(f"{fuel}_n2o_kg_per_tj", "number", f"N2O per TJ of {fuel} (IPCC 2006 Tier 1).", "kg/TJ",
+                   minimum=0),
+        ]
+    fields += [
+        _field("electricity_co2_g_per_kwh", "number", "Danish grid CO2 intensity of the year (used as CO2e "
+               "too).", "g/kWh", minimum=0),
+        _field("electricity_mj_per_kwh", "number", "Energy per kWh.", "MJ/kWh", minimum=0),
+    ]
+    fields += [_field(f"{m}_co2e_g_per_pkm", "number", f"CO2e per passenger-km of {m} in the year.",
+                      "g CO2e/pkm", minimum=0) for m in CO2_SOURCES if m not in VEHICLES]
+    fields += [
+        _field("gwp100_ch4", "number", "GWP100 of CH4 (IPCC AR5).", "t CO2e/t", minimum=0),
+        _field("gwp100_n2o", "number", "GWP100 of N2O (IPCC AR5).", "t CO2e/t", minimum=0),
+    ]
+    return {"fields": fields, "primaryKey": list(RUN_KEYS)}
+
+
+def _aggregates_schema(summary: dict[str, Any]) -> dict[str, Any]:
+    figures = tuple(f["name"] for f in summary["fields"] if f["name"] not in RUN_KEYS)
+    unit = "the figure's unit in summary"
+    return {
+        "fields": [f for f in _KEY_FIELDS if f["name"] != "seed"]
+        + [
+            _field("figure", "string", "Summary column the row describes.", enum=figures, required=True),
+            _field("seeds", "integer", "Seeds with a value.", minimum=0),
+            _field("mean", "number", f"Mean across seeds ({unit})."),
+            _field("p5", "number", f"5th percentile across seeds ({unit})."),
+            _field("p95", "number", f"95th percentile across seeds ({unit})."),
+        ],
+        "primaryKey": ["experiment", "scenario", "year", "figure"],
+    }
 
 
 #: Frictionless Table Schema descriptors, by table name.
 SCHEMAS: dict[str, dict[str, Any]] = _schemas()
 
-#: Tables derived from the combined run tables, written after :data:`TABLES` (model.effects).
-DERIVED_TABLES: tuple[str, ...] = ("effects",)
+#: Tables the runner builds from the combined run tables, written after :data:`TABLES`
+#: (``aggregates`` by model.experiments, ``effects`` by model.effects).
+DERIVED_TABLES: tuple[str, ...] = ("aggregates", "effects")
 _DESCRIPTIONS["effects"] = (
     "Each scenario's effect against its baseline per year and summary figure: the mean paired "
     "difference over seeds with a 95 % t-interval, the unpaired interval for comparison, and "
@@ -392,6 +500,8 @@ UNIT_FORMATS = {
     "1": "0.0%",
     "%": '+0.0" %";-0.0" %";0.0" %"',  # already a signed change (co2_territorial_change_vs_2019_pct)
     "t/year": '#,##0.0" t"',
+    "t CO2e/year": '#,##0.0" t CO2e"',
+    "MWh/year": '#,##0.0" MWh"',
     "vkm/year": '#,##0" vkm"',
     "pkm/year": '#,##0" pkm"',
     "MJ/year": '#,##0" MJ"',
@@ -557,7 +667,7 @@ def write_tables(
 
     unknown = [n for n in tables if n not in SCHEMAS]
     if unknown:
-        raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES)}.")
+        raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES + DERIVED_TABLES)}.")
     ordered = {n: _conform(n, tables[n]) for n in TABLES + DERIVED_TABLES if n in tables}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -747,6 +857,8 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
       the inside total equal the summary's ``vkm_total_per_year`` / ``vkm_inside_per_year``;
     - ``co2``: CO2 by source summed per accounting equals the summary's ``co2_territorial_t`` and
       ``co2_resident_t``; through traffic equals ``co2_through_t``;
+    - ``inventory``: road fossil CO2 plus public-transport CO2e, summed by GPC code per
+      accounting, equals the summary's ``co2_territorial_t`` and ``co2_resident_t``;
     - ``summary``: mode shares equal the residents' shares in ``mode_split``;
     - ``fleet``: stock shares sum to 1 per vehicle class and segment.
 
@@ -792,3 +904,12 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
         through = co2[(co2["accounting"] == "territorial") & (co2["traffic"] == "through")]
         _require_close(through.groupby(keys)["co2_t"].sum(), s["co2_through_t"], rtol,
                        "through-traffic CO2 vs summary")
+    if "inventory" in tables and s is not None:
+        inv = tables["inventory"]
+        # The summary's totals add road CO2 and public-transport CO2e (their only figure).
+        counted = inv["co2_fossil_t"].where(inv["source"].isin(VEHICLES), inv["co2e_t"])
+        for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
+            part = inv["accounting"] == accounting
+            by_code = counted[part].groupby([inv.loc[part, k] for k in keys + ["gpc_code"]]).sum()
+            _require_close(by_code.groupby(level=keys).sum(), s[col], rtol,
+                           f"{accounting} inventory (road fossil CO2 + public-transport CO2e) vs summary")

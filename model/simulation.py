@@ -24,6 +24,7 @@ from model.assignment import all_or_nothing, bpr_time_s, relative_gap
 from model.choice import probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
+from model.inventory import factors_table, inventory_table
 from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
@@ -401,9 +402,11 @@ class MobilityModel(mesa.Model):
             self.step()
 
     def results(self) -> dict[str, pd.DataFrame]:
-        """The long output tables of all simulated years, plus the summary."""
+        """The long output tables of all simulated years, plus the summary, the inventory and the factors."""
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items() if frames}
         tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
+        tables["inventory"] = inventory_table(tables["energy"], tables["co2"], self.context.factors)
+        tables["factors"] = factors_table(tables["summary"], self.context.factors)
         return tables
 
     def link_volumes(self) -> pd.DataFrame:

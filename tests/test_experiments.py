@@ -122,12 +122,12 @@ def local_one(tmp_path_factory: pytest.TempPathFactory, inputs: Path) -> Path:
 
 
 def test_outputs_layout(local_one: Path) -> None:
-    written = COMPARED + [f"{t}.parquet" for t in TABLES] + [
+    written = COMPARED + [f"{t}.parquet" for t in TABLES] + ["aggregates.parquet",
         "datapackage.json", "summary.xlsx", "manifest.json", "link_volumes.parquet", "network_links.parquet"]
     for name in written + ["run.log"]:
         assert (local_one / name).is_file(), name
     assert not [p.name for p in local_one.iterdir() if p.name.startswith(".") and p.name != ".vmob.lock"]
-    runs = pd.read_csv(local_one / "runs.csv")
+    runs = pd.read_csv(local_one / "runs.csv", dtype={"run_id": str})
     assert len(runs) == 4 and list(runs.columns) == ["run_id", "scenario", "label", "seed", "parameters.choice.coefficients.habit"]
     for run_id in runs["run_id"]:
         folder = local_one.parent / ".runs" / run_id
@@ -200,7 +200,7 @@ def test_killed_run_loses_nothing_and_resumes(tmp_path: Path, inputs: Path) -> N
     assert not (out / "manifest.json").exists()
     mtimes = {run_id: {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} for run_id, folder in finished.items()}
     run_experiment(path, tmp_path / "results", workers=1, echo=lambda _: None)
-    runs = pd.read_csv(out / "runs.csv")
+    runs = pd.read_csv(out / "runs.csv", dtype={"run_id": str})
     assert len(runs) == 6 and all((cache / r / "run.json").is_file() for r in runs["run_id"])
     assert {run_id: {f.name: f.stat().st_mtime_ns for f in (cache / run_id).iterdir()} for run_id in finished} == mtimes
     assert not list(cache.glob(".partial-*"))
@@ -313,7 +313,7 @@ def test_letbane_after_baseline_reuses_the_baseline_run(tmp_path: Path) -> None:
     results = tmp_path / "results"
     baseline_lines: list[str] = []
     baseline = run_experiment(small_copy("baseline", tmp_path), results, workers=1, echo=baseline_lines.append)
-    (run_id,) = pd.read_csv(baseline / "runs.csv")["run_id"]
+    (run_id,) = pd.read_csv(baseline / "runs.csv", dtype={"run_id": str})["run_id"]
     record = results / ".runs" / run_id / "run.json"
     written = record.stat().st_mtime_ns
     lines: list[str] = []
@@ -321,7 +321,7 @@ def test_letbane_after_baseline_reuses_the_baseline_run(tmp_path: Path) -> None:
     assert lines[0] == "letbane: 2 runs, 1 already complete, 1 to run"
     assert record.stat().st_mtime_ns == written
     assert f"reusing run {run_id} (baseline seed 1) from the run cache, computed for experiment 'baseline'" in (letbane / "run.log").read_text()
-    runs = pd.read_csv(letbane / "runs.csv")
+    runs = pd.read_csv(letbane / "runs.csv", dtype={"run_id": str})
     assert runs.loc[runs["scenario"] == "baseline", "run_id"].tolist() == [run_id]
     # the reused run's rows carry this experiment's name, and its figures are the baseline's
     summary = pd.read_csv(letbane / "summary.csv")

@@ -60,7 +60,7 @@ def assert_consistent(folder: Path) -> None:
     package = json.loads((folder / "datapackage.json").read_text())
     assert package["vmob"]["config_hash"] == manifest["config_hash"]
     assert all((folder / name).is_file() for name in manifest["files"])
-    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs", "aggregates"}
+    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs"}
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -203,7 +203,7 @@ def test_rerun_with_fewer_outputs_leaves_no_stale_table(tmp_path: Path, inputs: 
     removed = f"removed {len(gone)} file(s) of an earlier run that this run does not write: co2.csv"
     assert any(line.startswith(removed) for line in lines), lines
     assert (folder / "my_notes.txt").read_text() == "mine"
-    assert json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"] == {"summary": "summary.parquet"}
+    assert json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"] == {"summary": "summary.parquet", "aggregates": "aggregates.parquet"}
     assert_consistent(folder)
 
 

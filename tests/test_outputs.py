@@ -10,6 +10,7 @@ import pytest
 
 from model.emissions import co2_accounting, load_emission_factors, rail_co2_table, vehicle_energy_and_co2
 from model.errors import VmobError
+from model.inventory import factors_table, inventory_table
 from model.outputs import (
     MODES,
     RUN_KEYS,
@@ -82,6 +83,8 @@ def tables() -> dict[str, pd.DataFrame]:
     years = [_year_tables(2019, 1.0), _year_tables(2030, 0.5)]
     out = {name: pd.concat([y[name] for y in years], ignore_index=True) for name in years[0]}
     out["summary"] = summary_table(out["mode_split"], out["co2"], out["vehicle_km"])
+    out["inventory"] = inventory_table(out["energy"], out["co2"], load_emission_factors())
+    out["factors"] = factors_table(out["summary"], load_emission_factors())
     return out
 
 

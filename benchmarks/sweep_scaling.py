@@ -101,7 +101,7 @@ def main() -> None:
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.max_workers]
     executors = ["local"]
     try:
-        import distributed  # noqa: F401
+        import distributed
 
         if not args.no_dask:
             executors.append("dask")

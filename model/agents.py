@@ -29,9 +29,9 @@ class Commuter(mesa.Agent):
         Row of this agent in the model's population arrays.
     """
 
-    model: "MobilityModel"
+    model: MobilityModel
 
-    def __init__(self, model: "MobilityModel", index: int) -> None:
+    def __init__(self, model: MobilityModel, index: int) -> None:
         super().__init__(model)
         self.index = index
 

@@ -22,7 +22,6 @@ from model.levers import LeverConfig
 from model.outputs import TABLES
 from model.settings import BASE_YEAR
 
-
 #: Last year the model's inputs cover.
 LAST_YEAR = 2050
 #: Names of experiments, scenarios and lever ids: they become folder names and table labels.
@@ -240,7 +239,7 @@ def resolve_inputs(inputs: Inputs, config_path: Path) -> Inputs:
     """Make input paths absolute (relative to the config's folder) and check that they exist."""
     base = config_path.resolve().parent
     resolved: dict[str, str | None] = {}
-    for key in ("network",) + INPUT_FILES:
+    for key in ("network", *INPUT_FILES):
         value = getattr(inputs, key)
         if value is None or (key == "network" and value == "default"):
             resolved[key] = value

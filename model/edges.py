@@ -87,7 +87,7 @@ class EdgeArrays:
         """Free-flow car time per edge, s."""
         return self.length_m / (self.speed_kph / 3.6)
 
-    def copy(self) -> "EdgeArrays":
+    def copy(self) -> EdgeArrays:
         """A deep copy, so that a scenario's levers never touch another's network."""
         values = {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in vars(self).items()}
         return EdgeArrays(**values)

@@ -124,7 +124,7 @@ class Fuel(StrictModel):
 
     @property
     def co2_kg_per_l(self) -> float:
-        """kg CO2 per litre burnt."""
+        """Kg CO2 per litre burnt."""
         return self.co2_kg_per_kg * self.density_kg_per_l
 
 
@@ -489,7 +489,7 @@ def co2_g_per_km(
 
 
 def _co2_g(carriers: Mapping[str, np.ndarray], year: int, factors: EmissionFactors) -> np.ndarray:
-    """g CO2 from carrier amounts (litres, grid kWh)."""
+    """G CO2 from carrier amounts (litres, grid kWh)."""
     total: np.ndarray | float = 0.0
     kg = fossil_co2_kg_per_unit(year, factors)
     for carrier, amount in carriers.items():
@@ -586,7 +586,7 @@ def vehicle_energy_and_co2(
 
     energy = df.melt(id_vars=_GROUP_KEYS, value_vars=list(CARRIERS), var_name="carrier", value_name="amount")
     energy = energy.dropna(subset=["amount"])
-    energy = energy.groupby(_GROUP_KEYS + ["carrier"], as_index=False, sort=True)["amount"].sum()
+    energy = energy.groupby([*_GROUP_KEYS, "carrier"], as_index=False, sort=True)["amount"].sum()
     energy["energy_mj"] = 0.0
     for carrier in CARRIERS:
         mask = energy["carrier"] == carrier
@@ -632,7 +632,7 @@ def other_local_vkm(commute_vkm: pd.DataFrame, factors: EmissionFactors) -> pd.D
 
 
 def transit_g_per_pkm(mode: str, year: int, factors: EmissionFactors) -> float:
-    """g CO2 per passenger-km of a public-transport mode in a year.
+    """G CO2 per passenger-km of a public-transport mode in a year.
 
     With ``scale_with_electricity`` the source value is scaled by the ratio of the year's
     electricity intensity to that of ``rail.reference_year``.
@@ -773,4 +773,4 @@ def co2_accounting(vehicle_co2: pd.DataFrame, rail_co2: pd.DataFrame | None = No
     resident = allrows[allrows["road_user"] == "resident"].assign(accounting="resident")
     out = pd.concat([territorial, resident], ignore_index=True)
     keys = ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
-    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[keys + ["co2_t"]]
+    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[[*keys, "co2_t"]]

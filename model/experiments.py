@@ -157,7 +157,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def input_digests(inputs: Inputs, context: "ModelContext") -> dict[str, str]:
+def input_digests(inputs: Inputs, context: ModelContext) -> dict[str, str]:
     """Digests of every file a run reads: network with boundary, zones, transit, counts, parameters."""
     from model.through_traffic import DEFAULT_COUNTS
     from model.transit import DEFAULT_TRANSIT
@@ -249,7 +249,7 @@ def model_parameters(base: dict[str, Any], overrides: dict[str, Any], source: st
     return validate_parameters(base, overrides, source)
 
 
-def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> list[RunSpec]:
+def expand_runs(config: Experiment, source: Path, context: ModelContext) -> list[RunSpec]:
     """Scenarios × sweep points × seeds, in file order, each with its stable id.
 
     Two runs that differ only in their names (scenarios with the same levers) get the same id
@@ -293,10 +293,10 @@ def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> li
 # Executing a run (in a worker process)
 # --------------------------------------------------------------------------------------------
 
-_CONTEXTS: dict[tuple[str | None, ...], "ModelContext"] = {}
+_CONTEXTS: dict[tuple[str | None, ...], ModelContext] = {}
 
 
-def load_context(inputs: Inputs) -> "ModelContext":
+def load_context(inputs: Inputs) -> ModelContext:
     """The model context for ``inputs``, loaded once per process."""
     from model.simulation import ModelContext
 
@@ -379,7 +379,7 @@ def write_run(result: RunResult, runs_dir: Path, replace: bool = False) -> Path:
         "run_id": spec.run_id, "experiment": spec.experiment, "scenario": spec.scenario, "label": spec.label,
         "seed": spec.seed, "sweep": spec.sweep, "spec": spec.identity, "wall_time_s": round(result.wall_time_s, 3),
         "relative_gaps": {str(year): gaps for year, gaps in result.relative_gaps.items()},
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2, default=_json_default), encoding="utf-8")
     old = runs_dir / f"{PARTIAL_PREFIX}old-{partial_name(spec.run_id).removeprefix(PARTIAL_PREFIX)}"
@@ -555,7 +555,7 @@ def combine(runs_dir: Path, specs: list[RunSpec]) -> tuple[dict[str, pd.DataFram
         frame = pd.concat([read(s, name) for s in specs], ignore_index=True)
         tables[name] = frame.sort_values(SCHEMAS[name]["primaryKey"], kind="stable", ignore_index=True)
     links = pd.concat([read(s, "link_volumes") for s in specs], ignore_index=True)
-    return tables, links.sort_values(list(RUN_KEYS) + ["edge"], kind="stable", ignore_index=True)
+    return tables, links.sort_values([*list(RUN_KEYS), "edge"], kind="stable", ignore_index=True)
 
 
 def aggregates(summary: pd.DataFrame) -> pd.DataFrame:
@@ -658,7 +658,7 @@ class Plan:
 
     config: Experiment
     source: Path
-    context: "ModelContext"
+    context: ModelContext
     specs: list[RunSpec]
     out_dir: Path
 
@@ -824,7 +824,7 @@ def run_experiment(
         For bad input, a folder another process writes, a changed scenario set without
         ``force``, an unreachable scheduler, or a worker that died (finished runs are kept).
     """
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     config = load_config(config_path)
     out_dir = Path(out) / config.name
     prepare_out_dir(out_dir)
@@ -931,7 +931,7 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "command": sys.argv,
         "started": started.isoformat(timespec="seconds"),
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     write_json(manifest, staging / "manifest.json")
     files = commit(out_dir, note)

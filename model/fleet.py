@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from model.parameters import FleetParameters, interpolate
-from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
 from model.population import Population, draw_categorical
 from model.settings import BASE_YEAR
+from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
 
 BEV = POWERTRAINS.index("bev")
 

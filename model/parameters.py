@@ -185,7 +185,7 @@ class Costs(StrictModel):
     period_card_factor: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
-    def _powertrains(self) -> "Costs":
+    def _powertrains(self) -> Costs:
         for key in ("running_dkk_per_km", "ownership_dkk_per_km"):
             missing = set(POWERTRAINS) - set(getattr(self, key))
             if missing:
@@ -208,7 +208,7 @@ class ChoiceParameters(StrictModel):
     reconsideration: Reconsideration
 
     @model_validator(mode="after")
-    def _modes(self) -> "ChoiceParameters":
+    def _modes(self) -> ChoiceParameters:
         unknown = [m for m in self.modes if m not in known_modes()]
         if unknown:
             raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
@@ -326,7 +326,7 @@ class Trucks(StrictModel):
     new_sales: dict[str, YearSeries]
 
     @model_validator(mode="after")
-    def _shares(self) -> "Trucks":
+    def _shares(self) -> Trucks:
         _check_fleet_shares(self.stock_2019, self.new_sales, TRUCK_POWERTRAINS, "trucks.")
         return self
 
@@ -343,7 +343,7 @@ class FleetParameters(StrictModel):
     trucks: Trucks
 
     @model_validator(mode="after")
-    def _shares(self) -> "FleetParameters":
+    def _shares(self) -> FleetParameters:
         if "petrol" in self.new_sales:
             raise ValueError("new_sales.petrol: petrol takes the rest; give bev, phev and diesel only")
         _check_fleet_shares(self.stock_2019, self.new_sales, POWERTRAINS, "")

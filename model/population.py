@@ -231,6 +231,6 @@ def trip_length_distribution(population: Population, distance_km: np.ndarray, bi
     """Share of residents' one-way commutes by road-distance band (km)."""
     d = distance_km[population.home, population.work][population.resident]
     w = population.base_weight[population.resident]
-    counts, edges = np.histogram(d, bins=np.array(bins + (np.inf,)), weights=w)
+    counts, edges = np.histogram(d, bins=np.array((*bins, np.inf)), weights=w)
     labels = [f"{int(a)}-{int(b)} km" if np.isfinite(b) else f"{int(a)}+ km" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     return dict(zip(labels, (counts / counts.sum()).round(4).tolist(), strict=True))

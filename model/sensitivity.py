@@ -61,7 +61,7 @@ class ParameterRange(_Strict):
     note: str = ""
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ParameterRange":
+    def _ordered(self) -> ParameterRange:
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self

@@ -68,7 +68,7 @@ class ModelContext:
         transit: str | Path | None = None,
         counts: str | Path | None = None,
         boundary: str | Path | None = None,
-    ) -> "ModelContext":
+    ) -> ModelContext:
         """Read the network, zones, transit lines, traffic counts and emission factors."""
         net = load_network(network, boundary=boundary)
         edges = edge_arrays(net.graph)
@@ -86,7 +86,7 @@ class ModelContext:
             sources={"network": net.source, "network_sha256": net.digest, "transit": lines.source},
         )
 
-    def links_frame(self) -> "gpd.GeoDataFrame":
+    def links_frame(self) -> gpd.GeoDataFrame:
         """One row per edge (``edge`` = position in :class:`EdgeArrays`) with its geometry in EPSG:25832."""
         import geopandas as gpd
         import osmnx as ox
@@ -161,7 +161,7 @@ class MobilityModel(mesa.Model):
         self,
         context: ModelContext,
         parameters: ModelParameters | None = None,
-        levers: list["Lever"] | tuple = (),
+        levers: list[Lever] | tuple = (),
         *,
         start_year: int = BASE_YEAR,
         end_year: int = 2050,

@@ -56,7 +56,7 @@ class SkimSettings:
     intra_zone_car_kph: float
 
 
-def skim_settings(choice: "ChoiceParameters", speeds_kph: Mapping[str, float]) -> SkimSettings:
+def skim_settings(choice: ChoiceParameters, speeds_kph: Mapping[str, float]) -> SkimSettings:
     """Skim settings from the mode-choice parameters and the network's mode speeds."""
     coef = choice.coefficients
     return SkimSettings(

@@ -19,7 +19,6 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
-
 DEFAULT_COUNTS = DEFAULT_NETWORK_DIR / "traffic_counts.toml"
 
 

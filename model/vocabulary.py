@@ -32,7 +32,7 @@ ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
 #: Where a vehicle-km is driven, relative to the municipal boundary.
 AREAS: tuple[str, ...] = ("inside", "outside")
 #: Kinds of road traffic: the agents' trips by purpose, other local car trips, through traffic.
-TRAFFIC_TYPES: tuple[str, ...] = PURPOSES + ("other_local", "through")
+TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", "through")
 #: Who drives: residents of the municipality or not.
 ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
 

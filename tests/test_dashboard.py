@@ -25,11 +25,11 @@ from pydantic import BaseModel, Field
 
 pytest.importorskip("solara", reason="the dashboard extra is not installed (pip install -e '.[test]')")
 
-from model import report  # noqa: E402
-from model.app import RESULTS_ENV, controls, runs  # noqa: E402
-from model.config import load_config  # noqa: E402
-from model.errors import VmobError  # noqa: E402
-from model.levers import SpeedLimit  # noqa: E402
+from model import report
+from model.app import RESULTS_ENV, controls, runs
+from model.config import load_config
+from model.errors import VmobError
+from model.levers import SpeedLimit
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"

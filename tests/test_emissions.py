@@ -11,8 +11,8 @@ import pytest
 
 from model.emissions import (
     SpeedClampWarning,
-    co2_accounting,
     biofuel_energy_share,
+    co2_accounting,
     co2_g_per_km,
     electricity_intensity_g_per_kwh,
     energy_co2_t,
@@ -91,7 +91,8 @@ def test_nan_speed_is_an_error(factors):
 
 def test_fuel_conversion_chain(factors):
     """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km
-    for fossil fuel), times the fossil share of the 2019 blend (E5: 3.34 %, B7: 6.44 % bio energy)."""
+    for fossil fuel), times the fossil share of the 2019 blend (E5: 3.34 %, B7: 6.44 % bio energy).
+    """
     mj = energy_mj_per_km("petrol", np.array([50.0]), factors)[0]
     kg_fuel = mj / 43.2
     litres = kg_fuel / 0.745

@@ -22,16 +22,16 @@ import tomlkit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+from osm_fixtures import write_tiny_inputs
 
 from model.config import load_config
 from model.errors import VmobError
 from model.files import read_toml
 from model.parameters import load_parameter_data, validate_parameters
-from model.simulation import ModelContext, MobilityModel
+from model.simulation import MobilityModel, ModelContext
 from model.through_traffic import load_counts
 from model.transit import load_transit
 from model.zones import load_zones
-from osm_fixtures import write_tiny_inputs
 
 #: Overrides that make the population fit the tiny test network (as the runner's tests do).
 TINY_OVERRIDES = {"population.gravity.target_mean_km": 2.0}
@@ -68,10 +68,10 @@ def leaves(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
         yield prefix
     if isinstance(data, dict):
         for key, value in data.items():
-            yield from leaves(value, prefix + (key,))
+            yield from leaves(value, (*prefix, key))
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from leaves(value, prefix + (index,))
+            yield from leaves(value, (*prefix, index))
 
 
 def get(data: Any, path: tuple) -> Any:

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from osm_fixtures import write_tiny_inputs
 
 from model.config import load_config
 from model.edges import edge_arrays
@@ -27,7 +28,6 @@ from model.settings import PARAMETERS_DIR
 from model.simulation import MobilityModel, ModelContext
 from model.transit import load_transit
 from model.zones import check_home_zones_near, load_zones
-from osm_fixtures import write_tiny_inputs
 
 LEVER_START = "2025-01-01"
 

@@ -10,9 +10,9 @@ import pytest
 from abm_fixtures import small_model
 
 import model.simulation as simulation
-from model.vocabulary import MODES
 from model.levers import SpeedLimit
 from model.random_streams import RandomStreams
+from model.vocabulary import MODES
 
 SAMPLE = 0.05
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_fixtures import Scenario, default_scenarios, write_demo_results
 from typer.testing import CliRunner
 
 from model import plots
@@ -15,7 +16,6 @@ from model.cli import app
 from model.errors import VmobError
 from model.outputs import read_tables
 from model.report import build_report, headline_table
-from report_fixtures import Scenario, default_scenarios, write_demo_results
 
 
 @pytest.fixture(scope="session")
@@ -215,7 +215,7 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     (figures / "notes.svg").write_bytes(b"<svg/>")
     # a figure an earlier report drew that this one does not draw again (a scenario since renamed)
     (figures / "car_volume_change_old_name_2030.png").write_bytes(b"stale")
-    (figures / ".report-files.json").write_text(json.dumps(drawn + ["car_volume_change_old_name_2030.png"]))
+    (figures / ".report-files.json").write_text(json.dumps([*drawn, "car_volume_change_old_name_2030.png"]))
     outside = tmp_path / "elsewhere_runs"
     outside.mkdir()
     (outside / "keep.parquet").write_bytes(b"not the report's")

@@ -13,7 +13,7 @@ from osm_fixtures import write_tiny_inputs
 from model.edges import EdgeArrays, edge_arrays
 from model.network import Network, load_network
 from model.parameters import load_parameters
-from model.skims import SkimSettings, Skims, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
+from model.skims import Skims, SkimSettings, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
 from model.transit import Transit, load_transit
 from model.zones import Zones, load_zones
 

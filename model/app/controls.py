@@ -227,7 +227,7 @@ def _documented_fields(path: Path = LEVER_DOCS) -> dict[str, dict[str, str]]:
 # ----------------------------------------------------------------------------- choices from the inputs
 
 
-def choices(control: FieldControl, context: "ModelContext") -> list[str]:
+def choices(control: FieldControl, context: ModelContext) -> list[str]:
     """The values a select offers: a ``Literal``'s, or the inputs' roads (inside the boundary first), lines or stations."""
     if isinstance(control.choices, tuple):
         return list(control.choices)
@@ -241,7 +241,7 @@ def choices(control: FieldControl, context: "ModelContext") -> list[str]:
     return sorted(context.transit.stations)
 
 
-def road_state(roads: list[str], context: "ModelContext") -> str:
+def road_state(roads: list[str], context: ModelContext) -> str:
     """What the roads are today: posted limits and total lanes, inside and outside the boundary.
 
     E.g. ``"Søndre Ringvej: 60 km/h, 4 lanes inside; 60 km/h, 4 lanes outside"``.

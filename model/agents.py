@@ -52,7 +52,7 @@ class Commuter(mesa.Agent):
 
     @property
     def mode(self) -> str | None:
-        """This year's commuting mode (None before the first step)."""
+        """The commuting mode this year (None before the first step)."""
         index = self.model.population.mode[self.index]
         return self.model.modes[index].name if index >= 0 else None
 

@@ -54,6 +54,7 @@ class VmobTyper(typer.Typer):
     """A typer app whose commands all report user errors through :func:`user_errors`."""
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """Register a command like :meth:`typer.Typer.command`, wrapped in :func:`user_errors`."""
         register = super().command(*args, **kwargs)
         return lambda function: register(user_errors(function))
 

@@ -129,21 +129,29 @@ class Fuel(StrictModel):
 
 
 class Fuels(StrictModel):
+    """The ``[fuels.petrol]`` and ``[fuels.diesel]`` tables of ``emissions.toml``: CO2 content, heating value and density."""
+
     petrol: Fuel
     diesel: Fuel
 
 
 class Cars(StrictModel):
+    """The ``[cars]`` table of ``emissions.toml``: the PHEV utility factor and the charging efficiency."""
+
     phev_utility_factor: float = Field(ge=0, le=1)
     charging_efficiency: float = Field(gt=0, le=1)
 
 
 class Trucks(StrictModel):
+    """The ``[trucks]`` table of ``emissions.toml``: speed-independent diesel and battery-electric consumption."""
+
     diesel_l_per_100km: float = Field(gt=0)
     bev_kwh_per_km: float = Field(gt=0)
 
 
 class Series(StrictModel):
+    """A year-keyed series of grid CO2 intensities (g/kWh) with strictly increasing years."""
+
     years: list[int]
     g_per_kwh: list[float]
 
@@ -159,6 +167,8 @@ class Series(StrictModel):
 
 
 class Electricity(Series):
+    """The ``[electricity]`` table of ``emissions.toml``: known grid intensities and the official projection after them."""
+
     interpolation: Literal["linear"] = "linear"
     projection: Series | None = None
 
@@ -170,17 +180,23 @@ class Electricity(Series):
 
 
 class TransitFactor(StrictModel):
+    """One ``[rail.modes.*]`` table of ``emissions.toml``: g CO2 per person-km, optionally scaled with the grid."""
+
     g_per_pkm: float = Field(ge=0)
     scale_with_electricity: bool = False
 
 
 class TransitModes(StrictModel):
+    """The ``[rail.modes]`` tables of ``emissions.toml``: one factor per public-transport mode."""
+
     s_train: TransitFactor
     light_rail: TransitFactor
     bus: TransitFactor
 
 
 class Rail(StrictModel):
+    """The ``[rail]`` table of ``emissions.toml``: public-transport factors and the grid year they refer to."""
+
     reference_year: int
     modes: TransitModes
 

@@ -204,6 +204,7 @@ class LaneReduction(Lever):
         return self._road(edges) & (edges.lanes_total == self.lanes_from)
 
     def check(self, context: ModelContext, where: str) -> None:
+        """Every road or way id must have drivable links with ``lanes_from`` lanes (inside the boundary if ``inside_only``)."""
         edges = context.edges
         _check_roads(edges, self.roads, where)
         _check_osm_ids(edges, self.osm_ids, where)
@@ -221,9 +222,11 @@ class LaneReduction(Lever):
                 )
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The lane count of the narrowed links."""
         return [Claim("lanes", "lanes_to", self.lanes_to, edges=self._mask(context.edges))]
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Narrow the links, scale their capacity with the lanes per direction and mark cycle tracks if asked."""
         edges = supply.edges
         mask = self._mask(edges)
         oneway = edges.lanes == edges.lanes_total
@@ -237,6 +240,7 @@ class LaneReduction(Lever):
             edges.cycleway[bike & (_inside(edges) if self.inside_only else True)] = True
 
     def describe(self) -> str:
+        """The roads, the lanes before and after, the start date and the area."""
         text = f"{_roads_text(self.roads, self.osm_ids)}: {self.lanes_from} → {self.lanes_to} lanes from {self.start}"
         text += ", inside the boundary only" if self.inside_only else ", inside and outside the boundary"
         return text + ("; the freed space becomes a cycle track" if self.cycle_track else "")
@@ -288,6 +292,7 @@ class SpeedLimit(Lever):
         return mask
 
     def check(self, context: ModelContext, where: str) -> None:
+        """Every road must exist and at least one drivable link must match the targets."""
         edges = context.edges
         _check_roads(edges, self.roads, where)
         if not self._mask(edges).any():
@@ -302,9 +307,11 @@ class SpeedLimit(Lever):
             )
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The posted limit of the matched links."""
         return [Claim("speed limit", "limit_kph", self.limit_kph, edges=self._mask(context.edges))]
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Set the limit, the free-flow speed (limit × compliance) and the capacity change of the matched links."""
         edges = supply.edges
         mask = self._mask(edges)
         old = edges.maxspeed_kph[mask]
@@ -314,6 +321,7 @@ class SpeedLimit(Lever):
         edges.capacity_vph[mask] *= 1.0 + self.capacity_change_per_kph * (old - self.limit_kph)
 
     def describe(self) -> str:
+        """The roads or categories, the old and new limit, the start date, the area and the compliance."""
         targets = [*self.roads, *(_CATEGORY_WORDS[c] for c in self.road_category)]
         before = f"{_number(self.only_limit_kph)} → " if self.only_limit_kph is not None else "limit "
         text = f"{_and(targets)}: {before}{_number(self.limit_kph)} km/h from {self.start}"
@@ -343,6 +351,7 @@ class TransitLine(Lever):
     services: list[Service] = Field(default_factory=list)
 
     def check(self, context: ModelContext, where: str) -> None:
+        """The line must exist and be planned (or get services), and every ``last_stop`` must be one of its stops."""
         try:
             line = context.transit.line(self.line)
         except VmobError as err:
@@ -357,6 +366,7 @@ class TransitLine(Lever):
                 raise VmobError(f"{where}.services[{k}].last_stop: '{service.last_stop}' is not a stop of line {self.line}")
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The timetable of the line."""
         return [Claim("timetable", "services", tuple(self.services), target=f"line {self.line}")]
 
     def services_from_start(self, line_services: list[Service]) -> list[Service]:
@@ -367,10 +377,12 @@ class TransitLine(Lever):
         return ([begun[-1].model_copy(update={"start": self.start})] if begun else []) + later
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Open the line with the services that run from ``start``."""
         line = supply.transit.line(self.line)
         supply.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
     def describe(self) -> str:
+        """The line, its opening date and its service patterns."""
         text = f"line {self.line} opens from {self.start}"
         if not self.services:
             return text + " with the services of the transit file"
@@ -405,6 +417,7 @@ class StationStop(Lever):
     bike_parking_min_saved: float = Field(default=0.0, ge=0, le=10)
 
     def check(self, context: ModelContext, where: str) -> None:
+        """The line and the station must exist and the station must be on the line."""
         transit = context.transit
         try:
             line = transit.line(self.line)
@@ -416,14 +429,17 @@ class StationStop(Lever):
             raise VmobError(f"{where}.station: '{self.station}' is not on line {self.line} (its stops: {', '.join(line.stops)})")
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The improvements at the station (minutes off the transfer and the bike parking)."""
         value = (self.transfer_min_saved, self.bike_parking_min_saved)
         return [Claim("station improvements", "transfer_min_saved", value, target=self.station)]
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Make the line call at the station and apply the station improvements."""
         supply.transit.set_stop(self.line, self.station, True)
         supply.improve_station(self.station, self.transfer_min_saved, self.bike_parking_min_saved)
 
     def describe(self) -> str:
+        """The line, the station, the start date and the minutes saved."""
         text = f"line {self.line} stops at {self.station} from {self.start}"
         saved = [f"{_number(minutes)} min off the {what}" for minutes, what in (
             (self.transfer_min_saved, "transfer"), (self.bike_parking_min_saved, "bike parking")) if minutes]
@@ -464,17 +480,21 @@ class Chargers(Lever):
         return self
 
     def check(self, context: ModelContext, where: str) -> None:
+        """The path must have a year on or after the start year."""
         if not any(y >= self.start.year for y in self.path):
             raise VmobError(f"{where}.path: no year on or after the start ({self.start.year}); the lever would change nothing")
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The charger path and its scale."""
         return [Claim("public chargers", "path", (tuple(sorted(self.path.items())), self.scale))]
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Replace the baseline charger path from the start year by the scaled path."""
         new = {int(y): float(v) * self.scale for y, v in self.path.items() if y >= self.start.year}
         supply.replace_chargers(new, self.start.year)
 
     def describe(self) -> str:
+        """The charger counts by year, the start date and the scale."""
         path = ", ".join(f"{_number(v)} in {y}" for y, v in sorted(self.path.items()))
         scale = f", times {_number(self.scale)}" if self.scale != 1 else ""
         return f"public EV chargers from {self.start}: {path}{scale}"
@@ -515,15 +535,18 @@ class Cycling(Lever):
         return mask & edges.bike
 
     def check(self, context: ModelContext, where: str) -> None:
+        """Every road must exist and have a link open to bikes."""
         _check_roads(context.edges, self.roads, where)
         for k, road in enumerate(self.roads):
             if not (context.edges.road_mask([road]) & context.edges.bike).any():
                 raise VmobError(f"{where}.roads[{k}]: road '{road}' has no link open to bikes")
 
     def claims(self, context: ModelContext) -> list[Claim]:
+        """The speed and comfort factors of the matched bike links."""
         return [Claim("cycle route", "speed_factor", (self.speed_factor, self.comfort_factor), edges=self._mask(context.edges))]
 
     def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Make the matched bike links faster and more comfortable and mark them as cycle tracks if asked."""
         edges = supply.edges
         mask = self._mask(edges)
         edges.bike_speed_factor[mask] *= self.speed_factor
@@ -532,6 +555,7 @@ class Cycling(Lever):
             edges.cycleway[mask] = True
 
     def describe(self) -> str:
+        """The roads, the start date and the changes in bike speed and perceived time."""
         where = _and([*self.roads, *(["every bike link inside the boundary"] if self.all_inside else [])])
         text = (f"better cycle routes on {where} from {self.start}: bikes {self.speed_factor - 1:.0%} faster, "
                 f"perceived time {1 - self.comfort_factor:.0%} shorter")

@@ -73,11 +73,13 @@ class Results:
 
     @property
     def config(self) -> dict[str, Any]:
+        """The experiment configuration: the manifest's ``config`` table, or the manifest itself when it has none."""
         config = self.manifest.get("config")
         return config if isinstance(config, dict) else self.manifest
 
     @property
     def name(self) -> str:
+        """The experiment's name: from the manifest, else the configuration, else the folder name."""
         return str(self.manifest.get("experiment") or self.config.get("name") or self.path.name)
 
     @property

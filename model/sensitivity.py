@@ -251,6 +251,7 @@ def evaluate(
 
 
 def output_columns(points: pd.DataFrame, names: list[str]) -> list[str]:
+    """The columns of ``points`` that are outputs, i.e. not one of the varied parameters ``names``."""
     return [c for c in points.columns if c not in names]
 
 

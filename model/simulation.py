@@ -228,12 +228,12 @@ class MobilityModel(mesa.Model):
 
     @property
     def edges(self) -> EdgeArrays:
-        """This run's network arrays (:attr:`SupplyState.edges`)."""
+        """The network arrays of this run (:attr:`SupplyState.edges`)."""
         return self.supply.edges
 
     @property
     def transit(self) -> Transit:
-        """This run's transit lines and services (:attr:`SupplyState.transit`)."""
+        """The transit lines and services of this run (:attr:`SupplyState.transit`)."""
         return self.supply.transit
 
     @property

@@ -33,6 +33,8 @@ class TrafficCount(StrictModel):
 
 
 class TrafficCountsFile(StrictModel):
+    """A traffic-count file: its ``[[counts]]`` tables, at least one."""
+
     counts: list[TrafficCount] = Field(min_length=1)
 
 

@@ -1,5 +1,4 @@
-"""The model's vocabulary: modes and their nests, trip purposes, vehicle classes, powertrains,
-and road categories.
+"""The model's vocabulary: modes and nests, trip purposes, vehicle classes, powertrains, road categories.
 
 Every other module takes these names from here, so a new mode, purpose or powertrain is
 declared once. A mode is a :class:`Mode` record in :data:`MODE_TABLE`; what the choice model

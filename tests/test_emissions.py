@@ -90,8 +90,10 @@ def test_nan_speed_is_an_error(factors):
 
 
 def test_fuel_conversion_chain(factors):
-    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km
-    for fossil fuel), times the fossil share of the 2019 blend (E5: 3.34 %, B7: 6.44 % bio energy).
+    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h.
+
+    parameters.md §1: ~180 g/km for fossil fuel, times the fossil share of the 2019 blend
+    (E5: 3.34 %, B7: 6.44 % bio energy).
     """
     mj = energy_mj_per_km("petrol", np.array([50.0]), factors)[0]
     kg_fuel = mj / 43.2

@@ -48,8 +48,9 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def hidden_leftovers(folder: Path) -> list[str]:
-    """Hidden files and folders under ``folder`` other than the lock file and the report's list of its
-    figures: what an interrupted write leaves.
+    """What an interrupted write leaves: hidden files and folders under ``folder``.
+
+    The lock file and the report's list of its figures do not count.
     """
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name not in {LOCK_FILE, FIGURE_LIST})
 

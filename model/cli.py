@@ -146,7 +146,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     for name, road in summary["named_roads"].items():
         classes = ",".join(road["highway"])
         if road["lanes"]:
-            detail = f"lanes {_values(road['lanes'])} ({_values(road['lanes_per_direction'])} per direction), {_values(road['maxspeed_kph'])} km/h"
+            lanes = f"lanes {_values(road['lanes'])} ({_values(road['lanes_per_direction'])} per direction)"
+            detail = f"{lanes}, {_values(road['maxspeed_kph'])} km/h"
         else:
             detail = "not drivable"
         lines.append(f"  {name:<{width}}  {classes:<22} {detail}")

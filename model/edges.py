@@ -126,7 +126,7 @@ def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
         return pd.Index(node_ids).get_indexer(ids).astype(np.int64)
 
     osmid = column("osmid", object)
-    listed = np.fromiter(map(type, osmid), dtype=object, count=len(osmid)) == list
+    listed = np.fromiter((isinstance(value, list) for value in osmid), dtype=bool, count=len(osmid))
     osmid[listed] = [value[0] for value in osmid[listed]]
     return EdgeArrays(
         keys=keys,

@@ -268,7 +268,9 @@ def expand_runs(config: Experiment, source: Path, context: ModelContext) -> list
     for name, scenario in config.scenarios.items():
         for point in scenario_points(sweep_points(config), scenario.levers):
             levers = swept_levers(scenario.levers, point, str(source))
-            where = f"{source}: scenarios.{name}.levers" if not point else f"{source}: scenarios.{name}.levers (sweep {run_label(name, point)})"
+            where = (
+                f"{source}: scenarios.{name}.levers" if not point else f"{source}: scenarios.{name}.levers (sweep {run_label(name, point)})"
+            )
             check_levers(levers, context, config.start_year, config.end_year, where)
             overrides = {**config.parameters, **{p.split(".", 1)[1]: v for p, v in point.items() if p.startswith("parameters.")}}
             parameters = model_parameters(base, overrides, f"{source}: parameters with sweep {run_label(name, point)}")

@@ -244,4 +244,6 @@ def fleet_table(
     rows += [("car", "national", p, car_stock[p], car_new[p], np.nan, np.nan) for p in POWERTRAINS]
     truck_stock, truck_new = truck_stock_shares(fleet, year), truck_new_sales_shares(fleet, year)
     rows += [("truck", "national", p, truck_stock[p], truck_new[p], np.nan, np.nan) for p in TRUCK_POWERTRAINS]
-    return pd.DataFrame(rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"])
+    return pd.DataFrame(
+        rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"]
+    )

@@ -139,7 +139,7 @@ def output_lock(folder: Path, note: Note) -> Iterator[dict[str, Any]]:
     """
     path = folder / LOCK_FILE
     try:
-        handle = open(path, "a+", encoding="utf-8")
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run, closed in the finally below
     except OSError as err:
         raise VmobError(f"Cannot lock the results folder {folder} ({err.strerror or err})") from None
     try:

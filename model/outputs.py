@@ -112,7 +112,28 @@ _DESCRIPTIONS: dict[str, str] = {
 
 def _schemas() -> dict[str, dict[str, Any]]:
     mode_split = {
-        "fields": [*_KEY_FIELDS, _field("road_user", "string", "Commuter group: resident (lives in Vallensbæk, works " "anywhere) or non_resident (in-commuter working in Vallensbæk).", enum=ROAD_USERS, required=True), _field("mode", "string", "Main commuting mode.", enum=MODES, required=True), _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons", minimum=0), _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day", minimum=0), _field("share", "number", "Share of the group's commuters choosing the mode (sums to 1 " "per run, year and road_user).", "1", minimum=0, maximum=1), _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year", minimum=0)],
+        "fields": [
+            *_KEY_FIELDS,
+            _field(
+                "road_user",
+                "string",
+                "Commuter group: resident (lives in Vallensbæk, works anywhere) or non_resident (in-commuter working in Vallensbæk).",
+                enum=ROAD_USERS,
+                required=True,
+            ),
+            _field("mode", "string", "Main commuting mode.", enum=MODES, required=True),
+            _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons", minimum=0),
+            _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day", minimum=0),
+            _field(
+                "share",
+                "number",
+                "Share of the group's commuters choosing the mode (sums to 1 per run, year and road_user).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year", minimum=0),
+        ],
         "primaryKey": [*list(RUN_KEYS), "road_user", "mode"],
     }
     vkm_keys = [*list(RUN_KEYS), "vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
@@ -143,7 +164,22 @@ def _schemas() -> dict[str, dict[str, Any]]:
     }
     co2_keys = [*list(RUN_KEYS), "source", "powertrain", "area", "traffic", "road_user", "accounting"]
     co2 = {
-        "fields": [*_KEY_FIELDS, _field("source", "string", "Emitting source.", enum=CO2_SOURCES, required=True), _field("powertrain", "string", "Powertrain (electric for rail and bus).", enum=(*POWERTRAINS, TRANSIT_POWERTRAIN), required=True), *_GROUP_FIELDS_AFTER, _field("accounting", "string", "territorial: emitted inside the boundary by anyone; " "resident: emitted anywhere by residents.", enum=ACCOUNTINGS, required=True), _field("co2_t", "number", "CO2 emitted per year (rail and bus: CO2e).", "t/year", minimum=0)],
+        "fields": [
+            *_KEY_FIELDS,
+            _field("source", "string", "Emitting source.", enum=CO2_SOURCES, required=True),
+            _field(
+                "powertrain", "string", "Powertrain (electric for rail and bus).", enum=(*POWERTRAINS, TRANSIT_POWERTRAIN), required=True
+            ),
+            *_GROUP_FIELDS_AFTER,
+            _field(
+                "accounting",
+                "string",
+                "territorial: emitted inside the boundary by anyone; resident: emitted anywhere by residents.",
+                enum=ACCOUNTINGS,
+                required=True,
+            ),
+            _field("co2_t", "number", "CO2 emitted per year (rail and bus: CO2e).", "t/year", minimum=0),
+        ],
         "primaryKey": co2_keys,
     }
     share_fields = [
@@ -158,8 +194,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
                    "t/year", minimum=0),
             _field("co2_resident_t", "number", "Transport CO2 of residents, anywhere.", "t/year",
                    minimum=0),
-            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and Søndre Ringvej; traffic_counts.toml).", "t/year",
-                   minimum=0),
+            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and "
+                   "Søndre Ringvej; traffic_counts.toml).", "t/year", minimum=0),
             _field("co2_territorial_change_vs_2019_pct", "number",
                    "Change of co2_territorial_t against the same run's 2019 value; empty without a "
                    "2019 row.", "%"),
@@ -171,7 +207,49 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "primaryKey": list(RUN_KEYS),
     }
     fleet = {
-        "fields": [*_KEY_FIELDS, _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True), _field("segment", "string", "Fleet segment: resident (residents' commuting cars), in_commuter " "(in-commuters' cars), national (the national stock: through traffic and visitors).", enum=FLEET_SEGMENTS, required=True), _field("powertrain", "string", "Powertrain.", enum=POWERTRAINS, required=True), _field("stock_share", "number", "Share of the segment's vehicles with the powertrain (sums to 1 " "per run, year, vehicle and segment).", "1", minimum=0, maximum=1), _field("new_sales_share", "number", "Share of the powertrain among the segment's new " "vehicles bought in the year (the purchase model's probabilities).", "1", minimum=0, maximum=1), _field("stock_vehicles", "number", "Vehicles of the segment with the powertrain (weighted " "agents' cars; empty for the national segment).", "vehicles", minimum=0), _field("new_vehicles", "number", "New vehicles bought in the year (weighted agents; empty " "for the national segment).", "vehicles/year", minimum=0)],
+        "fields": [
+            *_KEY_FIELDS,
+            _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True),
+            _field(
+                "segment",
+                "string",
+                "Fleet segment: resident (residents' commuting cars), in_commuter "
+                "(in-commuters' cars), national (the national stock: through traffic and visitors).",
+                enum=FLEET_SEGMENTS,
+                required=True,
+            ),
+            _field("powertrain", "string", "Powertrain.", enum=POWERTRAINS, required=True),
+            _field(
+                "stock_share",
+                "number",
+                "Share of the segment's vehicles with the powertrain (sums to 1 per run, year, vehicle and segment).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field(
+                "new_sales_share",
+                "number",
+                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's probabilities).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field(
+                "stock_vehicles",
+                "number",
+                "Vehicles of the segment with the powertrain (weighted agents' cars; empty for the national segment).",
+                "vehicles",
+                minimum=0,
+            ),
+            _field(
+                "new_vehicles",
+                "number",
+                "New vehicles bought in the year (weighted agents; empty for the national segment).",
+                "vehicles/year",
+                minimum=0,
+            ),
+        ],
         "primaryKey": [*list(RUN_KEYS), "vehicle", "segment", "powertrain"],
     }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
@@ -189,7 +267,26 @@ _DESCRIPTIONS["effects"] = (
     "whether the effect is distinguishable from zero (docs/uncertainty.md)."
 )
 SCHEMAS["effects"] = {
-    "fields": [*_KEY_FIELDS[:2], _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True), _KEY_FIELDS[3], _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True), _field("seeds", "integer", "Seeds run by both the scenario and its baseline.", minimum=2), _field("baseline_mean", "number", "Mean of the figure over the seeds in the baseline."), _field("scenario_mean", "number", "Mean of the figure over the seeds in the scenario."), _field("effect_mean", "number", "Mean paired difference, scenario minus baseline with the same seed."), _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0), _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."), _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."), _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0), _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."), _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."), _field("variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the " "paired variance is 0.", minimum=0), _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True)],
+    "fields": [
+        *_KEY_FIELDS[:2],
+        _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True),
+        _KEY_FIELDS[3],
+        _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True),
+        _field("seeds", "integer", "Seeds run by both the scenario and its baseline.", minimum=2),
+        _field("baseline_mean", "number", "Mean of the figure over the seeds in the baseline."),
+        _field("scenario_mean", "number", "Mean of the figure over the seeds in the scenario."),
+        _field("effect_mean", "number", "Mean paired difference, scenario minus baseline with the same seed."),
+        _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0),
+        _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."),
+        _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."),
+        _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0),
+        _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
+        _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
+        _field(
+            "variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0
+        ),
+        _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True),
+    ],
     "primaryKey": ["experiment", "scenario", "year", "figure"],
 }
 

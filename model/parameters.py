@@ -275,7 +275,9 @@ def _check_fleet_shares(stock: dict[str, float], sales: dict[str, YearSeries], k
     """A base-year stock and new-sales paths: known powertrains, a stock summing to 1, shares in [0, 1] summing to at most 1."""
     unknown = (set(stock) | set(sales)) - set(known)
     if unknown:
-        raise ValueError(f"{prefix}stock_2019 or {prefix}new_sales: unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+        raise ValueError(
+            f"{prefix}stock_2019 or {prefix}new_sales: unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(known)})"
+        )
     if abs(sum(stock.values()) - 1.0) > SHARE_SUM_TOLERANCE:
         raise ValueError(f"{prefix}stock_2019 shares must sum to 1")
     for powertrain, path in sales.items():
@@ -591,9 +593,11 @@ def _blame(where: str, message: str, overrides: dict[str, Any], source: str, fol
     if any(where == path or where.startswith(f"{path}.") or path.startswith(f"{where}.") for path in overrides):
         return f"{source}: key '{where}': {message}"
     section, _, key = where.partition(".")
-    if calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file():
-        if key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {}):
-            return f"{CONSTANTS_FILE}: key '{key}': {message}"
+    if (
+        calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file()
+        and key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {})
+    ):
+        return f"{CONSTANTS_FILE}: key '{key}': {message}"
     if section in PARAMETER_FILES:
         return f"{folder / PARAMETER_FILES[section]}: key '{key or '(top level)'}': {message}"
     return f"{folder}: key '{where}': {message}"

@@ -446,7 +446,9 @@ def co2_chart(
             base_level = level
         top = max(float(band["p95"].max()), level or 0.0)
         ax.set_ylim(0, top * 1.12)
-        ax.set_xlim(int(band["year"].min()), max(int(band["year"].max()), CLIMATE_NEUTRAL_YEAR if column == "co2_territorial_t" else 0) + 0.5)
+        ax.set_xlim(
+            int(band["year"].min()), max(int(band["year"].max()), CLIMATE_NEUTRAL_YEAR if column == "co2_territorial_t" else 0) + 0.5
+        )
     territorial.set_xlim(resident.get_xlim()[0], max(resident.get_xlim()[1], CLIMATE_NEUTRAL_YEAR + 0.5))
     resident.set_xlim(territorial.get_xlim())
     territorial.plot([CLIMATE_NEUTRAL_YEAR], [0], marker="*", markersize=15, color="#1e9e4a", clip_on=False, zorder=5,
@@ -700,7 +702,11 @@ def car_volume_change_map(
     named = ways[major & (ways["name"].astype(str) != "")]
     for name, group in named.groupby("name"):
         union = group.geometry.union_all()
-        point = union.interpolate(0.5, normalized=True) if hasattr(union, "interpolate") and union.geom_type == "LineString" else union.representative_point()
+        point = (
+            union.interpolate(0.5, normalized=True)
+            if hasattr(union, "interpolate") and union.geom_type == "LineString"
+            else union.representative_point()
+        )
         ax.annotate(str(name), (point.x, point.y), xytext=(6, 6), textcoords="offset points", fontsize=8.5,
                     fontweight="bold", path_effects=halo, zorder=6)
     xmin, ymin, xmax, ymax = ways.total_bounds if len(ways) else links.total_bounds

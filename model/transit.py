@@ -50,7 +50,9 @@ class Line(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Line:
         if len(self.minutes) != len(self.stops) - 1:
-            raise ValueError(f"line {self.id}: {len(self.stops)} stops need {len(self.stops) - 1} 'minutes' values, not {len(self.minutes)}")
+            raise ValueError(
+                f"line {self.id}: {len(self.stops)} stops need {len(self.stops) - 1} 'minutes' values, not {len(self.minutes)}"
+            )
         if any(m <= 0 for m in self.minutes):
             raise ValueError(f"line {self.id}: in-vehicle minutes must be positive")
         for name in self.skip:

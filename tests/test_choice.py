@@ -105,7 +105,9 @@ def test_numpy_logit_agrees_with_biogeme(model, tmp_path, monkeypatch):
     V, available = V[picks], available[picks]
     assert len({tuple(row) for row in available}) >= 6, "the sample mixes availability patterns"
     J = len(MODES)
-    frame = pd.DataFrame({**{f"V_{m}": V[:, j] for j, m in enumerate(MODES)}, **{f"av_{m}": available[:, j].astype(float) for j, m in enumerate(MODES)}})
+    frame = pd.DataFrame(
+        {**{f"V_{m}": V[:, j] for j, m in enumerate(MODES)}, **{f"av_{m}": available[:, j].astype(float) for j, m in enumerate(MODES)}}
+    )
     database = db.Database("vmob_choice", frame)
     util = {j: Variable(f"V_{m}") for j, m in enumerate(MODES)}
     av = {j: Variable(f"av_{m}") for j, m in enumerate(MODES)}
@@ -127,7 +129,9 @@ def test_utilities_respond_to_costs_and_times(model):
     last = dataclasses.replace(pop, mode=np.full(len(pop), S_TRAIN))
     ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
     V_habit, _ = utilities(last, model.skims, model.context.zones, model.params.choice, ratio, habit=True)
-    np.testing.assert_allclose(V_habit - V, np.where(np.arange(len(MODES)) == S_TRAIN, model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0))
+    np.testing.assert_allclose(
+        V_habit - V, np.where(np.arange(len(MODES)) == S_TRAIN, model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0)
+    )
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,12 @@ BAD_INPUTS = {
     "malformed xml": ("broken.osm", "<osm><node id='1'", None, ["broken.osm", "malformed OSM XML"]),
     "no drivable edge": ("paths.osm", FOOTWAY_ONLY, None, ["paths.osm", "no drivable edge"]),
     "unknown file type": ("roads.shp", "not a network", None, ["roads.shp", "unknown network file type"]),
-    "stop not a station": (None, None, tiny_transit_toml().replace('"North St."]\nminutes', '"Nord St."]\nminutes'), ["line A", "Nord St."]),
+    "stop not a station": (
+        None,
+        None,
+        tiny_transit_toml().replace('"North St."]\nminutes', '"Nord St."]\nminutes'),
+        ["line A", "Nord St."],
+    ),
     "station far from streets": (None, None, far_station_transit(), ["Far Away St.", "km from the nearest walkable street"]),
 }
 

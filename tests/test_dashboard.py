@@ -423,8 +423,13 @@ def test_vmob_dashboard_stops_quietly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "vmob.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-c", "from model.cli import app; app()", "dashboard", "--port", str(port), "--results", str(tmp_path)],
-                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from model.cli import app; app()", "dashboard", "--port", str(port), "--results", str(tmp_path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(f"http://127.0.0.1:{port}/", process, log)
         process.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_bev_kwh_times_intensity(factors):
 def test_bev_co2_falls_with_intensity(factors):
     years = [2013, 2015, 2017, 2019, 2020, 2023, 2030, 2035]
     g = [float(co2_g_per_km("bev", 80.0, y, factors)) for y in years]
-    assert all(b < a for a, b in zip(g, g[1:], strict=False))
+    assert all(b < a for a, b in itertools.pairwise(g))
 
 
 def test_truck_factor(factors):

@@ -50,10 +50,14 @@ def test_a_model_with_an_extra_mode_from_data_runs_a_year(e_scooter):
     residents = split[split["road_user"] == "resident"].set_index("mode")
     assert set(residents.index) == {*MODES, "e_scooter"}
     assert 0.0 < residents.loc["e_scooter", "share"] < residents.loc["bike", "share"]
-    scooter_km = residents.loc["e_scooter", "pkm_per_year"] / (residents.loc["e_scooter", "trips_per_weekday"] * model.params.assignment.working_days_per_year)
+    scooter_km = residents.loc["e_scooter", "pkm_per_year"] / (
+        residents.loc["e_scooter", "trips_per_weekday"] * model.params.assignment.working_days_per_year
+    )
     assert 0.0 < scooter_km <= SCOOTER_MAX_KM
     riders = [agent for agent in model.agents if agent.mode == "e_scooter"]
-    assert riders and all(model.skims.bike_dist_km[model.population.home[a.index], model.population.work[a.index]] <= SCOOTER_MAX_KM for a in riders)
+    assert riders and all(
+        model.skims.bike_dist_km[model.population.home[a.index], model.population.work[a.index]] <= SCOOTER_MAX_KM for a in riders
+    )
 
 
 def test_the_extra_mode_draws_its_riders_from_the_other_modes(e_scooter):

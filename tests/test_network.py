@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -278,7 +279,7 @@ def test_boundary_without_polygon_is_an_error(tiny_files, tmp_path):
     osm, _ = tiny_files
     empty = tmp_path / "empty.geojson"
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
-    with pytest.raises(net.VmobError, match="empty.geojson"):
+    with pytest.raises(net.VmobError, match=re.escape("empty.geojson")):
         load_network(osm, boundary=empty)
 
 

@@ -61,7 +61,8 @@ def assert_consistent(folder: Path) -> None:
     package = json.loads((folder / "datapackage.json").read_text())
     assert package["vmob"]["config_hash"] == manifest["config_hash"]
     assert all((folder / name).is_file() for name in manifest["files"])
-    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs", "aggregates"}
+    csv_tables = {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")}
+    assert {r["name"] for r in package["resources"]} == csv_tables - {"runs", "aggregates"}
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -223,7 +224,9 @@ def test_changed_scenario_set_needs_force_and_leaves_no_stale_rows(tmp_path: Pat
     path.write_text(path.read_text().replace(SLOW_MOTORWAY.replace("limit_kph = 90", "limit_kph = 80"), ""))
     code, output = invoke("run", str(path), "--out", str(results), "--workers", "1")
     assert code == 1 and output.count("\n") == 1
-    assert output.startswith(f"error: {folder} holds results of experiment 'tiny' (from {path.resolve()}) and this config differs: without slow.")
+    assert output.startswith(
+        f"error: {folder} holds results of experiment 'tiny' (from {path.resolve()}) and this config differs: without slow."
+    )
     assert (folder / "summary.csv").read_bytes() == before  # nothing replaced
 
     code, output = invoke("run", str(path), "--out", str(results), "--workers", "1", "--force")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, replace
 
 import networkx as nx
@@ -64,7 +65,7 @@ def zone_pairs(tiny: Tiny):
 
 
 def path_sum(graph: nx.MultiGraph, path: list[int], weight: str) -> float:
-    return sum(min(d[weight] for d in graph.get_edge_data(a, b).values()) for a, b in zip(path[:-1], path[1:]))
+    return sum(min(d[weight] for d in graph.get_edge_data(a, b).values()) for a, b in itertools.pairwise(path))
 
 
 def test_car_times_equal_networkx(tiny):

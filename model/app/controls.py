@@ -281,7 +281,9 @@ def initial_values(kind: str, examples: list[Lever] | None = None) -> dict[str, 
             return values_of(lever)
     cls = lever_classes()[kind]
     return {
-        control.name: _to_widget(control, None if control.required else cls.model_fields[control.name].get_default(call_default_factory=True))
+        control.name: _to_widget(
+            control, None if control.required else cls.model_fields[control.name].get_default(call_default_factory=True)
+        )
         for control in form(kind).fields
     }
 

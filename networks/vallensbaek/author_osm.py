@@ -18,6 +18,7 @@ segments).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -51,7 +52,7 @@ def inside_boundary(p: tuple[float, float]) -> bool:
     """Ray-casting point-in-polygon test for (lat, lon) against the boundary's outer ring."""
     x, y = p[1], p[0]
     inside = False
-    for (x1, y1), (x2, y2) in zip(BOUNDARY, BOUNDARY[1:]):
+    for (x1, y1), (x2, y2) in itertools.pairwise(BOUNDARY):
         if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside
@@ -221,7 +222,7 @@ class Builder:
         """
         step = step or DENSIFY_M["local"]
         out = [refs[0]]
-        for a, b in zip(refs, refs[1:]):
+        for a, b in itertools.pairwise(refs):
             pa, pb = self.nodes[a], self.nodes[b]
             L = dist(pa, pb)
             mid = ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2)
@@ -280,7 +281,7 @@ class Motorway:
         self.names = [k for k, _ in pts]
         self.ll = [p for _, p in pts]
         self.s = [0.0]
-        for a, b in zip(self.ll, self.ll[1:]):
+        for a, b in itertools.pairwise(self.ll):
             self.s.append(self.s[-1] + dist(a, b))
         self.segments = segments  # (until_vertex_key, tags) in fwd order
         self.events = sorted(set(round(e, 1) for e in events) | set(round(x, 1) for x in self.s))
@@ -305,7 +306,7 @@ class Motorway:
     def build(self) -> None:
         """Create both carriageways' nodes at every event and densified point, then their ways by tag segment."""
         samples: list[float] = []
-        for a, b in zip(self.events, self.events[1:]):
+        for a, b in itertools.pairwise(self.events):
             samples.append(a)
             k = int((b - a) // DENSIFY_M["motorway"])
             samples += [a + (b - a) * i / (k + 1) for i in range(1, k + 1)]
@@ -318,7 +319,7 @@ class Motorway:
         keys = sorted(self.fwd)
         # split into ways by tag segment
         bounds = [0.0] + [self.at(k) for k, _ in self.segments]
-        for (until, tags), lo in zip(self.segments, bounds):
+        for (until, tags), lo in zip(self.segments, bounds, strict=False):  # bounds has one more: the last end
             hi = self.at(until)
             part = [s for s in keys if lo - 0.05 <= s <= hi + 0.05]
             B.way([self.fwd[s] for s in part], {**tags, "oneway": "yes"},

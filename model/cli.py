@@ -221,7 +221,7 @@ def calibrate(
     target_file = targets or calibration.DEFAULT_TARGETS
     goal = calibration.load_targets(target_file)
     context = load_context(experiment.inputs)
-    seed = experiment.seeds[0]
+    seed = experiment.seed_list()[0]
     result = calibration.calibrate(
         context, goal, overrides=dict(experiment.parameters), seed=seed,
         sample_fraction=experiment.sample_fraction, max_iterations=max_iterations,

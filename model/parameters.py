@@ -633,4 +633,5 @@ def load_section(section: str, path: Path | None = None) -> Any:
         The file; defaults to the one in ``experiments/parameters``.
     """
     schema = ModelParameters.model_fields[section].annotation
+    assert isinstance(schema, type)  # every section is a model class
     return load_toml_model(schema, Path(path or PARAMETERS_DIR / PARAMETER_FILES[section]))

@@ -18,9 +18,11 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
+from matplotlib.typing import LineStyleType
 
 from model.errors import VmobError
 from model.files import atomic_path
@@ -35,7 +37,7 @@ class _Style:
     label: str
     color: str
     width: float
-    linestyle: str = "-"
+    linestyle: LineStyleType = "-"
 
 
 #: Road classes from the emissions road category, drawn from local (bottom) to motorway (top).
@@ -315,7 +317,9 @@ def _figure(width: float, height: float, footer_lines: int) -> Figure:
     """A constrained-layout figure leaving ``footer_lines`` lines of notes free at the bottom."""
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     bottom = (0.15 * footer_lines + 0.05) / height
-    figure.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+    engine = figure.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)
+    engine.set(rect=(0, bottom, 1, 1 - bottom))
     return figure
 
 
@@ -804,6 +808,7 @@ def sweep_heatmap(
         ax.set_title(f"scenario '{base}'", fontsize=10)
     for ax in axes[len(bases):]:
         ax.set_visible(False)
+    assert image is not None  # bases is never empty: runs has rows
     colorbar = figure.colorbar(image, ax=list(axes[: len(bases)]), shrink=0.85)
     colorbar.set_label(_column_label(column))
     colorbar.ax.yaxis.set_major_formatter(_thousands)

@@ -149,7 +149,7 @@ def calibrate_gravity(zones: Zones, distance_km: np.ndarray, params: PopulationP
 def draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw per row of a row-stochastic matrix (inverse CDF)."""
     cumulative = np.cumsum(prob, axis=1)
-    u = rng.random(prob.shape[0])[:, None] * cumulative[:, -1:]
+    u = rng.random(int(prob.shape[0]))[:, None] * cumulative[:, -1:]
     return np.minimum((u > cumulative).sum(axis=1), prob.shape[1] - 1)
 
 

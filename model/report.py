@@ -351,6 +351,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _maps(results: Results, out: Path, source: str) -> list[tuple[str, Path, str]]:
     volumes = results.link_volumes
+    assert volumes is not None  # the caller draws maps only when the run wrote link volumes
     ref = plots.REFERENCE_SCENARIO
     labels = [label for label in results.labels if label in set(volumes["scenario"])]
     if ref not in labels:

@@ -26,7 +26,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, cast
 
 import annotated_types
 import numpy as np
@@ -153,13 +153,13 @@ def field_control(name: str, info: FieldInfo, documented: str = "") -> FieldCont
     bounds: dict[str, Any] = {}
     for constraint in info.metadata:
         if isinstance(constraint, annotated_types.Ge):
-            bounds.update(minimum=float(constraint.ge))
+            bounds.update(minimum=float(cast(SupportsFloat, constraint.ge)))
         elif isinstance(constraint, annotated_types.Gt):
-            bounds.update(minimum=float(constraint.gt), exclusive_minimum=True)
+            bounds.update(minimum=float(cast(SupportsFloat, constraint.gt)), exclusive_minimum=True)
         elif isinstance(constraint, annotated_types.Le):
-            bounds.update(maximum=float(constraint.le))
+            bounds.update(maximum=float(cast(SupportsFloat, constraint.le)))
         elif isinstance(constraint, annotated_types.Lt):
-            bounds.update(maximum=float(constraint.lt), exclusive_maximum=True)
+            bounds.update(maximum=float(cast(SupportsFloat, constraint.lt)), exclusive_maximum=True)
     widget, choices = _widget(name, annotation)
     return FieldControl(
         name=name, widget=widget, label=_words(name), help=info.description or documented,

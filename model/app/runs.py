@@ -14,6 +14,7 @@ confines a chosen results folder to the results root.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -475,10 +476,10 @@ def draw_figures(view: View) -> list[PageFigure]:
         year = int(years[np.argmin(np.abs(years - report.MAP_YEAR))])
         present = set(view.link_volumes["scenario"])
         for label in [label for label in order[1:] if label in present][:MAX_MAPS]:
-            drawn.append((f"map_{plots.slug(label)}", f"Car traffic {year}: '{label}' against '{ref}'",
-                          lambda out, label=label: plots.car_volume_change_map(
-                              view.link_volumes, view.links, out, scenario=label, year=year, reference=ref,
-                              boundary=view.boundary, source=view.source)))
+            draw_map = functools.partial(
+                plots.car_volume_change_map, view.link_volumes, view.links, scenario=label, year=year, reference=ref,
+                boundary=view.boundary, source=view.source)
+            drawn.append((f"map_{plots.slug(label)}", f"Car traffic {year}: '{label}' against '{ref}'", draw_map))
     figures = []
     with tempfile.TemporaryDirectory(prefix="vmob-dashboard-") as tmp:
         for key, title, draw in drawn:

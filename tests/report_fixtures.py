@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from osm_fixtures import write_tiny_inputs
 
 from model import outputs
 from model.parameters import load_parameters
 from model.simulation import MobilityModel, ModelContext
 from model.supply_state import SupplyState
+from tests.osm_fixtures import write_tiny_inputs
 
 
 @dataclass

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from abm_fixtures import default_context
 
 from model.calibration import CalibrationResult, Targets, calibrate, load_targets, write_constants
 from model.errors import VmobError
 from model.vocabulary import MODES
+from tests.abm_fixtures import default_context
 
 TARGETS = """tolerance = 0.005
 

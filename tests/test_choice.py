@@ -8,7 +8,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 from model.choice import probabilities, utilities
 from model.errors import VmobError
@@ -19,11 +18,6 @@ from model.vocabulary import MODES
 CAR, BIKE, WALK, S_TRAIN, LIGHT_RAIL = (MODES.index(m) for m in ("car", "bike", "walk", "s_train", "light_rail"))
 
 SUMMER_2026 = dt.date(2026, 7, 1)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return small_model()
 
 
 def _choice_inputs(model, skims=None, population=None):

@@ -16,15 +16,6 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from osm_fixtures import write_tiny_inputs
-from runner_fixtures import (
-    LEAN_OUTPUTS,
-    PROJECT_ROOT,
-    experiment,
-    pool_workers,
-    vmob,
-    wait_for,
-)
 from typer.testing import CliRunner
 
 from model.cli import app
@@ -32,6 +23,15 @@ from model.config import load_config
 from model.errors import VmobError
 from model.experiments import expand_runs, load_context, run_experiment
 from model.outputs import TABLES
+from tests.osm_fixtures import write_tiny_inputs
+from tests.runner_fixtures import (
+    LEAN_OUTPUTS,
+    PROJECT_ROOT,
+    experiment,
+    pool_workers,
+    vmob,
+    wait_for,
+)
 
 #: Files that must be identical whatever ran the runs.
 COMPARED = [f"{t}.csv" for t in TABLES] + ["runs.csv", "aggregates.csv"]

@@ -22,7 +22,6 @@ import tomlkit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
-from osm_fixtures import write_tiny_inputs
 
 from model.config import load_config
 from model.errors import VmobError
@@ -48,11 +47,6 @@ SPECIAL = st.sampled_from(
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tiny_inputs(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")

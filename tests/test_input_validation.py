@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from osm_fixtures import write_tiny_inputs
 
 from model.config import load_config
 from model.edges import edge_arrays
@@ -80,11 +79,6 @@ def override_error(overrides: dict) -> str:
     with pytest.raises(VmobError) as info:
         load_parameters(overrides, source="exp.toml: parameters")
     return str(info.value)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tiny_inputs(tmp_path_factory.mktemp("tiny"))
 
 
 # ------------------------------------------------------------ NaN and infinity in parameter files

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from abm_fixtures import small_model
 
 from model.choice import MODE_RULES, ChoiceInputs, ModeRule
 from model.errors import VmobError
 from model.parameters import load_parameters
 from model.vocabulary import MODES, Mode, known_modes, mode_table, register_mode, unregister_mode
+from tests.abm_fixtures import small_model
 
 #: Shared e-scooters (assumption for the test): 20 km/h on the bike network, up to 6 km,
 #: 10 DKK to unlock plus 2.5 DKK a minute.
@@ -87,9 +87,8 @@ def test_the_vocabulary_refuses_unknown_nests_and_conflicting_registrations():
 
 
 def test_calibration_asks_for_a_target_share_of_the_extra_mode(e_scooter):
-    from abm_fixtures import default_context
-
     from model.calibration import calibrate, load_targets
+    from tests.abm_fixtures import default_context
 
     base = load_parameters()
     overrides = {"choice.modes": [*base.choice.modes, "e_scooter"], "choice.constants": {**base.choice.constants, "e_scooter": -1.0}}

@@ -11,12 +11,12 @@ import geopandas as gpd
 import osmnx as ox
 import pytest
 import shapely.geometry
-from osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
 
 from model import network as net
 from model.network import load_network, read_graph, save_cached
 from model.parameters import load_section
 from model.zones import load_zones
+from tests.osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
 
 COMPARED = (
     "length", "lanes", "lanes_total", "maxspeed_kph", "speed_kph", "capacity_vph", "travel_time",

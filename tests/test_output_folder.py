@@ -10,15 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from osm_fixtures import write_tiny_inputs
-from runner_fixtures import (
-    LEAN_OUTPUTS,
-    OUTPUTS,
-    SLOW_MOTORWAY,
-    experiment,
-    vmob,
-    wait_for,
-)
 from typer.testing import CliRunner
 
 from model import experiments, output_folder
@@ -26,6 +17,15 @@ from model.cli import app
 from model.experiments import git_state, run_experiment
 from model.output_folder import LOCK_FILE, read_lock_record
 from model.report import FIGURE_LIST
+from tests.osm_fixtures import write_tiny_inputs
+from tests.runner_fixtures import (
+    LEAN_OUTPUTS,
+    OUTPUTS,
+    SLOW_MOTORWAY,
+    experiment,
+    vmob,
+    wait_for,
+)
 
 #: Tables and link files a full run writes and a lean one does not.
 LEAN_LEAVES_OUT = ["co2", "energy", "mode_split", "vehicle_km"]

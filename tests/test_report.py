@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_fixtures import Scenario, default_scenarios, write_demo_results
 from typer.testing import CliRunner
 
 from model import plots
@@ -16,6 +15,7 @@ from model.cli import app
 from model.errors import VmobError
 from model.outputs import read_tables
 from model.report import build_report, headline_table
+from tests.report_fixtures import Scenario, default_scenarios, write_demo_results
 
 
 @pytest.fixture(scope="session")
@@ -315,7 +315,7 @@ def test_damaged_folder_gives_one_error_line(made: dict[str, Path], tmp_path: Pa
 
 
 def test_network_map_to_an_unwritable_path_gives_one_error_line(tmp_path: Path) -> None:
-    from osm_fixtures import write_tiny_inputs
+    from tests.osm_fixtures import write_tiny_inputs
 
     tiny = write_tiny_inputs(tmp_path / "inputs")
     blocker = tmp_path / "a_file"

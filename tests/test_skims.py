@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 import pytest
-from osm_fixtures import write_tiny_inputs
 
 from model.edges import EdgeArrays, edge_arrays
 from model.network import Network, load_network
@@ -17,6 +16,7 @@ from model.parameters import load_parameters
 from model.skims import Skims, SkimSettings, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
 from model.transit import Transit, load_transit
 from model.zones import Zones, load_zones
+from tests.osm_fixtures import write_tiny_inputs
 
 BEFORE_LETBANE = dt.date(2025, 10, 25)
 PHASE_ONE = dt.date(2025, 11, 1)

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from osm_fixtures import tiny_transit_toml
 
 from model.errors import VmobError
 from model.transit import Service, load_transit
+from tests.osm_fixtures import tiny_transit_toml
 
 STATIONS = """
 [stations."Ishøj St."]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 from model.assignment import bpr_time_s
 from model.emissions import other_local_vkm
 from model.skims import car_trees
 from model.yearly_tables import link_vkm, mode_split, rail_inside_share, visitor_od, year_tables
+from tests.abm_fixtures import small_model
 
 
 @pytest.fixture(scope="module")

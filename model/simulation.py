@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from operator import methodcaller
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +215,7 @@ class MobilityModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
-                **{f"share_{mode}": methodcaller("resident_share", i) for i, mode in enumerate(self.params.choice.modes)},
+                **{f"share_{mode}": partial(MobilityModel.resident_share, mode_index=i) for i, mode in enumerate(self.params.choice.modes)},
                 "car_vkm_commute": lambda m: m.last_commute_vkm,
                 "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
             }

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.simulation import ModelContext, MobilityModel  # noqa: E402
+from model.simulation import MobilityModel, ModelContext
 
 
 def measure(label: str, work: Callable[[], object]) -> tuple[float, float]:

@@ -264,11 +264,22 @@ def case_choice(n_agents: int = 100_000) -> list[dict]:
     size = f"{n_agents:,} agents"
     return [
         row("4a yearly choice, vectorised (utilities+P+draw)", size, t_vec, None, "mean of 5"),
-        row("4b same choice, Mesa agents' step() via shuffle_do", size, t_mesa, t_mesa / t_vec,
-            f"vectorised is {t_mesa / t_vec:.0f}x faster (target >= 50x); max |dP| {diff:.1e}"),
-        row("4c pure numpy lower bound (U, P, draw)", size, t_low, t_vec / t_low,
-            f"vectorised / lower bound = {t_vec / t_low:.1f}x (target <= 3x)"),
-    ] + case_biogeme(V, available, P, t_vec)
+        row(
+            "4b same choice, Mesa agents' step() via shuffle_do",
+            size,
+            t_mesa,
+            t_mesa / t_vec,
+            f"vectorised is {t_mesa / t_vec:.0f}x faster (target >= 50x); max |dP| {diff:.1e}",
+        ),
+        row(
+            "4c pure numpy lower bound (U, P, draw)",
+            size,
+            t_low,
+            t_vec / t_low,
+            f"vectorised / lower bound = {t_vec / t_low:.1f}x (target <= 3x)",
+        ),
+        *case_biogeme(V, available, P, t_vec),
+    ]
 
 
 def case_biogeme(V: np.ndarray, available: np.ndarray, P: np.ndarray, t_vec: float) -> list[dict]:

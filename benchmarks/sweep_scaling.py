@@ -29,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 
 import argparse
 import csv
+import importlib.util
 import platform
 import shutil
 import sys
@@ -100,13 +101,8 @@ def main() -> None:
     config = config_file(args.outputs)
     counts = [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= args.max_workers]
     executors = ["local"]
-    try:
-        import distributed  # noqa: F401
-
-        if not args.no_dask:
-            executors.append("dask")
-    except ImportError:
-        pass
+    if importlib.util.find_spec("distributed") is not None and not args.no_dask:
+        executors.append("dask")
     print(f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
           f"sweep {CONFIG.name} ({args.outputs} outputs); executors {', '.join(executors)}; workers {counts}", flush=True)
     # 1-worker runs of each executor first, then increasing worker counts, so a tight budget

@@ -115,7 +115,9 @@ def write_pbf(path: Path, nodes: int, seed: int = 0) -> dict[str, float]:
     return figures
 
 
-def lattice(nodes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[list[int], dict[str, str]]], dict[str, float]]:
+def lattice(
+    nodes: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[list[int], dict[str, str]]], dict[str, float]]:
     """Node ids, lat, lon, ways ``(node refs, tags)`` and size figures of a lattice of about ``nodes`` nodes."""
     rng = np.random.default_rng(seed)
     x0, x1, y0, y1 = extent()

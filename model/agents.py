@@ -29,9 +29,9 @@ class Commuter(mesa.Agent):
         Row of this agent in the model's population arrays.
     """
 
-    model: "MobilityModel"
+    model: MobilityModel
 
-    def __init__(self, model: "MobilityModel", index: int) -> None:
+    def __init__(self, model: MobilityModel, index: int) -> None:
         super().__init__(model)
         self.index = index
 
@@ -52,7 +52,7 @@ class Commuter(mesa.Agent):
 
     @property
     def mode(self) -> str | None:
-        """This year's commuting mode (None before the first step)."""
+        """The commuting mode this year (None before the first step)."""
         index = self.model.population.mode[self.index]
         return self.model.modes[index].name if index >= 0 else None
 

@@ -52,7 +52,7 @@ class Targets(StrictModel):
         return shares
 
     @model_validator(mode="after")
-    def _valid(self) -> "Targets":
+    def _valid(self) -> Targets:
         for mode, proxy in self.proxy.items():
             if mode not in self.shares or proxy not in self.shares or self.shares.get(proxy, 0) <= 0:
                 raise ValueError(f"proxy.{mode} = '{proxy}' must map a mode to a calibrated mode")

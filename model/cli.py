@@ -54,6 +54,7 @@ class VmobTyper(typer.Typer):
     """A typer app whose commands all report user errors through :func:`user_errors`."""
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        """Register a command like :meth:`typer.Typer.command`, wrapped in :func:`user_errors`."""
         register = super().command(*args, **kwargs)
         return lambda function: register(user_errors(function))
 
@@ -145,7 +146,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
     for name, road in summary["named_roads"].items():
         classes = ",".join(road["highway"])
         if road["lanes"]:
-            detail = f"lanes {_values(road['lanes'])} ({_values(road['lanes_per_direction'])} per direction), {_values(road['maxspeed_kph'])} km/h"
+            lanes = f"lanes {_values(road['lanes'])} ({_values(road['lanes_per_direction'])} per direction)"
+            detail = f"{lanes}, {_values(road['maxspeed_kph'])} km/h"
         else:
             detail = "not drivable"
         lines.append(f"  {name:<{width}}  {classes:<22} {detail}")
@@ -237,7 +239,7 @@ def calibrate(
     target_file = targets or calibration.DEFAULT_TARGETS
     goal = calibration.load_targets(target_file)
     context = load_context(experiment.inputs)
-    seed = experiment.seeds[0]
+    seed = experiment.seed_list()[0]
     result = calibration.calibrate(
         context, goal, overrides=dict(experiment.parameters), seed=seed,
         sample_fraction=experiment.sample_fraction, max_iterations=max_iterations,

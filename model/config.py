@@ -22,7 +22,6 @@ from model.levers import LeverConfig
 from model.outputs import TABLES
 from model.settings import BASE_YEAR
 
-
 #: Last year the model's inputs cover.
 LAST_YEAR = 2050
 #: Names of experiments, scenarios and lever ids: they become folder names and table labels.
@@ -196,7 +195,9 @@ def consistency_faults(config: Experiment) -> list[tuple[str, str]]:
     for name, scenario in config.scenarios.items():
         seen: set[str] = set()
         for i, lever in enumerate(scenario.levers):
-            if lever.id is not None and lever.id in seen:
+            if lever.id is None:
+                continue
+            if lever.id in seen:
                 faults.append((f"scenarios.{name}.levers[{i}].id", f"'{lever.id}' is used twice in the scenario"))
             seen.add(lever.id)
     if config.sweep is not None:
@@ -240,7 +241,7 @@ def resolve_inputs(inputs: Inputs, config_path: Path) -> Inputs:
     """Make input paths absolute (relative to the config's folder) and check that they exist."""
     base = config_path.resolve().parent
     resolved: dict[str, str | None] = {}
-    for key in ("network",) + INPUT_FILES:
+    for key in ("network", *INPUT_FILES):
         value = getattr(inputs, key)
         if value is None or (key == "network" and value == "default"):
             resolved[key] = value
@@ -249,7 +250,7 @@ def resolve_inputs(inputs: Inputs, config_path: Path) -> Inputs:
         if not path.is_file():
             raise VmobError(f"{config_path}: key 'inputs.{key}': file not found: {path}")
         resolved[key] = str(path)
-    return Inputs(**resolved)
+    return Inputs.model_validate(resolved)
 
 
 def resolved_toml(config: Experiment) -> str:

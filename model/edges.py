@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -44,7 +45,7 @@ class EdgeArrays:
     road_category, name, highway, osmid
         Labels (object arrays).
     bike_speed_factor, bike_comfort_factor
-        Multipliers on bike speed and on perceived bike time (levers change them).
+        Multipliers on bike speed and on perceived bike time (levers change them); 1 when not given.
     """
 
     keys: list[tuple[int, int, int]]
@@ -68,13 +69,13 @@ class EdgeArrays:
     name: np.ndarray
     highway: np.ndarray
     osmid: np.ndarray
-    bike_speed_factor: np.ndarray = field(default=None)  # type: ignore[assignment]
-    bike_comfort_factor: np.ndarray = field(default=None)  # type: ignore[assignment]
+    bike_speed_factor: np.ndarray = field(default_factory=lambda: np.ones(0))
+    bike_comfort_factor: np.ndarray = field(default_factory=lambda: np.ones(0))
 
     def __post_init__(self) -> None:
-        if self.bike_speed_factor is None:
+        if len(self.bike_speed_factor) == 0:
             self.bike_speed_factor = np.ones(len(self.u))
-        if self.bike_comfort_factor is None:
+        if len(self.bike_comfort_factor) == 0:
             self.bike_comfort_factor = np.ones(len(self.u))
 
     @property
@@ -87,9 +88,9 @@ class EdgeArrays:
         """Free-flow car time per edge, s."""
         return self.length_m / (self.speed_kph / 3.6)
 
-    def copy(self) -> "EdgeArrays":
+    def copy(self) -> EdgeArrays:
         """A deep copy, so that a scenario's levers never touch another's network."""
-        values = {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in vars(self).items()}
+        values: dict[str, Any] = {name: (value.copy() if isinstance(value, np.ndarray) else value) for name, value in vars(self).items()}
         return EdgeArrays(**values)
 
     def road_mask(self, names: list[str]) -> np.ndarray:
@@ -126,7 +127,7 @@ def edge_arrays(graph: nx.MultiDiGraph) -> EdgeArrays:
         return pd.Index(node_ids).get_indexer(ids).astype(np.int64)
 
     osmid = column("osmid", object)
-    listed = np.fromiter(map(type, osmid), dtype=object, count=len(osmid)) == list
+    listed = np.fromiter((isinstance(value, list) for value in osmid), dtype=bool, count=len(osmid))
     osmid[listed] = [value[0] for value in osmid[listed]]
     return EdgeArrays(
         keys=keys,

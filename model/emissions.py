@@ -124,26 +124,34 @@ class Fuel(StrictModel):
 
     @property
     def co2_kg_per_l(self) -> float:
-        """kg CO2 per litre burnt."""
+        """Kg CO2 per litre burnt."""
         return self.co2_kg_per_kg * self.density_kg_per_l
 
 
 class Fuels(StrictModel):
+    """The ``[fuels.petrol]`` and ``[fuels.diesel]`` tables of ``emissions.toml``: CO2 content, heating value and density."""
+
     petrol: Fuel
     diesel: Fuel
 
 
 class Cars(StrictModel):
+    """The ``[cars]`` table of ``emissions.toml``: the PHEV utility factor and the charging efficiency."""
+
     phev_utility_factor: float = Field(ge=0, le=1)
     charging_efficiency: float = Field(gt=0, le=1)
 
 
 class Trucks(StrictModel):
+    """The ``[trucks]`` table of ``emissions.toml``: speed-independent diesel and battery-electric consumption."""
+
     diesel_l_per_100km: float = Field(gt=0)
     bev_kwh_per_km: float = Field(gt=0)
 
 
 class Series(StrictModel):
+    """A year-keyed series of grid CO2 intensities (g/kWh) with strictly increasing years."""
+
     years: list[int]
     g_per_kwh: list[float]
 
@@ -159,6 +167,8 @@ class Series(StrictModel):
 
 
 class Electricity(Series):
+    """The ``[electricity]`` table of ``emissions.toml``: known grid intensities and the official projection after them."""
+
     interpolation: Literal["linear"] = "linear"
     projection: Series | None = None
 
@@ -170,17 +180,23 @@ class Electricity(Series):
 
 
 class TransitFactor(StrictModel):
+    """One ``[rail.modes.*]`` table of ``emissions.toml``: g CO2 per person-km, optionally scaled with the grid."""
+
     g_per_pkm: float = Field(ge=0)
     scale_with_electricity: bool = False
 
 
 class TransitModes(StrictModel):
+    """The ``[rail.modes]`` tables of ``emissions.toml``: one factor per public-transport mode."""
+
     s_train: TransitFactor
     light_rail: TransitFactor
     bus: TransitFactor
 
 
 class Rail(StrictModel):
+    """The ``[rail]`` table of ``emissions.toml``: public-transport factors and the grid year they refer to."""
+
     reference_year: int
     modes: TransitModes
 
@@ -506,7 +522,7 @@ def co2_g_per_km(
 
 
 def _co2_g(carriers: Mapping[str, np.ndarray], year: int, factors: EmissionFactors) -> np.ndarray:
-    """g CO2 from carrier amounts (litres, grid kWh)."""
+    """G CO2 from carrier amounts (litres, grid kWh)."""
     total: np.ndarray | float = 0.0
     kg = fossil_co2_kg_per_unit(year, factors)
     for carrier, amount in carriers.items():
@@ -603,7 +619,7 @@ def vehicle_energy_and_co2(
 
     energy = df.melt(id_vars=_GROUP_KEYS, value_vars=list(CARRIERS), var_name="carrier", value_name="amount")
     energy = energy.dropna(subset=["amount"])
-    energy = energy.groupby(_GROUP_KEYS + ["carrier"], as_index=False, sort=True)["amount"].sum()
+    energy = energy.groupby([*_GROUP_KEYS, "carrier"], as_index=False, sort=True)["amount"].sum()
     energy["energy_mj"] = 0.0
     for carrier in CARRIERS:
         mask = energy["carrier"] == carrier
@@ -649,7 +665,7 @@ def other_local_vkm(commute_vkm: pd.DataFrame, factors: EmissionFactors) -> pd.D
 
 
 def transit_g_per_pkm(mode: str, year: int, factors: EmissionFactors) -> float:
-    """g CO2 per passenger-km of a public-transport mode in a year.
+    """G CO2 per passenger-km of a public-transport mode in a year.
 
     With ``scale_with_electricity`` the source value is scaled by the ratio of the year's
     electricity intensity to that of ``rail.reference_year``.
@@ -790,4 +806,4 @@ def co2_accounting(vehicle_co2: pd.DataFrame, rail_co2: pd.DataFrame | None = No
     resident = allrows[allrows["road_user"] == "resident"].assign(accounting="resident")
     out = pd.concat([territorial, resident], ignore_index=True)
     keys = ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
-    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[keys + ["co2_t"]]
+    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[[*keys, "co2_t"]]

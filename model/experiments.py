@@ -157,7 +157,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def input_digests(inputs: Inputs, context: "ModelContext") -> dict[str, str]:
+def input_digests(inputs: Inputs, context: ModelContext) -> dict[str, str]:
     """Digests of every file a run reads: network with boundary, zones, transit, counts, parameters."""
     from model.through_traffic import DEFAULT_COUNTS
     from model.transit import DEFAULT_TRANSIT
@@ -249,7 +249,7 @@ def model_parameters(base: dict[str, Any], overrides: dict[str, Any], source: st
     return validate_parameters(base, overrides, source)
 
 
-def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> list[RunSpec]:
+def expand_runs(config: Experiment, source: Path, context: ModelContext) -> list[RunSpec]:
     """Scenarios × sweep points × seeds, in file order, each with its stable id.
 
     Two runs that differ only in their names (scenarios with the same levers) get the same id
@@ -268,7 +268,9 @@ def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> li
     for name, scenario in config.scenarios.items():
         for point in scenario_points(sweep_points(config), scenario.levers):
             levers = swept_levers(scenario.levers, point, str(source))
-            where = f"{source}: scenarios.{name}.levers" if not point else f"{source}: scenarios.{name}.levers (sweep {run_label(name, point)})"
+            where = (
+                f"{source}: scenarios.{name}.levers" if not point else f"{source}: scenarios.{name}.levers (sweep {run_label(name, point)})"
+            )
             check_levers(levers, context, config.start_year, config.end_year, where)
             overrides = {**config.parameters, **{p.split(".", 1)[1]: v for p, v in point.items() if p.startswith("parameters.")}}
             parameters = model_parameters(base, overrides, f"{source}: parameters with sweep {run_label(name, point)}")
@@ -293,10 +295,10 @@ def expand_runs(config: Experiment, source: Path, context: "ModelContext") -> li
 # Executing a run (in a worker process)
 # --------------------------------------------------------------------------------------------
 
-_CONTEXTS: dict[tuple[str | None, ...], "ModelContext"] = {}
+_CONTEXTS: dict[tuple[str | None, ...], ModelContext] = {}
 
 
-def load_context(inputs: Inputs) -> "ModelContext":
+def load_context(inputs: Inputs) -> ModelContext:
     """The model context for ``inputs``, loaded once per process."""
     from model.simulation import ModelContext
 
@@ -379,7 +381,7 @@ def write_run(result: RunResult, runs_dir: Path, replace: bool = False) -> Path:
         "run_id": spec.run_id, "experiment": spec.experiment, "scenario": spec.scenario, "label": spec.label,
         "seed": spec.seed, "sweep": spec.sweep, "spec": spec.identity, "wall_time_s": round(result.wall_time_s, 3),
         "relative_gaps": {str(year): gaps for year, gaps in result.relative_gaps.items()},
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (tmp / RUN_RECORD).write_text(json.dumps(record, indent=2, default=_json_default), encoding="utf-8")
     old = runs_dir / f"{PARTIAL_PREFIX}old-{partial_name(spec.run_id).removeprefix(PARTIAL_PREFIX)}"
@@ -555,7 +557,7 @@ def combine(runs_dir: Path, specs: list[RunSpec]) -> tuple[dict[str, pd.DataFram
         frame = pd.concat([read(s, name) for s in specs], ignore_index=True)
         tables[name] = frame.sort_values(SCHEMAS[name]["primaryKey"], kind="stable", ignore_index=True)
     links = pd.concat([read(s, "link_volumes") for s in specs], ignore_index=True)
-    return tables, links.sort_values(list(RUN_KEYS) + ["edge"], kind="stable", ignore_index=True)
+    return tables, links.sort_values([*list(RUN_KEYS), "edge"], kind="stable", ignore_index=True)
 
 
 def aggregates(summary: pd.DataFrame) -> pd.DataFrame:
@@ -658,7 +660,7 @@ class Plan:
 
     config: Experiment
     source: Path
-    context: "ModelContext"
+    context: ModelContext
     specs: list[RunSpec]
     out_dir: Path
 
@@ -824,7 +826,7 @@ def run_experiment(
         For bad input, a folder another process writes, a changed scenario set without
         ``force``, an unreachable scheduler, or a worker that died (finished runs are kept).
     """
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     config = load_config(config_path)
     out_dir = Path(out) / config.name
     prepare_out_dir(out_dir)
@@ -930,7 +932,7 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "command": sys.argv,
         "started": started.isoformat(timespec="seconds"),
-        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     write_json(manifest, staging / "manifest.json")
     files = commit(out_dir, note)

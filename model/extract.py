@@ -114,9 +114,10 @@ def read_pbf(path: str, within: shapely.Geometry | None, way_tags: Iterable[str]
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
     for obj in processor:
-        if obj.is_node():
+        if isinstance(obj, osmium.osm.Node):
             tagged_nodes[obj.id] = {k: obj.tags[k] for k in node_tags if k in obj.tags}
             continue
+        assert isinstance(obj, osmium.osm.Way)  # the processor reads nodes and ways only
         if not is_street(obj.tags):
             skipped += 1
             continue

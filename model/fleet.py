@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from model.parameters import FleetParameters, interpolate
-from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
 from model.population import Population, draw_categorical
 from model.settings import BASE_YEAR
+from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
 
 BEV = POWERTRAINS.index("bev")
 
@@ -244,4 +244,6 @@ def fleet_table(
     rows += [("car", "national", p, car_stock[p], car_new[p], np.nan, np.nan) for p in POWERTRAINS]
     truck_stock, truck_new = truck_stock_shares(fleet, year), truck_new_sales_shares(fleet, year)
     rows += [("truck", "national", p, truck_stock[p], truck_new[p], np.nan, np.nan) for p in TRUCK_POWERTRAINS]
-    return pd.DataFrame(rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"])
+    return pd.DataFrame(
+        rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"]
+    )

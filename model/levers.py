@@ -15,7 +15,7 @@ import datetime as dt
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import (
@@ -30,7 +30,6 @@ from model.errors import VmobError
 from model.files import StrictModel, YearKey
 from model.settings import REFERENCE_MONTH_DAY
 from model.transit import Service
-
 
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
@@ -76,14 +75,14 @@ class Lever(StrictModel):
     id: str | None = Field(default=None, description="Name used by sweeps (levers.<id>.<field>).")
     start: dt.date = Field(description="First day the lever is in force.")
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
         """Raise a :class:`VmobError` naming ``where`` and the key if the lever does not fit the inputs."""
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
         """What the lever sets (see :class:`Claim`); none by default."""
         return []
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:  # pragma: no cover - abstract
+    def apply(self, supply: SupplyState, date: dt.date) -> None:  # pragma: no cover - abstract
         """Change the run's supply state on ``date`` (the first year the lever is in force)."""
         raise NotImplementedError
 
@@ -101,7 +100,7 @@ def _closest(name: str, known: Iterable[str]) -> str:
     return f"; closest: {', '.join(close)}" if close else ""
 
 
-def _check_roads(edges: "EdgeArrays", roads: list[str], where: str) -> None:
+def _check_roads(edges: EdgeArrays, roads: list[str], where: str) -> None:
     """Every road name must be an OSM ``name`` of the network; the error lists the closest names."""
     known = sorted({str(n) for n in edges.name if n})
     for k, road in enumerate(roads):
@@ -109,14 +108,14 @@ def _check_roads(edges: "EdgeArrays", roads: list[str], where: str) -> None:
             raise VmobError(f"{where}.roads[{k}]: road '{road}' is not in the network{_closest(road, known)}")
 
 
-def _check_osm_ids(edges: "EdgeArrays", osm_ids: list[int], where: str) -> None:
+def _check_osm_ids(edges: EdgeArrays, osm_ids: list[int], where: str) -> None:
     known = set(edges.osmid.tolist())
     for k, way in enumerate(osm_ids):
         if way not in known:
             raise VmobError(f"{where}.osm_ids[{k}]: OSM way {way} is not in the network")
 
 
-def _road_labels(edges: "EdgeArrays", mask: np.ndarray, limit: int = 4) -> str:
+def _road_labels(edges: EdgeArrays, mask: np.ndarray, limit: int = 4) -> str:
     names = sorted({str(n) if n else f"OSM way {w}" for n, w in zip(edges.name[mask], edges.osmid[mask], strict=True)})
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(f"'{n}'" for n in names[:limit]) + more
@@ -126,7 +125,7 @@ def _dir_lanes(lanes_total: np.ndarray, oneway: np.ndarray) -> np.ndarray:
     return np.maximum(np.where(oneway, lanes_total, lanes_total // 2), 1)
 
 
-def _inside(edges: "EdgeArrays") -> np.ndarray:
+def _inside(edges: EdgeArrays) -> np.ndarray:
     return edges.inside_share > 0.5
 
 
@@ -190,21 +189,22 @@ class LaneReduction(Lever):
         return value
 
     @model_validator(mode="after")
-    def _target(self) -> "LaneReduction":
+    def _target(self) -> LaneReduction:
         if self.osm_ids and "roads" not in self.model_fields_set:
             object.__setattr__(self, "roads", [])  # way ids given alone replace the default roads
         if not self.roads and not self.osm_ids:
             raise ValueError("give roads or osm_ids")
         return self
 
-    def _road(self, edges: "EdgeArrays") -> np.ndarray:
+    def _road(self, edges: EdgeArrays) -> np.ndarray:
         mask = (edges.road_mask(self.roads) | np.isin(edges.osmid, self.osm_ids)) & edges.drive
         return mask & _inside(edges) if self.inside_only else mask
 
-    def _mask(self, edges: "EdgeArrays") -> np.ndarray:
+    def _mask(self, edges: EdgeArrays) -> np.ndarray:
         return self._road(edges) & (edges.lanes_total == self.lanes_from)
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """Every road or way id must have drivable links with ``lanes_from`` lanes (inside the boundary if ``inside_only``)."""
         edges = context.edges
         _check_roads(edges, self.roads, where)
         _check_osm_ids(edges, self.osm_ids, where)
@@ -221,10 +221,12 @@ class LaneReduction(Lever):
                     f"{where}.lanes_from: {label} has {'/'.join(map(str, lanes))} lanes{area}, not {self.lanes_from}"
                 )
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The lane count of the narrowed links."""
         return [Claim("lanes", "lanes_to", self.lanes_to, edges=self._mask(context.edges))]
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Narrow the links, scale their capacity with the lanes per direction and mark cycle tracks if asked."""
         edges = supply.edges
         mask = self._mask(edges)
         oneway = edges.lanes == edges.lanes_total
@@ -238,6 +240,7 @@ class LaneReduction(Lever):
             edges.cycleway[bike & (_inside(edges) if self.inside_only else True)] = True
 
     def describe(self) -> str:
+        """The roads, the lanes before and after, the start date and the area."""
         text = f"{_roads_text(self.roads, self.osm_ids)}: {self.lanes_from} → {self.lanes_to} lanes from {self.start}"
         text += ", inside the boundary only" if self.inside_only else ", inside and outside the boundary"
         return text + ("; the freed space becomes a cycle track" if self.cycle_track else "")
@@ -275,12 +278,12 @@ class SpeedLimit(Lever):
     capacity_change_per_kph: float = Field(default=0.002, ge=0, le=0.02)
 
     @model_validator(mode="after")
-    def _target(self) -> "SpeedLimit":
+    def _target(self) -> SpeedLimit:
         if not self.roads and not self.road_category:
             raise ValueError("give roads or road_category")
         return self
 
-    def _mask(self, edges: "EdgeArrays") -> np.ndarray:
+    def _mask(self, edges: EdgeArrays) -> np.ndarray:
         mask = edges.drive & (edges.road_mask(self.roads) | np.isin(edges.road_category, self.road_category))
         if self.only_limit_kph is not None:
             mask &= np.isclose(edges.maxspeed_kph, self.only_limit_kph)
@@ -288,7 +291,8 @@ class SpeedLimit(Lever):
             mask &= _inside(edges)
         return mask
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """Every road must exist and at least one drivable link must match the targets."""
         edges = context.edges
         _check_roads(edges, self.roads, where)
         if not self._mask(edges).any():
@@ -302,10 +306,12 @@ class SpeedLimit(Lever):
                 f"{where}.{key}: no drivable link matches this speed limit's roads/road_category/only_limit_kph/inside_only{now}"
             )
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The posted limit of the matched links."""
         return [Claim("speed limit", "limit_kph", self.limit_kph, edges=self._mask(context.edges))]
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Set the limit, the free-flow speed (limit × compliance) and the capacity change of the matched links."""
         edges = supply.edges
         mask = self._mask(edges)
         old = edges.maxspeed_kph[mask]
@@ -315,6 +321,7 @@ class SpeedLimit(Lever):
         edges.capacity_vph[mask] *= 1.0 + self.capacity_change_per_kph * (old - self.limit_kph)
 
     def describe(self) -> str:
+        """The roads or categories, the old and new limit, the start date, the area and the compliance."""
         targets = [*self.roads, *(_CATEGORY_WORDS[c] for c in self.road_category)]
         before = f"{_number(self.only_limit_kph)} → " if self.only_limit_kph is not None else "limit "
         text = f"{_and(targets)}: {before}{_number(self.limit_kph)} km/h from {self.start}"
@@ -343,7 +350,8 @@ class TransitLine(Lever):
     line: str = "L"
     services: list[Service] = Field(default_factory=list)
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """The line must exist and be planned (or get services), and every ``last_stop`` must be one of its stops."""
         try:
             line = context.transit.line(self.line)
         except VmobError as err:
@@ -357,7 +365,8 @@ class TransitLine(Lever):
             if service.last_stop is not None and service.last_stop not in line.stops:
                 raise VmobError(f"{where}.services[{k}].last_stop: '{service.last_stop}' is not a stop of line {self.line}")
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The timetable of the line."""
         return [Claim("timetable", "services", tuple(self.services), target=f"line {self.line}")]
 
     def services_from_start(self, line_services: list[Service]) -> list[Service]:
@@ -367,11 +376,13 @@ class TransitLine(Lever):
         later = [s for s in services if s.start > self.start]
         return ([begun[-1].model_copy(update={"start": self.start})] if begun else []) + later
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Open the line with the services that run from ``start``."""
         line = supply.transit.line(self.line)
         supply.transit.open_line(self.line, self.services_from_start(list(line.services)))
 
     def describe(self) -> str:
+        """The line, its opening date and its service patterns."""
         text = f"line {self.line} opens from {self.start}"
         if not self.services:
             return text + " with the services of the transit file"
@@ -405,7 +416,8 @@ class StationStop(Lever):
     transfer_min_saved: float = Field(default=0.0, ge=0, le=10)
     bike_parking_min_saved: float = Field(default=0.0, ge=0, le=10)
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """The line and the station must exist and the station must be on the line."""
         transit = context.transit
         try:
             line = transit.line(self.line)
@@ -416,15 +428,18 @@ class StationStop(Lever):
         if self.station not in line.stops:
             raise VmobError(f"{where}.station: '{self.station}' is not on line {self.line} (its stops: {', '.join(line.stops)})")
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The improvements at the station (minutes off the transfer and the bike parking)."""
         value = (self.transfer_min_saved, self.bike_parking_min_saved)
         return [Claim("station improvements", "transfer_min_saved", value, target=self.station)]
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Make the line call at the station and apply the station improvements."""
         supply.transit.set_stop(self.line, self.station, True)
         supply.improve_station(self.station, self.transfer_min_saved, self.bike_parking_min_saved)
 
     def describe(self) -> str:
+        """The line, the station, the start date and the minutes saved."""
         text = f"line {self.line} stops at {self.station} from {self.start}"
         saved = [f"{_number(minutes)} min off the {what}" for minutes, what in (
             (self.transfer_min_saved, "transfer"), (self.bike_parking_min_saved, "bike parking")) if minutes]
@@ -458,24 +473,28 @@ class Chargers(Lever):
         return {str(year): value for year, value in sorted(path.items())}
 
     @model_validator(mode="after")
-    def _non_negative(self) -> "Chargers":
+    def _non_negative(self) -> Chargers:
         bad = [y for y, v in self.path.items() if v < 0]
         if bad:
             raise ValueError(f"charger count for {bad[0]} is negative")
         return self
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """The path must have a year on or after the start year."""
         if not any(y >= self.start.year for y in self.path):
             raise VmobError(f"{where}.path: no year on or after the start ({self.start.year}); the lever would change nothing")
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The charger path and its scale."""
         return [Claim("public chargers", "path", (tuple(sorted(self.path.items())), self.scale))]
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Replace the baseline charger path from the start year by the scaled path."""
         new = {int(y): float(v) * self.scale for y, v in self.path.items() if y >= self.start.year}
         supply.replace_chargers(new, self.start.year)
 
     def describe(self) -> str:
+        """The charger counts by year, the start date and the scale."""
         path = ", ".join(f"{_number(v)} in {y}" for y, v in sorted(self.path.items()))
         scale = f", times {_number(self.scale)}" if self.scale != 1 else ""
         return f"public EV chargers from {self.start}: {path}{scale}"
@@ -504,27 +523,30 @@ class Cycling(Lever):
     cycle_track: bool = True
 
     @model_validator(mode="after")
-    def _target(self) -> "Cycling":
+    def _target(self) -> Cycling:
         if not self.roads and not self.all_inside:
             raise ValueError("give roads or all_inside = true")
         return self
 
-    def _mask(self, edges: "EdgeArrays") -> np.ndarray:
+    def _mask(self, edges: EdgeArrays) -> np.ndarray:
         mask = edges.road_mask(self.roads) if self.roads else np.zeros(len(edges.u), dtype=bool)
         if self.all_inside:
             mask |= _inside(edges)
         return mask & edges.bike
 
-    def check(self, context: "ModelContext", where: str) -> None:
+    def check(self, context: ModelContext, where: str) -> None:
+        """Every road must exist and have a link open to bikes."""
         _check_roads(context.edges, self.roads, where)
         for k, road in enumerate(self.roads):
             if not (context.edges.road_mask([road]) & context.edges.bike).any():
                 raise VmobError(f"{where}.roads[{k}]: road '{road}' has no link open to bikes")
 
-    def claims(self, context: "ModelContext") -> list[Claim]:
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The speed and comfort factors of the matched bike links."""
         return [Claim("cycle route", "speed_factor", (self.speed_factor, self.comfort_factor), edges=self._mask(context.edges))]
 
-    def apply(self, supply: "SupplyState", date: dt.date) -> None:
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Make the matched bike links faster and more comfortable and mark them as cycle tracks if asked."""
         edges = supply.edges
         mask = self._mask(edges)
         edges.bike_speed_factor[mask] *= self.speed_factor
@@ -533,6 +555,7 @@ class Cycling(Lever):
             edges.cycleway[mask] = True
 
     def describe(self) -> str:
+        """The roads, the start date and the changes in bike speed and perceived time."""
         where = _and([*self.roads, *(["every bike link inside the boundary"] if self.all_inside else [])])
         text = (f"better cycle routes on {where} from {self.start}: bikes {self.speed_factor - 1:.0%} faster, "
                 f"perceived time {1 - self.comfort_factor:.0%} shorter")
@@ -540,13 +563,13 @@ class Cycling(Lever):
 
 
 LeverConfig = Annotated[
-    Union[LaneReduction, SpeedLimit, TransitLine, StationStop, Chargers, Cycling],
+    LaneReduction | SpeedLimit | TransitLine | StationStop | Chargers | Cycling,
     Field(discriminator="kind"),
 ]
 """One lever entry of an experiment file (``kind`` picks the class)."""
 
 
-def check_levers(levers: list[Lever], context: "ModelContext", start_year: int, end_year: int, where: str) -> None:
+def check_levers(levers: list[Lever], context: ModelContext, start_year: int, end_year: int, where: str) -> None:
     """Validate a scenario's levers against the inputs and the run's years.
 
     Parameters

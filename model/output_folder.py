@@ -85,7 +85,7 @@ def lock_record() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "process_started": process_started(os.getpid()),
         "command": " ".join(sys.argv),
     }
@@ -139,7 +139,7 @@ def output_lock(folder: Path, note: Note) -> Iterator[dict[str, Any]]:
     """
     path = folder / LOCK_FILE
     try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole block
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run, closed in the finally below
     except OSError as err:
         raise VmobError(f"Cannot lock the results folder {folder} ({err.strerror or err})") from None
     try:

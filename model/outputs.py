@@ -120,26 +120,31 @@ _DESCRIPTIONS: dict[str, str] = {
 
 def _schemas() -> dict[str, dict[str, Any]]:
     mode_split = {
-        "fields": _KEY_FIELDS
-        + [
-            _field("road_user", "string", "Commuter group: resident (lives in Vallensbæk, works "
-                   "anywhere) or non_resident (in-commuter working in Vallensbæk).", enum=ROAD_USERS,
-                   required=True),
+        "fields": [
+            *_KEY_FIELDS,
+            _field(
+                "road_user",
+                "string",
+                "Commuter group: resident (lives in Vallensbæk, works anywhere) or non_resident (in-commuter working in Vallensbæk).",
+                enum=ROAD_USERS,
+                required=True,
+            ),
             _field("mode", "string", "Main commuting mode.", enum=MODES, required=True),
-            _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons",
-                   minimum=0),
-            _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day",
-                   minimum=0),
-            _field("share", "number", "Share of the group's commuters choosing the mode (sums to 1 "
-                   "per run, year and road_user).",
-                   "1", minimum=0, maximum=1),
-            _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year",
-                   minimum=0),
+            _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons", minimum=0),
+            _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day", minimum=0),
+            _field(
+                "share",
+                "number",
+                "Share of the group's commuters choosing the mode (sums to 1 per run, year and road_user).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year", minimum=0),
         ],
-        "primaryKey": list(RUN_KEYS) + ["road_user", "mode"],
+        "primaryKey": [*list(RUN_KEYS), "road_user", "mode"],
     }
-    vkm_keys = list(RUN_KEYS) + ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area",
-                                 "traffic", "road_user"]
+    vkm_keys = [*list(RUN_KEYS), "vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
     vehicle_km = {
         "fields": _KEY_FIELDS
         + _link_fields()
@@ -149,8 +154,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         + [_field("vkm_per_year", "number", "Vehicle-km per year.", "vkm/year", minimum=0)],
         "primaryKey": vkm_keys,
     }
-    energy_keys = list(RUN_KEYS) + ["vehicle", "powertrain", "road_category", "area", "traffic",
-                                    "road_user", "carrier"]
+    energy_keys = [*list(RUN_KEYS), "vehicle", "powertrain", "road_category", "area", "traffic", "road_user", "carrier"]
     energy = {
         "fields": _KEY_FIELDS
         + _link_fields()
@@ -166,20 +170,23 @@ def _schemas() -> dict[str, dict[str, Any]]:
         ],
         "primaryKey": energy_keys,
     }
-    co2_keys = list(RUN_KEYS) + ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
+    co2_keys = [*list(RUN_KEYS), "source", "powertrain", "area", "traffic", "road_user", "accounting"]
     co2 = {
-        "fields": _KEY_FIELDS
-        + [
+        "fields": [
+            *_KEY_FIELDS,
             _field("source", "string", "Emitting source.", enum=CO2_SOURCES, required=True),
-            _field("powertrain", "string", "Powertrain (electric for rail and bus).",
-                   enum=POWERTRAINS + (TRANSIT_POWERTRAIN,), required=True),
-        ]
-        + _GROUP_FIELDS_AFTER
-        + [
-            _field("accounting", "string", "territorial: emitted inside the boundary by anyone; "
-                   "resident: emitted anywhere by residents.", enum=ACCOUNTINGS, required=True),
-            _field("co2_t", "number", "CO2 emitted per year (rail and bus: CO2e).", "t/year",
-                   minimum=0),
+            _field(
+                "powertrain", "string", "Powertrain (electric for rail and bus).", enum=(*POWERTRAINS, TRANSIT_POWERTRAIN), required=True
+            ),
+            *_GROUP_FIELDS_AFTER,
+            _field(
+                "accounting",
+                "string",
+                "territorial: emitted inside the boundary by anyone; resident: emitted anywhere by residents.",
+                enum=ACCOUNTINGS,
+                required=True,
+            ),
+            _field("co2_t", "number", "CO2 emitted per year (rail and bus: CO2e).", "t/year", minimum=0),
         ],
         "primaryKey": co2_keys,
     }
@@ -195,8 +202,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
                    "t/year", minimum=0),
             _field("co2_resident_t", "number", "Transport CO2 of residents, anywhere.", "t/year",
                    minimum=0),
-            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and Søndre Ringvej; traffic_counts.toml).", "t/year",
-                   minimum=0),
+            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and "
+                   "Søndre Ringvej; traffic_counts.toml).", "t/year", minimum=0),
             _field("co2_territorial_change_vs_2019_pct", "number",
                    "Change of co2_territorial_t against the same run's 2019 value; empty without a "
                    "2019 row.", "%"),
@@ -208,24 +215,50 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "primaryKey": list(RUN_KEYS),
     }
     fleet = {
-        "fields": _KEY_FIELDS
-        + [
+        "fields": [
+            *_KEY_FIELDS,
             _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True),
-            _field("segment", "string", "Fleet segment: resident (residents' commuting cars), in_commuter "
-                   "(in-commuters' cars), national (the national stock: through traffic and visitors).",
-                   enum=FLEET_SEGMENTS, required=True),
+            _field(
+                "segment",
+                "string",
+                "Fleet segment: resident (residents' commuting cars), in_commuter "
+                "(in-commuters' cars), national (the national stock: through traffic and visitors).",
+                enum=FLEET_SEGMENTS,
+                required=True,
+            ),
             _field("powertrain", "string", "Powertrain.", enum=POWERTRAINS, required=True),
-            _field("stock_share", "number", "Share of the segment's vehicles with the powertrain (sums to 1 "
-                   "per run, year, vehicle and segment).", "1", minimum=0, maximum=1),
-            _field("new_sales_share", "number", "Share of the powertrain among the segment's new "
-                   "vehicles bought in the year (the purchase model's probabilities).", "1", minimum=0,
-                   maximum=1),
-            _field("stock_vehicles", "number", "Vehicles of the segment with the powertrain (weighted "
-                   "agents' cars; empty for the national segment).", "vehicles", minimum=0),
-            _field("new_vehicles", "number", "New vehicles bought in the year (weighted agents; empty "
-                   "for the national segment).", "vehicles/year", minimum=0),
+            _field(
+                "stock_share",
+                "number",
+                "Share of the segment's vehicles with the powertrain (sums to 1 per run, year, vehicle and segment).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field(
+                "new_sales_share",
+                "number",
+                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's probabilities).",
+                "1",
+                minimum=0,
+                maximum=1,
+            ),
+            _field(
+                "stock_vehicles",
+                "number",
+                "Vehicles of the segment with the powertrain (weighted agents' cars; empty for the national segment).",
+                "vehicles",
+                minimum=0,
+            ),
+            _field(
+                "new_vehicles",
+                "number",
+                "New vehicles bought in the year (weighted agents; empty for the national segment).",
+                "vehicles/year",
+                minimum=0,
+            ),
         ],
-        "primaryKey": list(RUN_KEYS) + ["vehicle", "segment", "powertrain"],
+        "primaryKey": [*list(RUN_KEYS), "vehicle", "segment", "powertrain"],
     }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
             "summary": summary, "fleet": fleet, "inventory": _inventory_schema(), "factors": _factors_schema(),
@@ -342,8 +375,8 @@ _DESCRIPTIONS["effects"] = (
     "whether the effect is distinguishable from zero (docs/uncertainty.md)."
 )
 SCHEMAS["effects"] = {
-    "fields": _KEY_FIELDS[:2]
-    + [
+    "fields": [
+        *_KEY_FIELDS[:2],
         _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True),
         _KEY_FIELDS[3],
         _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True),
@@ -354,14 +387,13 @@ SCHEMAS["effects"] = {
         _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0),
         _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."),
         _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."),
-        _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.",
-               minimum=0),
+        _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0),
         _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
         _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
-        _field("variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the "
-               "paired variance is 0.", minimum=0),
-        _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.",
-               enum=("yes", "no"), required=True),
+        _field(
+            "variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0
+        ),
+        _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True),
     ],
     "primaryKey": ["experiment", "scenario", "year", "figure"],
 }
@@ -703,7 +735,7 @@ def write_tables(
         )
         _write_workbook(ordered, tmp / "summary.xlsx")
         names = [f"{n}.{ext}" for n in ordered for ext in ("csv", "parquet")] + ["summary.xlsx"]
-        for fname in names + ["datapackage.json"]:  # the package last: it names the others
+        for fname in [*names, "datapackage.json"]:  # the package last: it names the others
             os.replace(tmp / fname, out_dir / fname)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -872,7 +904,7 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
     s = summary.set_index(keys) if summary is not None else None
     if "mode_split" in tables:
         ms = tables["mode_split"]
-        totals = ms.groupby(keys + ["road_user"])["share"].sum()
+        totals = ms.groupby([*keys, "road_user"])["share"].sum()
         _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "mode shares summed")
         if s is not None:
             for m in MODES:
@@ -885,7 +917,7 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
             raise VmobError("Sums do not reconcile: vehicle_km has missing vkm_per_year values.")
         total = vk.groupby(keys)["vkm_per_year"].sum()
         for cat in ("vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"):
-            by_cat = vk.groupby(keys + [cat])["vkm_per_year"].sum().groupby(level=keys).sum()
+            by_cat = vk.groupby([*keys, cat])["vkm_per_year"].sum().groupby(level=keys).sum()
             _require_close(by_cat, total, rtol, f"vkm by {cat} vs total")
         if s is not None:
             _require_close(total, s["vkm_total_per_year"], rtol, "vkm total vs summary")
@@ -893,13 +925,13 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
             _require_close(inside, s["vkm_inside_per_year"], rtol, "vkm inside vs summary")
     if "fleet" in tables:
         fleet = tables["fleet"]
-        totals = fleet.groupby(keys + ["vehicle", "segment"])["stock_share"].sum()
+        totals = fleet.groupby([*keys, "vehicle", "segment"])["stock_share"].sum()
         _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "fleet stock shares summed")
     if "co2" in tables and s is not None:
         co2 = tables["co2"]
         for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
             part = co2[co2["accounting"] == accounting]
-            by_source = part.groupby(keys + ["source"])["co2_t"].sum().groupby(level=keys).sum()
+            by_source = part.groupby([*keys, "source"])["co2_t"].sum().groupby(level=keys).sum()
             _require_close(by_source, s[col], rtol, f"{accounting} CO2 by source vs summary")
         through = co2[(co2["accounting"] == "territorial") & (co2["traffic"] == "through")]
         _require_close(through.groupby(keys)["co2_t"].sum(), s["co2_through_t"], rtol,

@@ -54,6 +54,8 @@ def interpolate(series: YearSeries, year: int, growth_after: float = 0.0) -> flo
 
 
 class Residents(StrictModel):
+    """The ``[residents]`` table of ``population.toml``: resident counts by year and their car, bike and e-bike shares."""
+
     population: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     commuters_per_resident: float = Field(gt=0, le=1)
@@ -75,6 +77,8 @@ class Residents(StrictModel):
 
 
 class Jobs(StrictModel):
+    """The ``[jobs]`` table of ``population.toml``: jobs in the municipality by year and their growth."""
+
     count: YearSeries
     growth_after_last_year: float = Field(ge=-0.05, le=0.05)
     growth_until: int
@@ -93,10 +97,14 @@ class Jobs(StrictModel):
 
 
 class InCommuters(StrictModel):
+    """The ``[in_commuters]`` table of ``population.toml``: the share of in-commuters without a car."""
+
     no_car_share: float = Field(ge=0, le=1)
 
 
 class Gravity(StrictModel):
+    """The ``[gravity]`` table of ``population.toml``: calibration targets and bounds of the workplace gravity model."""
+
     target_mean_km: float = Field(gt=0)
     target_local_share: float = Field(gt=0, lt=1)
     beta_min: float = Field(ge=0)
@@ -105,6 +113,8 @@ class Gravity(StrictModel):
 
 
 class ValueOfTime(StrictModel):
+    """The ``[value_of_time]`` table of ``population.toml``: the log-normal value of time (DKK per hour)."""
+
     mean_dkk_per_hour: float
     log_sd: float = Field(ge=0, le=2)
 
@@ -117,6 +127,8 @@ class ValueOfTime(StrictModel):
 
 
 class PopulationParameters(StrictModel):
+    """Everything of ``population.toml``: residents, jobs, in-commuters, gravity, value of time and taste spread."""
+
     residents: Residents
     jobs: Jobs
     in_commuters: InCommuters
@@ -134,6 +146,8 @@ class PopulationParameters(StrictModel):
 
 
 class Coefficients(StrictModel):
+    """The ``[coefficients]`` table of ``mode_choice.toml``: time weights, bike distance decay, habit and penalties."""
+
     time_min: float = Field(ge=-1)
     bike_time_weight: float = Field(gt=0, le=10)
     walk_time_weight: float = Field(gt=0, le=10)
@@ -155,6 +169,8 @@ class Coefficients(StrictModel):
 
 
 class Access(StrictModel):
+    """The ``[access]`` table of ``mode_choice.toml``: access, egress, waiting and detour limits of the trip legs."""
+
     walk_access_max_km: float = Field(gt=0)
     bike_access_max_km: float = Field(gt=0)
     egress_max_km: float = Field(gt=0)
@@ -171,12 +187,16 @@ class Access(StrictModel):
 
 
 class Availability(StrictModel):
+    """The ``[availability]`` table of ``mode_choice.toml``: the longest trip for walking, cycling and e-cycling."""
+
     walk_max_km: float = Field(gt=0)
     bike_max_km: float = Field(gt=0)
     ebike_max_km: float = Field(gt=0)
 
 
 class Costs(StrictModel):
+    """The ``[costs]`` table of ``mode_choice.toml``: car running, ownership and parking costs and public-transport fares."""
+
     running_dkk_per_km: dict[str, NonNegative]
     ownership_dkk_per_km: dict[str, NonNegative]
     ownership_share_perceived: float = Field(ge=0, le=1)
@@ -187,7 +207,7 @@ class Costs(StrictModel):
     period_card_factor: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
-    def _powertrains(self) -> "Costs":
+    def _powertrains(self) -> Costs:
         for key in ("running_dkk_per_km", "ownership_dkk_per_km"):
             missing = set(POWERTRAINS) - set(getattr(self, key))
             if missing:
@@ -196,11 +216,15 @@ class Costs(StrictModel):
 
 
 class Reconsideration(StrictModel):
+    """The ``[reconsideration]`` table of ``mode_choice.toml``: yearly rates at which commuters rethink their mode."""
+
     base_rate: float = Field(ge=0, le=1)
     job_change_rate: float = Field(ge=0, le=1)
 
 
 class ChoiceParameters(StrictModel):
+    """Everything of ``mode_choice.toml``: the modes, their coefficients, constants, costs and limits."""
+
     modes: list[str]
     coefficients: Coefficients
     access: Access
@@ -210,7 +234,7 @@ class ChoiceParameters(StrictModel):
     reconsideration: Reconsideration
 
     @model_validator(mode="after")
-    def _modes(self) -> "ChoiceParameters":
+    def _modes(self) -> ChoiceParameters:
         unknown = [m for m in self.modes if m not in known_modes()]
         if unknown:
             raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
@@ -225,6 +249,8 @@ class ChoiceParameters(StrictModel):
 
 
 class AssignmentParameters(StrictModel):
+    """Everything of ``assignment.toml``: the BPR curve, the equilibrium stopping rule and the scaling to years."""
+
     bpr_alpha: float = Field(ge=0)
     bpr_beta: float = Field(ge=1)
     max_iterations: int = Field(ge=1, le=100)
@@ -241,6 +267,8 @@ class AssignmentParameters(StrictModel):
 
 
 class Replacement(StrictModel):
+    """The ``[replacement]`` table of ``fleet.toml``: how long residents keep a car and the oldest car in 2019."""
+
     mean_holding_years: float = Field(gt=0)
     max_initial_age: int = Field(ge=0)
 
@@ -249,7 +277,9 @@ def _check_fleet_shares(stock: dict[str, float], sales: dict[str, YearSeries], k
     """A base-year stock and new-sales paths: known powertrains, a stock summing to 1, shares in [0, 1] summing to at most 1."""
     unknown = (set(stock) | set(sales)) - set(known)
     if unknown:
-        raise ValueError(f"{prefix}stock_2019 or {prefix}new_sales: unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+        raise ValueError(
+            f"{prefix}stock_2019 or {prefix}new_sales: unknown powertrain {', '.join(sorted(unknown))} (known: {', '.join(known)})"
+        )
     if abs(sum(stock.values()) - 1.0) > SHARE_SUM_TOLERANCE:
         raise ValueError(f"{prefix}stock_2019 shares must sum to 1")
     for powertrain, path in sales.items():
@@ -292,17 +322,23 @@ class Rules(StrictModel):
 
 
 class PurchaseChoice(StrictModel):
+    """The ``[choice]`` table of ``fleet.toml``: the log-odds of charging access in the powertrain purchase logit."""
+
     home_charging_log_odds: float = Field(ge=0)
     public_charger_log_odds_per_log_density: float = Field(ge=0)
     local_weight: float = Field(gt=0, lt=1)  # below 1: with no local charger the density seen stays positive
 
 
 class HomeCharging(StrictModel):
+    """The ``[home_charging]`` table of ``fleet.toml``: national and local shares of households that can charge at home."""
+
     national_share: float = Field(gt=0, lt=1)
     vallensbaek_share: float = Field(ge=0, le=1)
 
 
 class Chargers(StrictModel):
+    """The ``[chargers]`` table of ``fleet.toml``: the national charger density and the baseline local charger count."""
+
     national_per_1000_reference: float = Field(gt=0)
     reference_year: int = Field(ge=2019)
     baseline_local: YearSeries
@@ -319,21 +355,27 @@ class Chargers(StrictModel):
 
 
 class NationalStock(StrictModel):
+    """The ``[national]`` table of ``fleet.toml``: the yearly turnover of the national car stock."""
+
     turnover_per_year: float = Field(gt=0, le=1)
 
 
 class Trucks(StrictModel):
+    """The ``[trucks]`` table of ``fleet.toml``: the truck stock by powertrain in 2019, its turnover and new sales."""
+
     stock_2019: dict[str, Share]
     turnover_per_year: float = Field(gt=0, le=1)
     new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
 
     @model_validator(mode="after")
-    def _shares(self) -> "Trucks":
+    def _shares(self) -> Trucks:
         _check_fleet_shares(self.stock_2019, self.new_sales, TRUCK_POWERTRAINS, "trucks.")
         return self
 
 
 class FleetParameters(StrictModel):
+    """Everything of ``fleet.toml``: the car stock and sales paths, the EU rule, replacement, purchase choice and trucks."""
+
     stock_2019: dict[str, Share]
     new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
     rules: Rules
@@ -345,7 +387,7 @@ class FleetParameters(StrictModel):
     trucks: Trucks
 
     @model_validator(mode="after")
-    def _shares(self) -> "FleetParameters":
+    def _shares(self) -> FleetParameters:
         if "petrol" in self.new_sales:
             raise ValueError("new_sales.petrol: petrol takes the rest; give bev, phev and diesel only")
         _check_fleet_shares(self.stock_2019, self.new_sales, POWERTRAINS, "")
@@ -553,9 +595,11 @@ def _blame(where: str, message: str, overrides: dict[str, Any], source: str, fol
     if any(where == path or where.startswith(f"{path}.") or path.startswith(f"{where}.") for path in overrides):
         return f"{source}: key '{where}': {message}"
     section, _, key = where.partition(".")
-    if calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file():
-        if key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {}):
-            return f"{CONSTANTS_FILE}: key '{key}': {message}"
+    if (
+        calibrated and section == "choice" and key.startswith("constants.") and CONSTANTS_FILE.is_file()
+        and key.split(".")[1] in read_toml(CONSTANTS_FILE).get("constants", {})
+    ):
+        return f"{CONSTANTS_FILE}: key '{key}': {message}"
     if section in PARAMETER_FILES:
         return f"{folder / PARAMETER_FILES[section]}: key '{key or '(top level)'}': {message}"
     return f"{folder}: key '{where}': {message}"
@@ -591,4 +635,5 @@ def load_section(section: str, path: Path | None = None) -> Any:
         The file; defaults to the one in ``experiments/parameters``.
     """
     schema = ModelParameters.model_fields[section].annotation
+    assert isinstance(schema, type)  # every section is a model class
     return load_toml_model(schema, Path(path or PARAMETERS_DIR / PARAMETER_FILES[section]))

@@ -18,9 +18,11 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
+from matplotlib.typing import LineStyleType
 
 from model.errors import VmobError
 from model.files import atomic_path
@@ -35,7 +37,7 @@ class _Style:
     label: str
     color: str
     width: float
-    linestyle: str = "-"
+    linestyle: LineStyleType = "-"
 
 
 #: Road classes from the emissions road category, drawn from local (bottom) to motorway (top).
@@ -315,7 +317,9 @@ def _figure(width: float, height: float, footer_lines: int) -> Figure:
     """A constrained-layout figure leaving ``footer_lines`` lines of notes free at the bottom."""
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     bottom = (0.15 * footer_lines + 0.05) / height
-    figure.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
+    engine = figure.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)
+    engine.set(rect=(0, bottom, 1, 1 - bottom))
     return figure
 
 
@@ -446,7 +450,9 @@ def co2_chart(
             base_level = level
         top = max(float(band["p95"].max()), level or 0.0)
         ax.set_ylim(0, top * 1.12)
-        ax.set_xlim(int(band["year"].min()), max(int(band["year"].max()), CLIMATE_NEUTRAL_YEAR if column == "co2_territorial_t" else 0) + 0.5)
+        ax.set_xlim(
+            int(band["year"].min()), max(int(band["year"].max()), CLIMATE_NEUTRAL_YEAR if column == "co2_territorial_t" else 0) + 0.5
+        )
     territorial.set_xlim(resident.get_xlim()[0], max(resident.get_xlim()[1], CLIMATE_NEUTRAL_YEAR + 0.5))
     resident.set_xlim(territorial.get_xlim())
     territorial.plot([CLIMATE_NEUTRAL_YEAR], [0], marker="*", markersize=15, color="#1e9e4a", clip_on=False, zorder=5,
@@ -700,7 +706,11 @@ def car_volume_change_map(
     named = ways[major & (ways["name"].astype(str) != "")]
     for name, group in named.groupby("name"):
         union = group.geometry.union_all()
-        point = union.interpolate(0.5, normalized=True) if hasattr(union, "interpolate") and union.geom_type == "LineString" else union.representative_point()
+        point = (
+            union.interpolate(0.5, normalized=True)
+            if hasattr(union, "interpolate") and union.geom_type == "LineString"
+            else union.representative_point()
+        )
         ax.annotate(str(name), (point.x, point.y), xytext=(6, 6), textcoords="offset points", fontsize=8.5,
                     fontweight="bold", path_effects=halo, zorder=6)
     xmin, ymin, xmax, ymax = ways.total_bounds if len(ways) else links.total_bounds
@@ -798,6 +808,7 @@ def sweep_heatmap(
         ax.set_title(f"scenario '{base}'", fontsize=10)
     for ax in axes[len(bases):]:
         ax.set_visible(False)
+    assert image is not None  # bases is never empty: runs has rows
     colorbar = figure.colorbar(image, ax=list(axes[: len(bases)]), shrink=0.85)
     colorbar.set_label(_column_label(column))
     colorbar.ax.yaxis.set_major_formatter(_thousands)

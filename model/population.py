@@ -8,6 +8,7 @@ step never allocates.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,8 +130,11 @@ def calibrate_gravity(zones: Zones, distance_km: np.ndarray, params: PopulationP
 
     beta, k = gravity.beta_min, 1.0
     for _ in range(30):
-        beta = bisect(lambda b: mean_km(b, k), gravity.beta_min, gravity.beta_max, gravity.target_mean_km, True, "target_mean_km")
-        k_new = bisect(lambda x: local_share(beta, x), 1e-3, gravity.local_factor_max, gravity.target_local_share, False, "target_local_share")
+        beta = bisect(lambda b, k=k: mean_km(b, k), gravity.beta_min, gravity.beta_max, gravity.target_mean_km, True, "target_mean_km")
+        k_new = bisect(
+            lambda x, beta=beta: local_share(beta, x), 1e-3, gravity.local_factor_max, gravity.target_local_share, False,
+            "target_local_share",
+        )
         if abs(np.log(k_new / k)) < 1e-6:
             k = k_new
             break
@@ -145,7 +149,7 @@ def calibrate_gravity(zones: Zones, distance_km: np.ndarray, params: PopulationP
 def draw_categorical(prob: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One draw per row of a row-stochastic matrix (inverse CDF)."""
     cumulative = np.cumsum(prob, axis=1)
-    u = rng.random(prob.shape[0])[:, None] * cumulative[:, -1:]
+    u = rng.random(int(prob.shape[0]))[:, None] * cumulative[:, -1:]
     return np.minimum((u > cumulative).sum(axis=1), prob.shape[1] - 1)
 
 
@@ -227,10 +231,12 @@ def weights_in(population: Population, params: PopulationParameters, year: int) 
     return population.base_weight * np.where(population.resident, resident_growth, job_growth)
 
 
-def trip_length_distribution(population: Population, distance_km: np.ndarray, bins: tuple[float, ...] = (0, 2, 5, 10, 15, 20, 30, 50, 100)) -> dict[str, float]:
+def trip_length_distribution(
+    population: Population, distance_km: np.ndarray, bins: tuple[float, ...] = (0, 2, 5, 10, 15, 20, 30, 50, 100)
+) -> dict[str, float]:
     """Share of residents' one-way commutes by road-distance band (km)."""
     d = distance_km[population.home, population.work][population.resident]
     w = population.base_weight[population.resident]
-    counts, edges = np.histogram(d, bins=np.array(bins + (np.inf,)), weights=w)
-    labels = [f"{int(a)}-{int(b)} km" if np.isfinite(b) else f"{int(a)}+ km" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    counts, edges = np.histogram(d, bins=np.array((*bins, np.inf)), weights=w)
+    labels = [f"{int(a)}-{int(b)} km" if np.isfinite(b) else f"{int(a)}+ km" for a, b in itertools.pairwise(edges)]
     return dict(zip(labels, (counts / counts.sum()).round(4).tolist(), strict=True))

@@ -73,11 +73,13 @@ class Results:
 
     @property
     def config(self) -> dict[str, Any]:
+        """The experiment configuration: the manifest's ``config`` table, or the manifest itself when it has none."""
         config = self.manifest.get("config")
         return config if isinstance(config, dict) else self.manifest
 
     @property
     def name(self) -> str:
+        """The experiment's name: from the manifest, else the configuration, else the folder name."""
         return str(self.manifest.get("experiment") or self.config.get("name") or self.path.name)
 
     @property
@@ -349,6 +351,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _maps(results: Results, out: Path, source: str) -> list[tuple[str, Path, str]]:
     volumes = results.link_volumes
+    assert volumes is not None  # the caller draws maps only when the run wrote link volumes
     ref = plots.REFERENCE_SCENARIO
     labels = [label for label in results.labels if label in set(volumes["scenario"])]
     if ref not in labels:

@@ -61,7 +61,7 @@ class ParameterRange(_Strict):
     note: str = ""
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ParameterRange":
+    def _ordered(self) -> ParameterRange:
         if not self.low < self.high:
             raise ValueError(f"low ({self.low}) must be below high ({self.high})")
         return self
@@ -251,6 +251,7 @@ def evaluate(
 
 
 def output_columns(points: pd.DataFrame, names: list[str]) -> list[str]:
+    """The columns of ``points`` that are outputs, i.e. not one of the varied parameters ``names``."""
     return [c for c in points.columns if c not in names]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ class ModelContext:
         transit: str | Path | None = None,
         counts: str | Path | None = None,
         boundary: str | Path | None = None,
-    ) -> "ModelContext":
+    ) -> ModelContext:
         """Read the network, zones, transit lines, traffic counts and emission factors."""
         net = load_network(network, boundary=boundary)
         edges = edge_arrays(net.graph)
@@ -87,7 +88,7 @@ class ModelContext:
             sources={"network": net.source, "network_sha256": net.digest, "transit": lines.source},
         )
 
-    def links_frame(self) -> "gpd.GeoDataFrame":
+    def links_frame(self) -> gpd.GeoDataFrame:
         """One row per edge (``edge`` = position in :class:`EdgeArrays`) with its geometry in EPSG:25832."""
         import geopandas as gpd
         import osmnx as ox
@@ -162,7 +163,7 @@ class MobilityModel(mesa.Model):
         self,
         context: ModelContext,
         parameters: ModelParameters | None = None,
-        levers: list["Lever"] | tuple = (),
+        levers: list[Lever] | tuple = (),
         *,
         start_year: int = BASE_YEAR,
         end_year: int = 2050,
@@ -215,7 +216,7 @@ class MobilityModel(mesa.Model):
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "year": lambda m: m.year,
-                **{f"share_{mode}": (lambda m, i=i: m.resident_share(i)) for i, mode in enumerate(self.params.choice.modes)},
+                **{f"share_{mode}": partial(MobilityModel.resident_share, mode_index=i) for i, mode in enumerate(self.params.choice.modes)},
                 "car_vkm_commute": lambda m: m.last_commute_vkm,
                 "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
             }
@@ -229,12 +230,12 @@ class MobilityModel(mesa.Model):
 
     @property
     def edges(self) -> EdgeArrays:
-        """This run's network arrays (:attr:`SupplyState.edges`)."""
+        """The network arrays of this run (:attr:`SupplyState.edges`)."""
         return self.supply.edges
 
     @property
     def transit(self) -> Transit:
-        """This run's transit lines and services (:attr:`SupplyState.transit`)."""
+        """The transit lines and services of this run (:attr:`SupplyState.transit`)."""
         return self.supply.transit
 
     @property
@@ -358,6 +359,7 @@ class MobilityModel(mesa.Model):
             if gaps and gaps[-1] < a.relative_gap:
                 break
         self.gap_history[year] = gaps
+        assert P is not None  # max_iterations >= 1 (assignment.toml schema)
         return P
 
     # ------------------------------------------------------------------ outputs

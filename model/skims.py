@@ -58,7 +58,7 @@ class SkimSettings:
     headway_factor: float
 
 
-def skim_settings(choice: "ChoiceParameters", speeds_kph: Mapping[str, float]) -> SkimSettings:
+def skim_settings(choice: ChoiceParameters, speeds_kph: Mapping[str, float]) -> SkimSettings:
     """Skim settings from the mode-choice parameters and the network's mode speeds."""
     coef = choice.coefficients
     return SkimSettings(
@@ -467,15 +467,21 @@ def _transit_skim(
         for z in np.flatnonzero(np.isfinite(egress[:, s])):
             e = egress[z, s]
             rows.append((top + s, dest0 + z, settings.access_weight * e, 0, 0, 0, e, 0, 0, -1))
-    out = TransitSkim(*(np.full((n, n), np.nan) for _ in range(7)), board_station=np.full((n, n), -1))
-    out.available = np.zeros((n, n), dtype=bool)
+
+    def missing() -> np.ndarray:
+        return np.full((n, n), np.nan)
+
+    out = TransitSkim(
+        available=np.zeros((n, n), dtype=bool), ivt_min=missing(), wait_min=missing(), access_min=missing(),
+        egress_min=missing(), transfers=missing(), rail_km=missing(), board_station=np.full((n, n), -1),
+    )
     if not lines:
         return out
     table = np.array([r[:9] for r in rows], dtype=float)
     board = np.array([r[9] for r in rows], dtype=np.int64)
-    frm, to = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    tails, heads = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
     origins = origin0 + np.arange(n)
-    dist, pred, index = shortest_trees(dest0 + n, frm, to, table[:, 2], origins)
+    dist, pred, index = shortest_trees(dest0 + n, tails, heads, table[:, 2], origins)
     targets = dest0 + np.arange(n)
     edge_of = tree_edges(pred, index)
     sums = path_sums(pred, edge_of, table[:, 3:9])[:, targets, :]

@@ -56,7 +56,7 @@ class SupplyState:
         transit: Transit,
         baseline_chargers: Mapping[int, float],
         baseline_parking: Mapping[str, float] | None = None,
-    ) -> "SupplyState":
+    ) -> SupplyState:
         """The state before any lever: copies of the shared inputs, the baseline chargers and prices."""
         return cls(edges.copy(), transit.copy(), dict(baseline_chargers), parking_dkk_per_trip=dict(baseline_parking or {}))
 

@@ -19,7 +19,6 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
-
 DEFAULT_COUNTS = DEFAULT_NETWORK_DIR / "traffic_counts.toml"
 
 
@@ -34,6 +33,8 @@ class TrafficCount(StrictModel):
 
 
 class TrafficCountsFile(StrictModel):
+    """A traffic-count file: its ``[[counts]]`` tables, at least one."""
+
     counts: list[TrafficCount] = Field(min_length=1)
 
 

@@ -13,7 +13,6 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import DEFAULT_NETWORK_DIR
 
-
 DEFAULT_TRANSIT = DEFAULT_NETWORK_DIR / "transit.toml"
 
 
@@ -49,9 +48,11 @@ class Line(StrictModel):
     extra_stop_min: float = Field(default=1.0, ge=0, description="Minutes added when a skipped stop is served.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Line":
+    def _consistent(self) -> Line:
         if len(self.minutes) != len(self.stops) - 1:
-            raise ValueError(f"line {self.id}: {len(self.stops)} stops need {len(self.stops) - 1} 'minutes' values, not {len(self.minutes)}")
+            raise ValueError(
+                f"line {self.id}: {len(self.stops)} stops need {len(self.stops) - 1} 'minutes' values, not {len(self.minutes)}"
+            )
         if any(m <= 0 for m in self.minutes):
             raise ValueError(f"line {self.id}: in-vehicle minutes must be positive")
         for name in self.skip:
@@ -75,7 +76,7 @@ class TransitFile(StrictModel):
     lines: list[Line] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _known_stations(self) -> "TransitFile":
+    def _known_stations(self) -> TransitFile:
         for line in self.lines:
             for stop in line.stops:
                 if stop not in self.stations:
@@ -110,7 +111,7 @@ class Transit:
         self.lines: dict[str, Line] = {line.id: line for line in spec.lines}
         self.opened: set[str] = set()
 
-    def copy(self) -> "Transit":
+    def copy(self) -> Transit:
         """An independent copy (levers modify lines)."""
         clone = Transit.__new__(Transit)
         clone.source = self.source

@@ -1,5 +1,4 @@
-"""The model's vocabulary: modes and their nests, trip purposes, vehicle classes, powertrains,
-and road categories.
+"""The model's vocabulary: modes and nests, trip purposes, vehicle classes, powertrains, road categories.
 
 Every other module takes these names from here, so a new mode, purpose or powertrain is
 declared once. A mode is a :class:`Mode` record in :data:`MODE_TABLE`; what the choice model
@@ -32,7 +31,7 @@ ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
 #: Where a vehicle-km is driven, relative to the municipal boundary.
 AREAS: tuple[str, ...] = ("inside", "outside")
 #: Kinds of road traffic: the agents' trips by purpose, other local car trips, through traffic.
-TRAFFIC_TYPES: tuple[str, ...] = PURPOSES + ("other_local", "through")
+TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", "through")
 #: Who drives: residents of the municipality or not.
 ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
 

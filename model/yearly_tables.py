@@ -119,7 +119,7 @@ def visitor_od(zones: Zones, gravity: Gravity, trips_per_day: float) -> np.ndarr
     return inbound + inbound.T
 
 
-def rail_inside_share(transit: "Transit", station_xy: dict[str, tuple[float, float]], boundary: Any) -> dict[str, float]:
+def rail_inside_share(transit: Transit, station_xy: dict[str, tuple[float, float]], boundary: Any) -> dict[str, float]:
     """Share of each rail mode's track-km inside ``boundary`` (line segments between stops)."""
     totals = {m: [0.0, 0.0] for m in RAIL_MODES}
     for line in transit.lines.values():

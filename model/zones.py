@@ -14,7 +14,6 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
 
-
 if TYPE_CHECKING:
     from model.edges import EdgeArrays
 
@@ -56,7 +55,7 @@ class ZonesFile(StrictModel):
     destinations: list[Destination] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _shares_and_ids(self) -> "ZonesFile":
+    def _shares_and_ids(self) -> ZonesFile:
         for key in ("population_share", "jobs_share"):
             total = sum(getattr(z, key) for z in self.home_zones)
             if abs(total - 1.0) > 1e-6:
@@ -151,7 +150,7 @@ def load_zones(path: str | Path | None = None) -> Zones:
     )
 
 
-def check_home_zones_near(zones: Zones, edges: "EdgeArrays") -> None:
+def check_home_zones_near(zones: Zones, edges: EdgeArrays) -> None:
     """Raise a :class:`VmobError` naming the home zone farthest from the network, if any is too far.
 
     A home zone is snapped to the nearest node open to cars and walkers; one more than

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from model.simulation import ModelContext, MobilityModel
+from model.simulation import MobilityModel, ModelContext
 
 #: Share of real commuters represented in most tests (about 3,900 agents).
 SAMPLE = 0.3

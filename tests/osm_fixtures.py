@@ -168,8 +168,10 @@ def write_pbf(xml: Path, pbf: Path) -> Path:
 
 
 def extract_network_xml() -> str:
-    """The tiny grid with what a real extract brings: roads beyond the buffer, ways that are no
-    streets, a footway island, a bend with interstitial nodes and a one-way street into a dead end.
+    """The tiny grid with what a real extract brings.
+
+    Roads beyond the buffer, ways that are no streets, a footway island, a bend with interstitial
+    nodes and a one-way street into a dead end:
 
     - "North Road" leaves grid node (4, 0) northwards: one node 0.2 km past the boundary
       (inside a 1 km buffer), then one 2.3 km farther (outside it).

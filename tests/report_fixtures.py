@@ -22,7 +22,7 @@ from model import outputs
 from model.parameters import load_parameters
 from model.simulation import MobilityModel, ModelContext
 from model.supply_state import SupplyState
-from osm_fixtures import write_tiny_inputs
+from tests.osm_fixtures import write_tiny_inputs
 
 
 @dataclass

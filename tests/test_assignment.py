@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,7 @@ def road_network(u: np.ndarray, v: np.ndarray, length: np.ndarray, speed_kph=50.
     n_nodes = int(max(u.max(), v.max())) + 1
     m = len(u)
     return EdgeArrays(
-        keys=[(int(a), int(b), 0) for a, b in zip(u, v)], node_ids=np.arange(n_nodes), x=np.arange(n_nodes) * 1000.0,
+        keys=[(int(a), int(b), 0) for a, b in zip(u, v, strict=True)], node_ids=np.arange(n_nodes), x=np.arange(n_nodes) * 1000.0,
         y=np.zeros(n_nodes), u=u, v=v, length_m=length, maxspeed_kph=np.full(m, speed_kph), speed_kph=np.full(m, speed_kph),
         capacity_vph=np.full(m, capacity_vph), lanes=np.ones(m, dtype=np.int64), lanes_total=np.full(m, 2),
         drive=np.ones(m, bool), bike=np.ones(m, bool), walk=np.ones(m, bool), cycleway=np.zeros(m, bool),
@@ -39,7 +41,7 @@ def test_bpr_time_is_free_flow_when_empty_and_grows_with_volume():
     at_capacity = bpr_time_s(edges, np.full(4, 1000.0), 0.15, 4.0)
     np.testing.assert_allclose(at_capacity, free * 1.15)
     times = [bpr_time_s(edges, np.full(4, v), 0.15, 4.0)[0] for v in (0, 250, 500, 1000, 1500, 3000)]
-    assert all(a < b for a, b in zip(times[:-1], times[1:]))
+    assert all(a < b for a, b in itertools.pairwise(times))
     assert bpr_time_s(edges, np.full(4, 1000.0), 0.6, 4.0)[0] > at_capacity[0], "a larger alpha means more delay"
 
 
@@ -82,7 +84,7 @@ def test_congestion_moves_traffic_to_a_faster_alternative():
     for name in ("maxspeed_kph", "speed_kph", "capacity_vph", "lanes", "lanes_total", "drive", "bike", "walk",
                  "cycleway", "inside_share", "road_category", "name", "highway", "osmid", "bike_speed_factor", "bike_comfort_factor"):
         setattr(edges, name, np.resize(getattr(edges, name), 6))
-    edges.keys = [(int(a), int(b), 0) for a, b in zip(edges.u, edges.v)]
+    edges.keys = [(int(a), int(b), 0) for a, b in zip(edges.u, edges.v, strict=True)]
     od = np.array([[0.0, 3000.0], [0.0, 0.0]])
     free = car_trees(edges, edges.free_flow_time_s, np.array([0, 1]))
     volume, _ = all_or_nothing(free, od, 6)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from abm_fixtures import default_context
 
 from model.calibration import CalibrationResult, Targets, calibrate, load_targets, write_constants
 from model.errors import VmobError
 from model.vocabulary import MODES
+from tests.abm_fixtures import default_context
 
 TARGETS = """tolerance = 0.005
 
@@ -81,9 +81,11 @@ def test_targets_that_do_not_sum_to_one_are_refused(tmp_path):
 def test_targets_missing_a_mode_or_unknown_keys_are_refused(tmp_path):
     path = tmp_path / "targets_2019.toml"
     path.write_text("tolerance = 0.005\n[shares]\ncar = 0.8\nbike = 0.2\n", encoding="utf-8")
-    with pytest.raises(VmobError, match="key 'shares'.*lacks.*light_rail"):
+    with pytest.raises(VmobError, match=r"key 'shares'.*lacks.*light_rail"):
         load_targets(path)
-    path.write_text("tolerance = 0.005\ncolour = 1\n[shares]\ncar = 1.0\nbike = 0\nwalk = 0\ns_train = 0\nlight_rail = 0\n", encoding="utf-8")
+    path.write_text(
+        "tolerance = 0.005\ncolour = 1\n[shares]\ncar = 1.0\nbike = 0\nwalk = 0\ns_train = 0\nlight_rail = 0\n", encoding="utf-8"
+    )
     with pytest.raises(VmobError, match="key 'colour': unknown key"):
         load_targets(path)
 
@@ -99,7 +101,7 @@ def test_non_convergence_is_reported_and_nothing_is_written(tmp_path):
     targets = load_targets()
     result = calibrate(default_context(), targets, sample_fraction=0.1, max_iterations=1)
     assert not result.converged and result.iterations == 1
-    with pytest.raises(VmobError, match="did not converge in 1 iterations.*shares\\."):
+    with pytest.raises(VmobError, match=r"did not converge in 1 iterations.*shares\."):
         write_constants(result, {}, tmp_path / "constants.toml")
     assert not (tmp_path / "constants.toml").exists()
 

@@ -8,7 +8,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 from model.choice import probabilities, utilities
 from model.errors import VmobError
@@ -19,11 +18,6 @@ from model.vocabulary import MODES
 CAR, BIKE, WALK, S_TRAIN, LIGHT_RAIL = (MODES.index(m) for m in ("car", "bike", "walk", "s_train", "light_rail"))
 
 SUMMER_2026 = dt.date(2026, 7, 1)
-
-
-@pytest.fixture(scope="module")
-def model():
-    return small_model()
 
 
 def _choice_inputs(model, skims=None, population=None):
@@ -105,7 +99,9 @@ def test_numpy_logit_agrees_with_biogeme(model, tmp_path, monkeypatch):
     V, available = V[picks], available[picks]
     assert len({tuple(row) for row in available}) >= 6, "the sample mixes availability patterns"
     J = len(MODES)
-    frame = pd.DataFrame({**{f"V_{m}": V[:, j] for j, m in enumerate(MODES)}, **{f"av_{m}": available[:, j].astype(float) for j, m in enumerate(MODES)}})
+    frame = pd.DataFrame(
+        {**{f"V_{m}": V[:, j] for j, m in enumerate(MODES)}, **{f"av_{m}": available[:, j].astype(float) for j, m in enumerate(MODES)}}
+    )
     database = db.Database("vmob_choice", frame)
     util = {j: Variable(f"V_{m}") for j, m in enumerate(MODES)}
     av = {j: Variable(f"av_{m}") for j, m in enumerate(MODES)}
@@ -127,7 +123,9 @@ def test_utilities_respond_to_costs_and_times(model):
     last = dataclasses.replace(pop, mode=np.full(len(pop), S_TRAIN))
     ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
     V_habit, _ = utilities(last, model.skims, model.context.zones, model.params.choice, ratio, habit=True)
-    np.testing.assert_allclose(V_habit - V, np.where(np.arange(len(MODES)) == S_TRAIN, model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0))
+    np.testing.assert_allclose(
+        V_habit - V, np.where(np.arange(len(MODES)) == S_TRAIN, model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0)
+    )
 
 
 @pytest.mark.parametrize(

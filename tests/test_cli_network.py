@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from osm_fixtures import extract_network_xml, grid_point, tiny_transit_toml, write_pbf, write_tiny_inputs
 from typer.testing import CliRunner
 
 from model import network as network_module
@@ -15,6 +13,7 @@ from model.cli import app
 from model.network import DEFAULT_BOUNDARY, DEFAULT_OSM
 from model.settings import PROJECT_ROOT
 from model.transit import DEFAULT_TRANSIT
+from tests.osm_fixtures import extract_network_xml, grid_point, tiny_transit_toml, write_pbf
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -25,11 +24,6 @@ FOOTWAY_ONLY = """<?xml version="1.0" encoding="UTF-8"?>
   <way id="10" version="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>
 </osm>
 """
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> dict[str, Path]:
-    return write_tiny_inputs(tmp_path_factory.mktemp("cli"))
 
 
 def invoke(*args: str):
@@ -78,7 +72,12 @@ BAD_INPUTS = {
     "malformed xml": ("broken.osm", "<osm><node id='1'", None, ["broken.osm", "malformed OSM XML"]),
     "no drivable edge": ("paths.osm", FOOTWAY_ONLY, None, ["paths.osm", "no drivable edge"]),
     "unknown file type": ("roads.shp", "not a network", None, ["roads.shp", "unknown network file type"]),
-    "stop not a station": (None, None, tiny_transit_toml().replace('"North St."]\nminutes', '"Nord St."]\nminutes'), ["line A", "Nord St."]),
+    "stop not a station": (
+        None,
+        None,
+        tiny_transit_toml().replace('"North St."]\nminutes', '"Nord St."]\nminutes'),
+        ["line A", "Nord St."],
+    ),
     "station far from streets": (None, None, far_station_transit(), ["Far Away St.", "km from the nearest walkable street"]),
 }
 

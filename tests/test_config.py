@@ -50,7 +50,11 @@ def test_nested_and_quoted_parameter_paths_are_the_same(tmp_path: Path) -> None:
 
 
 def test_resolved_toml_reads_back_to_the_same_config(tmp_path: Path) -> None:
-    text = 'replications = 2\nend_year = 2030\n' + MINIMAL + '[sweep]\nmode = "list"\nparameters = {"parameters.choice.coefficients.habit" = [0.5, 1.0]}\n'
+    text = (
+        "replications = 2\nend_year = 2030\n"
+        + MINIMAL
+        + '[sweep]\nmode = "list"\nparameters = {"parameters.choice.coefficients.habit" = [0.5, 1.0]}\n'
+    )
     config = load_config(write(tmp_path, text))
     resolved = resolved_toml(config)
     assert "sample_fraction = 1.0" in resolved and "seeds = [1, 2]" in resolved

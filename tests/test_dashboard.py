@@ -25,11 +25,11 @@ from pydantic import BaseModel, Field
 
 pytest.importorskip("solara", reason="the dashboard extra is not installed (pip install -e '.[test]')")
 
-from model import report  # noqa: E402
-from model.app import RESULTS_ENV, controls, runs  # noqa: E402
-from model.config import load_config  # noqa: E402
-from model.errors import VmobError  # noqa: E402
-from model.levers import SpeedLimit  # noqa: E402
+from model import report
+from model.app import RESULTS_ENV, controls, runs
+from model.config import load_config
+from model.errors import VmobError
+from model.levers import SpeedLimit
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -424,8 +424,13 @@ def test_vmob_dashboard_stops_quietly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "vmob.log"
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-c", "from model.cli import app; app()", "dashboard", "--port", str(port), "--results", str(tmp_path)],
-                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from model.cli import app; app()", "dashboard", "--port", str(port), "--results", str(tmp_path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(f"http://127.0.0.1:{port}/", process, log)
         process.send_signal(signal.SIGTERM)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from osm_fixtures import write_tiny_inputs
-from test_experiments import LEAN_OUTPUTS, experiment
 
 from model.effects import EFFECT_COLUMNS, baseline_label, effects_markdown, paired_effects
 from model.experiments import run_experiment
 from model.outputs import TABLES
+from tests.osm_fixtures import write_tiny_inputs
+from tests.test_experiments import LEAN_OUTPUTS, experiment
 
 
 def synthetic_summary(seeds: int, effect: float, pair_noise: float, seed_noise: float = 0.02) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pytest
 
 from model.emissions import (
     SpeedClampWarning,
-    co2_accounting,
     biofuel_energy_share,
+    co2_accounting,
     co2_g_per_km,
     electricity_intensity_g_per_kwh,
     energy_co2_t,
@@ -90,8 +91,11 @@ def test_nan_speed_is_an_error(factors):
 
 
 def test_fuel_conversion_chain(factors):
-    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h (parameters.md §1: ~180 g/km
-    for fossil fuel), times the fossil share of the 2019 blend (E5: 3.34 %, B7: 6.44 % bio energy)."""
+    """MJ -> kg -> litres -> kg CO2, by hand for petrol at 50 km/h.
+
+    parameters.md §1: ~180 g/km for fossil fuel, times the fossil share of the 2019 blend
+    (E5: 3.34 %, B7: 6.44 % bio energy).
+    """
     mj = energy_mj_per_km("petrol", np.array([50.0]), factors)[0]
     kg_fuel = mj / 43.2
     litres = kg_fuel / 0.745
@@ -112,7 +116,7 @@ def test_bev_kwh_times_intensity(factors):
 def test_bev_co2_falls_with_intensity(factors):
     years = [2013, 2015, 2017, 2019, 2020, 2023, 2030, 2035]
     g = [float(co2_g_per_km("bev", 80.0, y, factors)) for y in years]
-    assert all(b < a for a, b in zip(g, g[1:], strict=False))
+    assert all(b < a for a, b in itertools.pairwise(g))
 
 
 def test_truck_factor(factors):

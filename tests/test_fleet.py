@@ -7,7 +7,6 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from abm_fixtures import small_model
 
 from model.errors import VmobError
 from model.fleet import (
@@ -27,6 +26,7 @@ from model.fleet import (
 )
 from model.parameters import load_parameters
 from model.vocabulary import POWERTRAINS
+from tests.abm_fixtures import small_model
 
 YEARS = range(2019, 2051)
 FOSSIL = [POWERTRAINS.index("petrol"), POWERTRAINS.index("diesel")]

@@ -28,11 +28,10 @@ from model.errors import VmobError
 from model.files import read_toml
 from model.inventory import INVENTORY_VALUES
 from model.parameters import load_parameter_data, validate_parameters
-from model.simulation import ModelContext, MobilityModel
+from model.simulation import MobilityModel, ModelContext
 from model.through_traffic import load_counts
 from model.transit import load_transit
 from model.zones import load_zones
-from osm_fixtures import write_tiny_inputs
 
 #: Overrides that make the population fit the tiny test network (as the runner's tests do).
 TINY_OVERRIDES = {"population.gravity.target_mean_km": 2.0}
@@ -52,11 +51,6 @@ SPECIAL = st.sampled_from(
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tiny_inputs(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def tiny_context(tiny: dict[str, Path]) -> ModelContext:
     return ModelContext.load(
         network=tiny["osm"], zones=tiny["zones"], transit=tiny["transit"], counts=tiny["counts"], boundary=tiny["boundary"]
@@ -69,10 +63,10 @@ def leaves(data: Any, prefix: tuple = ()) -> Iterator[tuple]:
         yield prefix
     if isinstance(data, dict):
         for key, value in data.items():
-            yield from leaves(value, prefix + (key,))
+            yield from leaves(value, (*prefix, key))
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from leaves(value, prefix + (index,))
+            yield from leaves(value, (*prefix, index))
 
 
 def get(data: Any, path: tuple) -> Any:

@@ -27,7 +27,6 @@ from model.settings import PARAMETERS_DIR
 from model.simulation import MobilityModel, ModelContext
 from model.transit import load_transit
 from model.zones import check_home_zones_near, load_zones
-from osm_fixtures import write_tiny_inputs
 
 LEVER_START = "2025-01-01"
 
@@ -80,11 +79,6 @@ def override_error(overrides: dict) -> str:
     with pytest.raises(VmobError) as info:
         load_parameters(overrides, source="exp.toml: parameters")
     return str(info.value)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return write_tiny_inputs(tmp_path_factory.mktemp("tiny"))
 
 
 # ------------------------------------------------------------ NaN and infinity in parameter files

@@ -151,7 +151,10 @@ def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, pa
     # through traffic: same vehicle-km, less CO2 per km at the lower speed
     assert s.loc[2021, "co2_through_t"] < b.loc[2021, "co2_through_t"]
     vk, vb = model.results()["vehicle_km"], baseline_short.results()["vehicle_km"]
-    through = lambda t: t[(t["year"] == 2021) & (t["traffic"] == "through")]["vkm_per_year"].sum()  # noqa: E731
+
+    def through(table):
+        return table[(table["year"] == 2021) & (table["traffic"] == "through")]["vkm_per_year"].sum()
+
     assert through(vk) == pytest.approx(through(vb))
     assert s.loc[2021, "co2_territorial_t"] < b.loc[2021, "co2_territorial_t"]
 

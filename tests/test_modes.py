@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from abm_fixtures import small_model
 
 from model.choice import MODE_RULES, ChoiceInputs, ModeRule
 from model.errors import VmobError
 from model.parameters import load_parameters
 from model.vocabulary import MODES, Mode, known_modes, mode_table, register_mode, unregister_mode
+from tests.abm_fixtures import small_model
 
 #: Shared e-scooters (assumption for the test): 20 km/h on the bike network, up to 6 km,
 #: 10 DKK to unlock plus 2.5 DKK a minute.
@@ -50,10 +50,14 @@ def test_a_model_with_an_extra_mode_from_data_runs_a_year(e_scooter):
     residents = split[split["road_user"] == "resident"].set_index("mode")
     assert set(residents.index) == {*MODES, "e_scooter"}
     assert 0.0 < residents.loc["e_scooter", "share"] < residents.loc["bike", "share"]
-    scooter_km = residents.loc["e_scooter", "pkm_per_year"] / (residents.loc["e_scooter", "trips_per_weekday"] * model.params.assignment.working_days_per_year)
+    scooter_km = residents.loc["e_scooter", "pkm_per_year"] / (
+        residents.loc["e_scooter", "trips_per_weekday"] * model.params.assignment.working_days_per_year
+    )
     assert 0.0 < scooter_km <= SCOOTER_MAX_KM
     riders = [agent for agent in model.agents if agent.mode == "e_scooter"]
-    assert riders and all(model.skims.bike_dist_km[model.population.home[a.index], model.population.work[a.index]] <= SCOOTER_MAX_KM for a in riders)
+    assert riders and all(
+        model.skims.bike_dist_km[model.population.home[a.index], model.population.work[a.index]] <= SCOOTER_MAX_KM for a in riders
+    )
 
 
 def test_the_extra_mode_draws_its_riders_from_the_other_modes(e_scooter):
@@ -83,9 +87,8 @@ def test_the_vocabulary_refuses_unknown_nests_and_conflicting_registrations():
 
 
 def test_calibration_asks_for_a_target_share_of_the_extra_mode(e_scooter):
-    from abm_fixtures import default_context
-
     from model.calibration import calibrate, load_targets
+    from tests.abm_fixtures import default_context
 
     base = load_parameters()
     overrides = {"choice.modes": [*base.choice.modes, "e_scooter"], "choice.constants": {**base.choice.constants, "e_scooter": -1.0}}

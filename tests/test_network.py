@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import osmnx as ox
 import pytest
 import shapely.geometry
-from osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
 
 from model import network as net
 from model.network import load_network, read_graph, save_cached
 from model.parameters import load_section
 from model.zones import load_zones
+from tests.osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
 
 COMPARED = (
     "length", "lanes", "lanes_total", "maxspeed_kph", "speed_kph", "capacity_vph", "travel_time",
@@ -278,7 +279,7 @@ def test_boundary_without_polygon_is_an_error(tiny_files, tmp_path):
     osm, _ = tiny_files
     empty = tmp_path / "empty.geojson"
     empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}), encoding="utf-8")
-    with pytest.raises(net.VmobError, match="empty.geojson"):
+    with pytest.raises(net.VmobError, match=re.escape("empty.geojson")):
         load_network(osm, boundary=empty)
 
 

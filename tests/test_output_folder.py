@@ -10,15 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from osm_fixtures import write_tiny_inputs
-from runner_fixtures import (
-    LEAN_OUTPUTS,
-    OUTPUTS,
-    SLOW_MOTORWAY,
-    experiment,
-    vmob,
-    wait_for,
-)
 from typer.testing import CliRunner
 
 from model import experiments, output_folder
@@ -27,6 +18,15 @@ from model.experiments import git_state, run_experiment
 from model.output_folder import LOCK_FILE, read_lock_record
 from model.outputs import TABLES
 from model.report import FIGURE_LIST
+from tests.osm_fixtures import write_tiny_inputs
+from tests.runner_fixtures import (
+    LEAN_OUTPUTS,
+    OUTPUTS,
+    SLOW_MOTORWAY,
+    experiment,
+    vmob,
+    wait_for,
+)
 
 #: Tables and link files a full run writes and a lean one does not.
 LEAN_LEAVES_OUT = sorted(set(TABLES) - {"summary"})
@@ -49,8 +49,10 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def hidden_leftovers(folder: Path) -> list[str]:
-    """Hidden files and folders under ``folder`` other than the lock file and the report's list of its
-    figures: what an interrupted write leaves."""
+    """What an interrupted write leaves: hidden files and folders under ``folder``.
+
+    The lock file and the report's list of its figures do not count.
+    """
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name not in {LOCK_FILE, FIGURE_LIST})
 
 
@@ -60,7 +62,8 @@ def assert_consistent(folder: Path) -> None:
     package = json.loads((folder / "datapackage.json").read_text())
     assert package["vmob"]["config_hash"] == manifest["config_hash"]
     assert all((folder / name).is_file() for name in manifest["files"])
-    assert {r["name"] for r in package["resources"]} == {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")} - {"runs"}
+    csv_tables = {n.removesuffix(".csv") for n in manifest["files"] if n.endswith(".csv")}
+    assert {r["name"] for r in package["resources"]} == csv_tables - {"runs"}
 
 
 # ------------------------------------------------------------------------------------ the lock
@@ -223,7 +226,9 @@ def test_changed_scenario_set_needs_force_and_leaves_no_stale_rows(tmp_path: Pat
     path.write_text(path.read_text().replace(SLOW_MOTORWAY.replace("limit_kph = 90", "limit_kph = 80"), ""))
     code, output = invoke("run", str(path), "--out", str(results), "--workers", "1")
     assert code == 1 and output.count("\n") == 1
-    assert output.startswith(f"error: {folder} holds results of experiment 'tiny' (from {path.resolve()}) and this config differs: without slow.")
+    assert output.startswith(
+        f"error: {folder} holds results of experiment 'tiny' (from {path.resolve()}) and this config differs: without slow."
+    )
     assert (folder / "summary.csv").read_bytes() == before  # nothing replaced
 
     code, output = invoke("run", str(path), "--out", str(results), "--workers", "1", "--force")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -187,7 +188,7 @@ def test_negative_value_raises(tables, tmp_path: Path):
     bad = dict(tables)
     bad["vehicle_km"] = tables["vehicle_km"].copy()
     bad["vehicle_km"].loc[0, "vkm_per_year"] = -1.0
-    with pytest.raises(VmobError, match="'vehicle_km'.*vkm_per_year"):
+    with pytest.raises(VmobError, match=r"'vehicle_km'.*vkm_per_year"):
         write_tables(bad, tmp_path / "bad", experiment_name="bad")
     assert list((tmp_path / "bad").iterdir()) == []
 
@@ -228,7 +229,7 @@ def test_unknown_table_name(tables, tmp_path: Path):
 
 
 def test_read_tables_without_package(tmp_path: Path):
-    with pytest.raises(VmobError, match="datapackage.json"):
+    with pytest.raises(VmobError, match=re.escape("datapackage.json")):
         read_tables(tmp_path)
 
 

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from abm_fixtures import default_context, small_model
 
 from model.errors import VmobError
 from model.parameters import load_parameters
 from model.population import calibrate_gravity, synthesize, trip_length_distribution, weights_in
 from model.settings import BASE_YEAR
-
-
-@pytest.fixture(scope="module")
-def model():
-    return small_model()
+from tests.abm_fixtures import default_context, small_model
 
 
 def test_resident_commuters_match_population_times_commuting_rate(model):

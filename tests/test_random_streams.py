@@ -7,12 +7,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 import model.simulation as simulation
-from model.vocabulary import MODES
 from model.levers import SpeedLimit
 from model.random_streams import RandomStreams
+from model.vocabulary import MODES
+from tests.abm_fixtures import small_model
 
 SAMPLE = 0.05
 

@@ -15,7 +15,7 @@ from model.cli import app
 from model.errors import VmobError
 from model.outputs import read_tables
 from model.report import build_report, headline_table
-from report_fixtures import Scenario, default_scenarios, write_demo_results
+from tests.report_fixtures import Scenario, default_scenarios, write_demo_results
 
 
 @pytest.fixture(scope="session")
@@ -215,7 +215,7 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     (figures / "notes.svg").write_bytes(b"<svg/>")
     # a figure an earlier report drew that this one does not draw again (a scenario since renamed)
     (figures / "car_volume_change_old_name_2030.png").write_bytes(b"stale")
-    (figures / ".report-files.json").write_text(json.dumps(drawn + ["car_volume_change_old_name_2030.png"]))
+    (figures / ".report-files.json").write_text(json.dumps([*drawn, "car_volume_change_old_name_2030.png"]))
     outside = tmp_path / "elsewhere_runs"
     outside.mkdir()
     (outside / "keep.parquet").write_bytes(b"not the report's")
@@ -315,7 +315,7 @@ def test_damaged_folder_gives_one_error_line(made: dict[str, Path], tmp_path: Pa
 
 
 def test_network_map_to_an_unwritable_path_gives_one_error_line(tmp_path: Path) -> None:
-    from osm_fixtures import write_tiny_inputs
+    from tests.osm_fixtures import write_tiny_inputs
 
     tiny = write_tiny_inputs(tmp_path / "inputs")
     blocker = tmp_path / "a_file"

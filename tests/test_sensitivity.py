@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from osm_fixtures import write_tiny_inputs
-from test_experiments import experiment
 from typer.testing import CliRunner
 
 from model.cli import app
 from model.errors import VmobError
 from model.parameters import load_parameter_data
 from model.sensitivity import load_sensitivity, numeric_leaves, top_parameters
+from tests.osm_fixtures import write_tiny_inputs
+from tests.test_experiments import experiment
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RANGES = """

@@ -10,13 +10,13 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import SAMPLE, default_context, small_model
 
 from model.agents import Commuter
 from model.choice import probabilities, utilities
 from model.parameters import load_parameters
 from model.simulation import MobilityModel, habit_steady_state, reference_date
 from model.vocabulary import MODES
+from tests.abm_fixtures import SAMPLE, default_context, small_model
 
 CAR, S_TRAIN = MODES.index("car"), MODES.index("s_train")
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
 import pytest
-from osm_fixtures import write_tiny_inputs
 
 from model.edges import EdgeArrays, edge_arrays
 from model.network import Network, load_network
 from model.parameters import load_parameters
-from model.skims import SkimSettings, Skims, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
+from model.skims import Skims, SkimSettings, ZoneGraph, _station_access, build_skims, shortest_trees, skim_settings
 from model.transit import Transit, load_transit
 from model.zones import Zones, load_zones
+from tests.osm_fixtures import write_tiny_inputs
 
 BEFORE_LETBANE = dt.date(2025, 10, 25)
 PHASE_ONE = dt.date(2025, 11, 1)
@@ -64,7 +65,7 @@ def zone_pairs(tiny: Tiny):
 
 
 def path_sum(graph: nx.MultiGraph, path: list[int], weight: str) -> float:
-    return sum(min(d[weight] for d in graph.get_edge_data(a, b).values()) for a, b in zip(path[:-1], path[1:]))
+    return sum(min(d[weight] for d in graph.get_edge_data(a, b).values()) for a, b in itertools.pairwise(path))
 
 
 def test_car_times_equal_networkx(tiny):

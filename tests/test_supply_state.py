@@ -6,7 +6,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from abm_fixtures import default_context
 
 from model.levers import SpeedLimit, StationStop
 from model.parameters import load_parameters
@@ -16,27 +15,22 @@ from model.supply_state import SupplyState
 DATE = dt.date(2019, 7, 1)
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    return default_context()
-
-
 @pytest.fixture()
-def supply(ctx):
-    return SupplyState.initial(ctx.edges, ctx.transit, {2019: 1.0, 2029: 11.0})
+def supply(context):
+    return SupplyState.initial(context.edges, context.transit, {2019: 1.0, 2029: 11.0})
 
 
-def settings(ctx):
-    return skim_settings(load_parameters().choice, ctx.network.parameters.speeds_kph)
+def settings(context):
+    return skim_settings(load_parameters().choice, context.network.parameters.speeds_kph)
 
 
-def test_levers_change_the_runs_copy_never_the_shared_inputs(ctx, supply):
-    limits = ctx.edges.maxspeed_kph.copy()
+def test_levers_change_the_runs_copy_never_the_shared_inputs(context, supply):
+    limits = context.edges.maxspeed_kph.copy()
     SpeedLimit(kind="speed_limit", start=DATE, road_category=["motorway"], limit_kph=80).apply(supply, DATE)
-    motorway = ctx.edges.drive & (ctx.edges.road_category == "motorway")
+    motorway = context.edges.drive & (context.edges.road_category == "motorway")
     assert np.allclose(supply.edges.maxspeed_kph[motorway], 80) and not np.allclose(limits[motorway], 80)
-    np.testing.assert_array_equal(ctx.edges.maxspeed_kph, limits)
-    other = SupplyState.initial(ctx.edges, ctx.transit, {2019: 1.0})
+    np.testing.assert_array_equal(context.edges.maxspeed_kph, limits)
+    other = SupplyState.initial(context.edges, context.transit, {2019: 1.0})
     np.testing.assert_array_equal(other.edges.maxspeed_kph, limits)
 
 
@@ -53,19 +47,18 @@ def test_the_station_stop_lever_stops_the_line_and_records_the_improvements(supp
     assert "Vallensbæk St." in next(line for line in supply.transit.running(DATE) if line.id == "E").stops
 
 
-def test_the_skims_read_the_station_improvements(ctx, supply):
-    before = supply.skims(ctx.zones, ctx.anchors, DATE, settings(ctx)).transit["s_train"]
+def test_the_skims_read_the_station_improvements(context, supply):
+    before = supply.skims(context.zones, context.anchors, DATE, settings(context)).transit["s_train"]
     supply.improve_station("Vallensbæk St.", transfer_min_saved=0.0, bike_parking_min_saved=2.0)
-    after = supply.skims(ctx.zones, ctx.anchors, DATE, settings(ctx)).transit["s_train"]
+    after = supply.skims(context.zones, context.anchors, DATE, settings(context)).transit["s_train"]
     assert (after.available >= before.available).all()
     both = before.available & after.available
     assert not np.array_equal(after.access_min[both], before.access_min[both]), "the skims ignored the improvement"
 
 
 def test_parking_charges_in_the_supply_state_move_commuters_out_of_cars():
-    from abm_fixtures import small_model
-
     from model.vocabulary import MODES
+    from tests.abm_fixtures import small_model
 
     base, priced = small_model(sample_fraction=0.1), small_model(sample_fraction=0.1)
     assert priced.supply.parking_dkk_per_trip == load_parameters().choice.costs.parking_dkk_per_trip

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 from model.assignment import bpr_time_s
 from model.emissions import other_local_vkm
 from model.skims import car_trees
 from model.yearly_tables import link_vkm, mode_split, rail_inside_share, visitor_od, year_tables
+from tests.abm_fixtures import small_model
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +22,14 @@ def stepped():
 
 
 def test_mode_split_shares_sum_to_one_and_pkm_is_trips_times_distance(stepped):
-    model, state = stepped
+    _, state = stepped
     split = mode_split(state)
     assert split.groupby("road_user")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
     a = state.params.assignment
     pop = state.population
     car = pop.mode == [m.name for m in state.modes].index("car")
-    expected = (state.weights * a.attendance * 2.0 * a.working_days_per_year * state.skims.car_dist_km[pop.home, pop.work])[car & pop.resident].sum()
+    pkm = state.weights * a.attendance * 2.0 * a.working_days_per_year * state.skims.car_dist_km[pop.home, pop.work]
+    expected = pkm[car & pop.resident].sum()
     resident_car = split[(split["road_user"] == "resident") & (split["mode"] == "car")]
     assert resident_car["pkm_per_year"].item() == pytest.approx(expected, rel=1e-12)
 
@@ -42,7 +43,8 @@ def test_commute_vehicle_km_equal_daily_cars_times_route_length(stepped):
     # Commuters without a household car who go by car get a lift: they add no car of their own.
     car = (pop.mode == [m.name for m in state.modes].index("car")) & (pop.powertrain >= 0)
     n = state.n_zones
-    od = np.bincount(pop.home * n + pop.work, weights=state.weights * a.attendance * 2.0 / a.car_occupancy * car, minlength=n * n).reshape(n, n)
+    cars = state.weights * a.attendance * 2.0 / a.car_occupancy * car
+    od = np.bincount(pop.home * n + pop.work, weights=cars, minlength=n * n).reshape(n, n)
     np.fill_diagonal(od, 0.0)
     trees = car_trees(state.edges, bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta), state.zone_nodes)
     expected = (od * trees.dist_km).sum() * a.working_days_per_year
@@ -58,7 +60,9 @@ def test_through_traffic_is_netted_once_then_kept_and_stays_inside(stepped):
     halved = link_vkm(state, first.through_net_daily / 2.0)
     through = first.frame[first.frame["traffic"] == "through"]
     assert set(through["area"]) == {"inside"}
-    assert halved.frame.loc[halved.frame["traffic"] == "through", "vkm_per_year"].sum() == pytest.approx(through["vkm_per_year"].sum() / 2.0)
+    assert halved.frame.loc[halved.frame["traffic"] == "through", "vkm_per_year"].sum() == pytest.approx(
+        through["vkm_per_year"].sum() / 2.0
+    )
 
 
 def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):

@@ -26,7 +26,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, SupportsFloat, cast
 
 import annotated_types
 import numpy as np
@@ -153,13 +153,13 @@ def field_control(name: str, info: FieldInfo, documented: str = "") -> FieldCont
     bounds: dict[str, Any] = {}
     for constraint in info.metadata:
         if isinstance(constraint, annotated_types.Ge):
-            bounds.update(minimum=float(constraint.ge))
+            bounds.update(minimum=float(cast(SupportsFloat, constraint.ge)))
         elif isinstance(constraint, annotated_types.Gt):
-            bounds.update(minimum=float(constraint.gt), exclusive_minimum=True)
+            bounds.update(minimum=float(cast(SupportsFloat, constraint.gt)), exclusive_minimum=True)
         elif isinstance(constraint, annotated_types.Le):
-            bounds.update(maximum=float(constraint.le))
+            bounds.update(maximum=float(cast(SupportsFloat, constraint.le)))
         elif isinstance(constraint, annotated_types.Lt):
-            bounds.update(maximum=float(constraint.lt), exclusive_maximum=True)
+            bounds.update(maximum=float(cast(SupportsFloat, constraint.lt)), exclusive_maximum=True)
     widget, choices = _widget(name, annotation)
     return FieldControl(
         name=name, widget=widget, label=_words(name), help=info.description or documented,
@@ -227,7 +227,7 @@ def _documented_fields(path: Path = LEVER_DOCS) -> dict[str, dict[str, str]]:
 # ----------------------------------------------------------------------------- choices from the inputs
 
 
-def choices(control: FieldControl, context: "ModelContext") -> list[str]:
+def choices(control: FieldControl, context: ModelContext) -> list[str]:
     """The values a select offers: a ``Literal``'s, or the inputs' roads (inside the boundary first), lines or stations."""
     if isinstance(control.choices, tuple):
         return list(control.choices)
@@ -241,7 +241,7 @@ def choices(control: FieldControl, context: "ModelContext") -> list[str]:
     return sorted(context.transit.stations)
 
 
-def road_state(roads: list[str], context: "ModelContext") -> str:
+def road_state(roads: list[str], context: ModelContext) -> str:
     """What the roads are today: posted limits and total lanes, inside and outside the boundary.
 
     E.g. ``"Søndre Ringvej: 60 km/h, 4 lanes inside; 60 km/h, 4 lanes outside"``.
@@ -281,7 +281,9 @@ def initial_values(kind: str, examples: list[Lever] | None = None) -> dict[str, 
             return values_of(lever)
     cls = lever_classes()[kind]
     return {
-        control.name: _to_widget(control, None if control.required else cls.model_fields[control.name].get_default(call_default_factory=True))
+        control.name: _to_widget(
+            control, None if control.required else cls.model_fields[control.name].get_default(call_default_factory=True)
+        )
         for control in form(kind).fields
     }
 

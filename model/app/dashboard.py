@@ -21,7 +21,8 @@ import html
 import logging
 import threading
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import solara
 import solara.lab

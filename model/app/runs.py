@@ -14,6 +14,7 @@ confines a chosen results folder to the results root.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -96,10 +97,10 @@ def strip_paths(text: str, roots: tuple[Path, ...] | None = None) -> str:
 
 
 _context_lock = threading.Lock()
-_context: "ModelContext | None" = None
+_context: ModelContext | None = None
 
 
-def context() -> "ModelContext":
+def context() -> ModelContext:
     """The embedded Vallensbæk inputs, read once for the server's lifetime."""
     global _context
     with _context_lock:
@@ -166,7 +167,7 @@ class Run:
     residents: int
     seconds: float
 
-    def relabelled(self, label: str) -> "Run":
+    def relabelled(self, label: str) -> Run:
         """The same run under another label."""
         return Run(label, {k: t.assign(scenario=label) for k, t in self.tables.items()},
                    self.link_volumes.assign(scenario=label), self.residents, self.seconds)
@@ -176,7 +177,7 @@ _reference_lock = threading.Lock()
 _reference_cache: dict[RunSettings, Run] = {}
 
 
-def check_run_levers(levers: list["Lever"], settings: RunSettings) -> None:
+def check_run_levers(levers: list[Lever], settings: RunSettings) -> None:
     """The checks of an experiment's levers against the inputs and the run's years (one line, naming the lever)."""
     from model.levers import check_levers
 
@@ -184,7 +185,7 @@ def check_run_levers(levers: list["Lever"], settings: RunSettings) -> None:
     check_levers(levers, context(), BASE_YEAR, settings.end_year, "levers")
 
 
-def simulate(levers: list["Lever"], label: str, settings: RunSettings, tick: Callable[[], None] = lambda: None) -> Run:
+def simulate(levers: list[Lever], label: str, settings: RunSettings, tick: Callable[[], None] = lambda: None) -> Run:
     """Run one scenario over every seed of ``settings``; ``tick`` is called after each simulated year."""
     from model.simulation import MobilityModel
 
@@ -208,7 +209,7 @@ def simulate(levers: list["Lever"], label: str, settings: RunSettings, tick: Cal
                residents, time.perf_counter() - started)
 
 
-def run_scenario(levers: list["Lever"], label: str, settings: RunSettings,
+def run_scenario(levers: list[Lever], label: str, settings: RunSettings,
                  progress: Callable[[float], None] = lambda _: None) -> tuple[Run, Run]:
     """Run the reference (cached) and the scenario with the same sample and seeds: ``(reference, scenario)``.
 
@@ -477,10 +478,10 @@ def draw_figures(view: View) -> list[PageFigure]:
         year = int(years[np.argmin(np.abs(years - report.MAP_YEAR))])
         present = set(view.link_volumes["scenario"])
         for label in [label for label in order[1:] if label in present][:MAX_MAPS]:
-            drawn.append((f"map_{plots.slug(label)}", f"Car traffic {year}: '{label}' against '{ref}'",
-                          lambda out, label=label: plots.car_volume_change_map(
-                              view.link_volumes, view.links, out, scenario=label, year=year, reference=ref,
-                              boundary=view.boundary, source=view.source)))
+            draw_map = functools.partial(
+                plots.car_volume_change_map, view.link_volumes, view.links, scenario=label, year=year, reference=ref,
+                boundary=view.boundary, source=view.source)
+            drawn.append((f"map_{plots.slug(label)}", f"Car traffic {year}: '{label}' against '{ref}'", draw_map))
     figures = []
     with tempfile.TemporaryDirectory(prefix="vmob-dashboard-") as tmp:
         for key, title, draw in drawn:

@@ -18,6 +18,7 @@ segments).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -51,7 +52,7 @@ def inside_boundary(p: tuple[float, float]) -> bool:
     """Ray-casting point-in-polygon test for (lat, lon) against the boundary's outer ring."""
     x, y = p[1], p[0]
     inside = False
-    for (x1, y1), (x2, y2) in zip(BOUNDARY, BOUNDARY[1:]):
+    for (x1, y1), (x2, y2) in itertools.pairwise(BOUNDARY):
         if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside
@@ -159,14 +160,17 @@ HMW = [  # Hillerødmotorvejen (route 16) from Gladsaxe Trafikplads to Hillerød
 # Small geometry helpers (local equirectangular metres; fine at this scale)
 # --------------------------------------------------------------------------------------
 def to_xy(p: tuple[float, float]) -> tuple[float, float]:
+    """Local metres east and north of (LAT0, 12.4°E) of a (lat, lon) point."""
     return ((p[1] - 12.4) * M_PER_DEG_LON, (p[0] - LAT0) * M_PER_DEG_LAT)
 
 
 def to_ll(x: float, y: float) -> tuple[float, float]:
+    """The (lat, lon) of a point given in local metres (the inverse of :func:`to_xy`)."""
     return (LAT0 + y / M_PER_DEG_LAT, 12.4 + x / M_PER_DEG_LON)
 
 
 def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance in metres between two (lat, lon) points."""
     ax, ay = to_xy(a)
     bx, by = to_xy(b)
     return math.hypot(bx - ax, by - ay)
@@ -176,6 +180,8 @@ def dist(a: tuple[float, float], b: tuple[float, float]) -> float:
 # Builders
 # --------------------------------------------------------------------------------------
 class Builder:
+    """Collects the nodes and ways of the network and numbers them in order of creation."""
+
     def __init__(self) -> None:
         self.nodes: dict[int, tuple[float, float]] = {}
         self.named: dict[str, int] = {}
@@ -186,6 +192,7 @@ class Builder:
 
     # nodes --------------------------------------------------------------------------
     def add_node(self, ll: tuple[float, float], comment: str = "") -> int:
+        """Add a node at ``ll`` (rounded to 7 decimals) and return its id."""
         nid = self.next_node
         self.next_node += 1
         self.nodes[nid] = (round(ll[0], 7), round(ll[1], 7))
@@ -215,7 +222,7 @@ class Builder:
         """
         step = step or DENSIFY_M["local"]
         out = [refs[0]]
-        for a, b in zip(refs, refs[1:]):
+        for a, b in itertools.pairwise(refs):
             pa, pb = self.nodes[a], self.nodes[b]
             L = dist(pa, pb)
             mid = ((pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2)
@@ -274,7 +281,7 @@ class Motorway:
         self.names = [k for k, _ in pts]
         self.ll = [p for _, p in pts]
         self.s = [0.0]
-        for a, b in zip(self.ll, self.ll[1:]):
+        for a, b in itertools.pairwise(self.ll):
             self.s.append(self.s[-1] + dist(a, b))
         self.segments = segments  # (until_vertex_key, tags) in fwd order
         self.events = sorted(set(round(e, 1) for e in events) | set(round(x, 1) for x in self.s))
@@ -282,6 +289,7 @@ class Motorway:
         self.bwd: dict[float, int] = {}
 
     def at(self, key: str) -> float:
+        """Arc length (m) of the named centreline vertex ``key``."""
         return self.s[self.names.index(key)]
 
     def point(self, s: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -296,8 +304,9 @@ class Motorway:
         raise ValueError(s)
 
     def build(self) -> None:
+        """Create both carriageways' nodes at every event and densified point, then their ways by tag segment."""
         samples: list[float] = []
-        for a, b in zip(self.events, self.events[1:]):
+        for a, b in itertools.pairwise(self.events):
             samples.append(a)
             k = int((b - a) // DENSIFY_M["motorway"])
             samples += [a + (b - a) * i / (k + 1) for i in range(1, k + 1)]
@@ -310,7 +319,7 @@ class Motorway:
         keys = sorted(self.fwd)
         # split into ways by tag segment
         bounds = [0.0] + [self.at(k) for k, _ in self.segments]
-        for (until, tags), lo in zip(self.segments, bounds):
+        for (until, tags), lo in zip(self.segments, bounds, strict=False):  # bounds has one more: the last end
             hi = self.at(until)
             part = [s for s in keys if lo - 0.05 <= s <= hi + 0.05]
             B.way([self.fwd[s] for s in part], {**tags, "oneway": "yes"},
@@ -320,6 +329,7 @@ class Motorway:
                   f"{tags['name']} {self.key} bwd {until}->...", step=1e9)
 
     def node(self, s: float, carriageway: str) -> int:
+        """Id of the carriageway node (``'fwd'`` or ``'bwd'``) at arc length ``s``."""
         table = self.fwd if carriageway == "fwd" else self.bwd
         return table[round(s, 1)]
 
@@ -332,11 +342,13 @@ class Motorway:
 
 
 def link_tags(ref: str, lanes: str = "1", maxspeed: str = "60") -> dict[str, str]:
+    """OSM tags of a one-lane-by-default motorway ramp with reference ``ref``."""
     return {"highway": "motorway_link", "oneway": "yes", "lanes": lanes, "maxspeed": maxspeed,
             "ref": ref, "bicycle": "no", "foot": "no"}
 
 
 def mw_tags(name: str, ref: str, lanes: int, maxspeed: int, src: str, **extra: str) -> dict[str, str]:
+    """OSM tags of a motorway carriageway, with the facts citation ``src`` and any extra tags."""
     return {"highway": "motorway", "name": name, "ref": ref, "lanes": str(lanes), "maxspeed": str(maxspeed),
             "bicycle": "no", "foot": "no", "source:facts": src, **extra}
 
@@ -447,6 +459,7 @@ def terminal(mw: Motorway, at_end: bool, local: int, ref: str) -> None:
 # Tag helpers for ordinary roads
 # --------------------------------------------------------------------------------------
 def rd(hw: str, name: str, lanes: int | None, speed: int, src: str, **extra: str) -> dict[str, str]:
+    """OSM tags of an ordinary road of class ``hw`` with the facts citation ``src`` and any extra tags."""
     t = {"highway": hw, "name": name, "maxspeed": str(speed), "source:facts": src}
     if lanes is not None:
         t["lanes"] = str(lanes)
@@ -842,6 +855,7 @@ terminal(m4n, True, B.named["blb_w"], "O4")
 # Write OSM XML
 # --------------------------------------------------------------------------------------
 def write() -> None:
+    """Write the nodes and ways as OSM XML to ``vallensbaek.osm``."""
     lat = [p[0] for p in B.nodes.values()]
     lon = [p[1] for p in B.nodes.values()]
     lines = [

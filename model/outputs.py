@@ -269,8 +269,8 @@ def _inventory_schema() -> dict[str, Any]:
     t = "t/year"
     keys = ["accounting", "source", "powertrain", "carrier", "road_category", "area", "traffic", "road_user"]
     return {
-        "fields": _KEY_FIELDS
-        + [
+        "fields": [
+            *_KEY_FIELDS,
             _field("accounting", "string", "territorial: emitted inside the boundary by anyone; "
                    "resident: emitted anywhere by residents. Never add the two.", enum=ACCOUNTINGS, required=True),
             _field("gpc_code", "string", "GPC reference number: sub-sector and scope (II.1.1 on-road fuel in "
@@ -286,14 +286,12 @@ def _inventory_schema() -> dict[str, Any]:
             _field("source", "string", "Vehicle class or public-transport mode (as co2.source).",
                    enum=CO2_SOURCES, required=True),
             _field("powertrain", "string", "Powertrain (electric for rail and bus).",
-                   enum=POWERTRAINS + (TRANSIT_POWERTRAIN,), required=True),
+                   enum=(*POWERTRAINS, TRANSIT_POWERTRAIN), required=True),
             _field("carrier", "string", "Energy carrier of the line (a plug-in hybrid has a petrol and an "
                    "electricity line).", enum=INVENTORY_CARRIERS, required=True),
             _field("road_category", "string", "Emission road category; none for public transport.",
-                   enum=ROAD_CATEGORIES + (NO_ROAD_CATEGORY,), required=True),
-        ]
-        + _GROUP_FIELDS_AFTER
-        + [
+                   enum=(*ROAD_CATEGORIES, NO_ROAD_CATEGORY), required=True),
+            *_GROUP_FIELDS_AFTER,
             _field("energy_mj", "number", "Energy used: fuel at net calorific value, electricity drawn from "
                    "the grid; empty for public transport (no energy factor).", "MJ/year", minimum=0),
             _field("energy_mwh", "number", "energy_mj in MWh.", "MWh/year", minimum=0),
@@ -942,6 +940,6 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
         counted = inv["co2_fossil_t"].where(inv["source"].isin(VEHICLES), inv["co2e_t"])
         for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
             part = inv["accounting"] == accounting
-            by_code = counted[part].groupby([inv.loc[part, k] for k in keys + ["gpc_code"]]).sum()
+            by_code = counted[part].groupby([inv.loc[part, k] for k in [*keys, "gpc_code"]]).sum()
             _require_close(by_code.groupby(level=keys).sum(), s[col], rtol,
                            f"{accounting} inventory (road fossil CO2 + public-transport CO2e) vs summary")

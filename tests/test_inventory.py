@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from abm_fixtures import small_model
 
 from model.errors import VmobError
 from model.experiments import aggregates
 from model.inventory import GPC_CODES, IPCC_CODES, RUN_KEYS, inventory_table
 from model.outputs import SCHEMAS, check_reconciliation, write_tables
+from tests.abm_fixtures import small_model
 
 ROAD = ("car", "truck")
 KEYS = list(RUN_KEYS)
@@ -36,7 +36,7 @@ def test_territorial_road_rows_sum_to_the_co2_tables_road_total(tables):
     for accounting in ("territorial", "resident"):
         road = inv[(inv["accounting"] == accounting) & inv["source"].isin(ROAD)]
         expected = co2[(co2["accounting"] == accounting) & co2["source"].isin(ROAD)].groupby(KEYS)["co2_t"].sum()
-        by_category = road.groupby(KEYS + ["road_category"])["co2_fossil_t"].sum().groupby(level=KEYS).sum()
+        by_category = road.groupby([*KEYS, "road_category"])["co2_fossil_t"].sum().groupby(level=KEYS).sum()
         _close(by_category, expected)
     territorial = inv[(inv["accounting"] == "territorial") & inv["source"].isin(ROAD)]
     assert set(territorial["road_category"]) >= {"motorway", "urban", "local"}
@@ -52,15 +52,15 @@ def test_each_territorial_row_has_one_code_and_the_codes_add_up(tables):
     assert set(territorial["gpc_scope"]) == {1, 2}
     assert (territorial.loc[territorial["gpc_scope"] == 1, "carrier"] != "electricity").all()
     assert (territorial.loc[territorial["source"].isin(("s_train", "light_rail")), "gpc_subsector"] == "II.2").all()
-    by_code = territorial.groupby(KEYS + ["gpc_code"])["co2e_t"].sum().groupby(level=KEYS).sum()
+    by_code = territorial.groupby([*KEYS, "gpc_code"])["co2e_t"].sum().groupby(level=KEYS).sum()
     _close(by_code, territorial.groupby(KEYS)["co2e_t"].sum())
     # The co2 table's territorial total (road CO2 + public-transport CO2e) is the inventory's
     # road fossil CO2 plus its public-transport CO2e, code by code.
     road = territorial["source"].isin(ROAD)
     counted = territorial["co2_fossil_t"].where(road, territorial["co2e_t"])
-    by_code = counted.groupby([territorial[k] for k in KEYS + ["gpc_code"]]).sum().groupby(level=KEYS).sum()
+    by_code = counted.groupby([territorial[k] for k in [*KEYS, "gpc_code"]]).sum().groupby(level=KEYS).sum()
     _close(by_code, tables["summary"].set_index(KEYS)["co2_territorial_t"])
-    assert territorial.groupby(KEYS + ["gpc_code"])["co2e_t"].sum().gt(0).groupby(level=KEYS).sum().ge(2).all()
+    assert territorial.groupby([*KEYS, "gpc_code"])["co2e_t"].sum().gt(0).groupby(level=KEYS).sum().ge(2).all()
 
 
 def test_outside_rows_are_scope_3_and_only_in_the_resident_accounting(tables):
@@ -152,5 +152,5 @@ def test_reconciliation_catches_an_inventory_that_does_not_add_up(tables):
     bad["inventory"] = tables["inventory"].copy()
     row = bad["inventory"].index[(bad["inventory"]["accounting"] == "resident") & (bad["inventory"]["carrier"] == "petrol")][0]
     bad["inventory"].loc[row, "co2_fossil_t"] *= 1.01
-    with pytest.raises(VmobError, match="resident inventory .* vs summary"):
+    with pytest.raises(VmobError, match=r"resident inventory .* vs summary"):
         check_reconciliation(bad)

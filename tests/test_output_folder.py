@@ -206,7 +206,8 @@ def test_rerun_with_fewer_outputs_leaves_no_stale_table(tmp_path: Path, inputs: 
     removed = f"removed {len(gone)} file(s) of an earlier run that this run does not write: co2.csv"
     assert any(line.startswith(removed) for line in lines), lines
     assert (folder / "my_notes.txt").read_text() == "mine"
-    assert json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"] == {"summary": "summary.parquet", "aggregates": "aggregates.parquet"}
+    parquet = json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"]
+    assert parquet == {"summary": "summary.parquet", "aggregates": "aggregates.parquet"}
     assert_consistent(folder)
 
 

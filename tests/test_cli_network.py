@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from osm_fixtures import extract_network_xml, grid_point, tiny_transit_toml, write_pbf, write_tiny_inputs
+from osm_fixtures import (
+    extract_network_xml,
+    grid_point,
+    tiny_transit_toml,
+    write_pbf,
+    write_tiny_inputs,
+)
 from typer.testing import CliRunner
 
 from model import network as network_module

@@ -10,7 +10,13 @@ import geopandas as gpd
 import osmnx as ox
 import pytest
 import shapely.geometry
-from osm_fixtures import extract_network_xml, grid_node_id, tiny_network_xml, write_pbf, write_tiny_network
+from osm_fixtures import (
+    extract_network_xml,
+    grid_node_id,
+    tiny_network_xml,
+    write_pbf,
+    write_tiny_network,
+)
 
 from model import network as net
 from model.network import load_network, load_parameters, read_graph, save_cached

@@ -56,16 +56,16 @@ class ExtractReport:
     def lines(self) -> list[str]:
         """The report as lines of text (``vmob network show``, the log)."""
         return [
-            f"ways kept         {self.ways_kept} (skipped {self.ways_not_streets} not drive, bike or walk ways: "
-            "construction, proposed, private, areas …)",
-            f"outside           {self.segments_outside} way segments, {self.km_outside:.1f} km cut off beyond the "
-            f"boundary + {self.buffer_km:g} km",
-            f"disconnected      {self.pieces_disconnected} pieces, {self.nodes_disconnected} nodes, "
-            f"{self.edges_disconnected} edges, {self.km_disconnected:.1f} km outside the largest strongly "
-            "connected component, dropped",
+            (f"ways kept         {self.ways_kept} (skipped {self.ways_not_streets} not drive, bike or walk ways: "
+             "construction, proposed, private, areas …)"),
+            (f"outside           {self.segments_outside} way segments, {self.km_outside:.1f} km cut off beyond the "
+             f"boundary + {self.buffer_km:g} km"),
+            (f"disconnected      {self.pieces_disconnected} pieces, {self.nodes_disconnected} nodes, "
+             f"{self.edges_disconnected} edges, {self.km_disconnected:.1f} km outside the largest strongly "
+             "connected component, dropped"),
             f"simplified        {self.nodes_read} → {self.nodes_simplified} nodes (interstitial nodes removed)",
-            f"closed to cars    {self.drive_edges_closed} edges, {self.drive_km_closed:.1f} km of drivable road "
-            "that cars could enter but not leave",
+            (f"closed to cars    {self.drive_edges_closed} edges, {self.drive_km_closed:.1f} km of drivable road "
+             "that cars could enter but not leave"),
         ]
 
 

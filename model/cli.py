@@ -304,7 +304,7 @@ def dashboard(
 ) -> None:
     """Serve the interactive dashboard (model/app/, Solara) in the browser and print its URL.
 
-    Ctrl-C or SIGTERM stops the server and exits quietly (status 0).
+    Ctrl-C or SIGTERM (to vmob or to the server) stops the server and exits quietly (status 0).
     """
     import importlib.util
     import os
@@ -352,8 +352,7 @@ def dashboard(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    if stopping:
+    if stopping or code in (0, -signal.SIGINT, -signal.SIGTERM):  # stopped, not failed
         typer.echo("dashboard stopped")
         return
-    if code != 0:
-        raise VmobError(f"the dashboard server stopped with exit status {code}")
+    raise VmobError(f"the dashboard server stopped with exit status {code}")

@@ -97,6 +97,17 @@ def test_a_per_road_limit_from_form_values() -> None:
     assert state.startswith("Søndre Ringvej: 60 km/h, 4 lanes inside")
 
 
+def test_per_road_lanes_are_checked_against_the_road() -> None:
+    values = {**controls.initial_values("lane_reduction", examples=[]), "start": "2027-01-01", "roads": ["Vejlegårdsvej"]}
+    lever = controls.lever_from_values("lane_reduction", values)
+    runs.check_run_levers([lever], runs.RunSettings())  # Vejlegårdsvej has 4 lanes inside the boundary
+    three = controls.lever_from_values("lane_reduction", {**values, "lanes_from": "3"})
+    with pytest.raises(VmobError, match=r"lanes_from: road 'Vejlegårdsvej' has 4 lanes inside the boundary, not 3"):
+        runs.check_run_levers([three], runs.RunSettings())
+    with pytest.raises(VmobError, match="lanes to: lanes_to .2. must be below lanes_from .2."):
+        controls.lever_from_values("lane_reduction", {**values, "lanes_from": "2"})
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -51,6 +51,7 @@ FIGURES_DIR = "figures"
 FIGURE_LIST = ".report-files.json"
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
 VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
+VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_kph")
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
 #: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
 MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
@@ -144,7 +145,7 @@ def load_results(results_dir: str | Path) -> Results:
         import geopandas as gpd
 
         results.link_volumes = _require_numbers(
-            _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path), VOLUME_COLUMNS[1:], volumes_path)
+            _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path), VOLUME_NUMBERS, volumes_path)
         results.links = _require_columns(read_parquet(links_path, reader=gpd.read_parquet), LINK_COLUMNS, links_path)
         results.boundary = _boundary(results)
     else:
@@ -585,8 +586,8 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
 
 
 def _markdown_text(value: Any) -> str:
-    """Text from the results folder made inert in Markdown: no raw HTML tag can open."""
-    return str(value).replace("<", "&lt;")
+    """Text from the results folder made inert in Markdown: no raw HTML tag, link or image can open."""
+    return str(value).replace("<", "&lt;").replace("[", "\\[")
 
 
 def _markdown_cell(value: Any) -> str:

@@ -117,7 +117,7 @@ def test_cli_report_with_a_sweep_heat_map(made: dict[str, Path], tmp_path: Path)
 # ------------------------------------------------------------------------- text from the folder is escaped
 
 HOSTILE_QUESTION = "Does <script>alert('q')</script> run?"
-HOSTILE_DESCRIPTION = "Narrowed <img src=x onerror=alert('d')> & more"
+HOSTILE_DESCRIPTION = "Narrowed <img src=x onerror=alert('d')> & [more](javascript:alert('l'))"
 REAL_LEVERS = [
     {"kind": "lane_reduction", "start": "2026-01-01", "roads": ["Søndre Ringvej"], "lanes_from": 4, "lanes_to": 2},
     {"kind": "speed_limit", "start": "2027-01-01", "road_category": ["motorway"], "only_limit_kph": 110, "limit_kph": 80},
@@ -147,6 +147,8 @@ def test_report_escapes_text_and_shows_levers_in_words(demo: Path) -> None:
     md = (demo / "report.md").read_text(encoding="utf-8")
     assert "<script>" not in md and "<img src" not in md  # raw HTML in Markdown would run in a viewer too
     assert "&lt;script>alert('q')&lt;/script> run?" in md
+    assert "& \\[more](javascript:" in md  # no Markdown link either
+    assert 'href="javascript' not in html
     words = "Søndre Ringvej: 4 → 2 lanes from 2026-01-01, inside the boundary only"
     assert f"    - {words}" in md  # a nested bullet under its scenario
     assert "motorways: 110 → 80 km/h from 2027-01-01" in md

@@ -49,6 +49,7 @@ MAX_MAPS = 6
 FIGURES_DIR = "figures"
 #: The list of figure files the report drew, inside :data:`FIGURES_DIR`: the only files it ever deletes.
 FIGURE_LIST = ".report-files.json"
+FIGURE_SUFFIXES = (".png", ".svg")
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
 VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
 VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_kph")
@@ -317,7 +318,7 @@ def _figures_dir(results_dir: Path) -> Path:
 
 
 def _figure_list(out: Path) -> set[str]:
-    """Names of the figures an earlier report drew (plain file names only; a damaged list counts as empty)."""
+    """Names of the figures an earlier report drew (plain PNG/SVG names only; a damaged list counts as empty)."""
     path = out / FIGURE_LIST
     if not path.is_file() or path.is_symlink():
         return set()
@@ -327,7 +328,8 @@ def _figure_list(out: Path) -> set[str]:
         return set()
     if not isinstance(names, list):
         return set()
-    return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")}
+    return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")
+            and Path(n).suffix in FIGURE_SUFFIXES}
 
 
 def _write_figure_list(out: Path, names: set[str]) -> None:

@@ -217,7 +217,9 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     (figures / "notes.svg").write_bytes(b"<svg/>")
     # a figure an earlier report drew that this one does not draw again (a scenario since renamed)
     (figures / "car_volume_change_old_name_2030.png").write_bytes(b"stale")
-    (figures / ".report-files.json").write_text(json.dumps(drawn + ["car_volume_change_old_name_2030.png"]))
+    (figures / "data.csv").write_text("a,b\n")
+    listed = drawn + ["car_volume_change_old_name_2030.png", "data.csv", "../report.md", "/etc/hostname"]
+    (figures / ".report-files.json").write_text(json.dumps(listed))  # a damaged list names only figures
     outside = tmp_path / "elsewhere_runs"
     outside.mkdir()
     (outside / "keep.parquet").write_bytes(b"not the report's")
@@ -228,6 +230,7 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     assert (figures / "my_own_map.png").read_bytes() == b"a user's file"
     assert (figures / "notes.svg").is_file()
     assert not (figures / "car_volume_change_old_name_2030.png").exists()
+    assert (figures / "data.csv").is_file() and (demo / "report.md").is_file()
     assert set(json.loads((figures / ".report-files.json").read_text(encoding="utf-8"))) == set(drawn)
     assert [p.name for p in outside.iterdir()] == ["keep.parquet"]
 

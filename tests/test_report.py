@@ -68,6 +68,8 @@ def test_report_regenerates_from_the_tables(demo: Path) -> None:
     assert f"{row['co2_through_t'].mean():,.0f}" in text
     assert "config hash" in text.lower() and "0123456789" in text
     assert "not drawn" in text  # the 2030 target is stated, not drawn against 2019
+    assert "    - Søndre Ringvej: 4 → 2 lanes from 2024-01-01, inside and outside the boundary\n" in text
+    assert "    - Søndre Ringvej: limit 40 km/h from 2024-01-01, inside and outside the boundary\n" in text
     for name in pngs:
         assert f"figures/{name}" in text
     html = (demo / "report.html").read_text(encoding="utf-8")

@@ -169,7 +169,7 @@ def test_lever_descriptions_in_words() -> None:
     assert lever_description({"kind": "chargers", "start": "2024-01-01", "path": {"2030": 200, "2024": 10}}) == (
         "public EV chargers from 2024-01-01: 10 in 2024, 200 in 2030")
     assert lever_description({"kind": "cycling", "start": "2026-01-01", "roads": ["Park Allé"]}) == (
-        "better cycle routes on Park Allé from 2026-01-01: bikes 10% faster, perceived time 15% shorter; counted as cycle tracks")
+        "better cycle routes on Park Allé from 2026-01-01: bikes 10 % faster, perceived time 15 % shorter; counted as cycle tracks")
     assert lever_description({"kind": "transit_line", "start": "2025-10-26"}) == (
         "line L opens from 2025-10-26 with the services of the transit file")
     assert lever_description({"kind": "speed_limit", "start": "2027-01-01", "roads": ["A", "B"], "limit_kph": 40,

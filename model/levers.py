@@ -327,7 +327,7 @@ class SpeedLimit(Lever):
         text = f"{_and(targets)}: {before}{_number(self.limit_kph)} km/h from {self.start}"
         text += ", inside the boundary only" if self.inside_only else ", inside and outside the boundary"
         if self.compliance is not None:
-            text += f"; drivers at {self.compliance:.0%} of the limit"
+            text += f"; drivers at {100 * self.compliance:.0f} % of the limit"
         return text
 
 
@@ -557,8 +557,8 @@ class Cycling(Lever):
     def describe(self) -> str:
         """The roads, the start date and the changes in bike speed and perceived time."""
         where = _and([*self.roads, *(["every bike link inside the boundary"] if self.all_inside else [])])
-        text = (f"better cycle routes on {where} from {self.start}: bikes {self.speed_factor - 1:.0%} faster, "
-                f"perceived time {1 - self.comfort_factor:.0%} shorter")
+        text = (f"better cycle routes on {where} from {self.start}: bikes {100 * (self.speed_factor - 1):.0f} % faster, "
+                f"perceived time {100 * (1 - self.comfort_factor):.0f} % shorter")
         return text + ("; counted as cycle tracks" if self.cycle_track else "")
 
 

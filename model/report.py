@@ -49,8 +49,10 @@ MAX_MAPS = 6
 FIGURES_DIR = "figures"
 #: The list of figure files the report drew, inside :data:`FIGURES_DIR`: the only files it ever deletes.
 FIGURE_LIST = ".report-files.json"
+FIGURE_SUFFIXES = (".png", ".svg")
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
 VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
+VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_kph")
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
 #: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
 MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
@@ -146,7 +148,7 @@ def load_results(results_dir: str | Path) -> Results:
         import geopandas as gpd
 
         results.link_volumes = _require_numbers(
-            _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path), VOLUME_COLUMNS[1:], volumes_path)
+            _require_columns(read_parquet(volumes_path), VOLUME_COLUMNS, volumes_path), VOLUME_NUMBERS, volumes_path)
         results.links = _require_columns(read_parquet(links_path, reader=gpd.read_parquet), LINK_COLUMNS, links_path)
         results.boundary = _boundary(results)
     else:
@@ -324,7 +326,7 @@ def _figures_dir(results_dir: Path) -> Path:
 
 
 def _figure_list(out: Path) -> set[str]:
-    """Names of the figures an earlier report drew (plain file names only; a damaged list counts as empty)."""
+    """Names of the figures an earlier report drew (plain PNG/SVG names only; a damaged list counts as empty)."""
     path = out / FIGURE_LIST
     if not path.is_file() or path.is_symlink():
         return set()
@@ -334,7 +336,8 @@ def _figure_list(out: Path) -> set[str]:
         return set()
     if not isinstance(names, list):
         return set()
-    return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")}
+    return {n for n in names if isinstance(n, str) and n == Path(n).name and not n.startswith(".")
+            and Path(n).suffix in FIGURE_SUFFIXES}
 
 
 def _write_figure_list(out: Path, names: set[str]) -> None:
@@ -594,8 +597,8 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
 
 
 def _markdown_text(value: Any) -> str:
-    """Text from the results folder made inert in Markdown: no raw HTML tag can open."""
-    return str(value).replace("<", "&lt;")
+    """Text from the results folder made inert in Markdown: no raw HTML tag, link or image can open."""
+    return str(value).replace("<", "&lt;").replace("[", "\\[")
 
 
 def _markdown_cell(value: Any) -> str:

@@ -2,8 +2,8 @@
 
 It mimics what the experiment runner writes into ``results/<experiment>/``: the long tables
 and their data package, ``runs.csv``, ``aggregates.csv``, ``network_links.parquet``,
-``link_volumes.parquet`` and ``manifest.json``. The levers here are small stand-ins (the
-real ones live in ``model/levers.py``); they only need ``start`` and ``apply``.
+``link_volumes.parquet`` and ``manifest.json`` (levers recorded as the runner records them,
+``model_dump(mode="json")`` of the lever classes of ``model/levers.py``).
 """
 
 from __future__ import annotations
@@ -15,74 +15,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from model import outputs
+from model.levers import Chargers, LaneReduction, Lever, SpeedLimit
 from model.parameters import load_parameters
 from model.simulation import MobilityModel, ModelContext
-from model.supply_state import SupplyState
 from tests.osm_fixtures import write_tiny_inputs
 
 
-@dataclass
-class NarrowRoad:
-    """Fewer lanes and a lower limit on the named road from ``start``."""
-
-    road: str
-    lanes_total: int
-    maxspeed_kph: float
-    start: dt.date
-
-    def apply(self, supply: SupplyState, date: dt.date) -> None:
-        e = supply.edges
-        sel = e.name.astype(str) == self.road
-        ratio_lanes = self.lanes_total / np.maximum(e.lanes_total[sel], 1)
-        e.capacity_vph[sel] = e.capacity_vph[sel] * ratio_lanes
-        e.lanes[sel] = np.maximum(1, np.rint(e.lanes[sel] * ratio_lanes)).astype(e.lanes.dtype)
-        e.lanes_total[sel] = self.lanes_total
-        _set_limit(e, sel, self.maxspeed_kph)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "lane_narrowing", "start": self.start.isoformat(), "roads": [self.road],
-                "lanes_total": self.lanes_total, "maxspeed_kph": self.maxspeed_kph}
+def ring_narrowing(start: dt.date) -> list[Lever]:
+    """Søndre Ringvej from four lanes to two and 40 km/h from ``start``."""
+    return [
+        LaneReduction(kind="lane_reduction", roads=["Søndre Ringvej"], lanes_from=4, lanes_to=2, inside_only=False, start=start),
+        SpeedLimit(kind="speed_limit", roads=["Søndre Ringvej"], limit_kph=40.0, start=start),
+    ]
 
 
-@dataclass
-class MotorwayLimit:
-    """A lower limit on every motorway edge from ``start``."""
-
-    maxspeed_kph: float
-    start: dt.date
-
-    def apply(self, supply: SupplyState, date: dt.date) -> None:
-        e = supply.edges
-        _set_limit(e, e.road_category.astype(str) == "motorway", self.maxspeed_kph)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "speed_limit", "start": self.start.isoformat(), "road_category": "motorway",
-                "maxspeed_kph": self.maxspeed_kph}
-
-
-@dataclass
-class Chargers:
-    """Public chargers in the municipality: replaces the path from ``start``."""
-
-    path: dict[int, float]
-    start: dt.date
-    name: str = "chargers"
-
-    def apply(self, supply: SupplyState, date: dt.date) -> None:
-        supply.local_chargers.update(self.path)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "ev_chargers", "start": self.start.isoformat(), "path": {str(k): v for k, v in self.path.items()}}
-
-
-def _set_limit(e: Any, sel: np.ndarray, kph: float) -> None:
-    ratio = kph / np.maximum(e.maxspeed_kph[sel], 1.0)
-    e.speed_kph[sel] = e.speed_kph[sel] * ratio
-    e.maxspeed_kph[sel] = kph
+def motorway_limit(limit_kph: float, start: dt.date) -> SpeedLimit:
+    """A lower limit on every motorway link from ``start``."""
+    return SpeedLimit(kind="speed_limit", road_category=["motorway"], limit_kph=limit_kph, start=start)
 
 
 QUESTION = "How far do the climate plan's transport levers take territorial transport CO2 by 2030 and 2050?"
@@ -99,9 +51,8 @@ class Scenario:
 def default_scenarios() -> list[Scenario]:
     return [
         Scenario("baseline", [], "No new levers after 2019 (the Letbane opens as planned)."),
-        Scenario("ring_narrowing", [NarrowRoad("Søndre Ringvej", 2, 40.0, dt.date(2024, 1, 1))],
-                 "Søndre Ringvej narrowed from four lanes to two, 40 km/h."),
-        Scenario("motorway_80", [MotorwayLimit(80.0, dt.date(2027, 1, 1))], "Motorway limit 80 km/h from 2027."),
+        Scenario("ring_narrowing", ring_narrowing(dt.date(2024, 1, 1)), "Søndre Ringvej narrowed from four lanes to two, 40 km/h."),
+        Scenario("motorway_80", [motorway_limit(80.0, dt.date(2027, 1, 1))], "Motorway limit 80 km/h from 2027."),
     ]
 
 
@@ -140,9 +91,9 @@ def write_demo_results(
             for seed in seeds:
                 levers = list(scenario.levers)
                 if "levers.motorway.maxspeed_kph" in point:
-                    levers.append(MotorwayLimit(float(point["levers.motorway.maxspeed_kph"]), dt.date(2025, 1, 1)))
+                    levers.append(motorway_limit(float(point["levers.motorway.maxspeed_kph"]), dt.date(2025, 1, 1)))
                 if "levers.chargers.path" in point:
-                    levers.append(Chargers(CHARGER_PATHS[point["levers.chargers.path"]], dt.date(2024, 1, 1)))
+                    levers.append(Chargers(kind="chargers", path=CHARGER_PATHS[point["levers.chargers.path"]], start=dt.date(2024, 1, 1)))
                 model = MobilityModel(
                     ctx, params, levers, start_year=2019, end_year=end_year, sample_fraction=sample_fraction, rng=seed,
                     labels={"experiment": experiment, "scenario": label, "seed": seed},
@@ -173,7 +124,10 @@ def write_demo_results(
         "config": {
             "name": experiment, "question": QUESTION, "start_year": 2019, "end_year": end_year,
             "sample_fraction": sample_fraction, "seeds": list(seeds),
-            "scenarios": {s.name: {"description": s.description, "levers": [lv.describe() for lv in s.levers]} for s in scenarios},
+            "scenarios": {
+                s.name: {"description": s.description, "levers": [lv.model_dump(mode="json") for lv in s.levers]}
+                for s in scenarios
+            },
             "sweep": {"mode": "grid", "parameters": {k: list(v) for k, v in (sweep or {}).items()}} if sweep else None,
             "inputs": {"network": str(inputs["osm"]), "boundary": str(inputs["boundary"])},
         },

@@ -104,7 +104,7 @@ def test_per_road_lanes_are_checked_against_the_road() -> None:
     three = controls.lever_from_values("lane_reduction", {**values, "lanes_from": "3"})
     with pytest.raises(VmobError, match=r"lanes_from: road 'Vejlegårdsvej' has 4 lanes inside the boundary, not 3"):
         runs.check_run_levers([three], runs.RunSettings())
-    with pytest.raises(VmobError, match="lanes to: lanes_to .2. must be below lanes_from .2."):
+    with pytest.raises(VmobError, match=r"lanes to: lanes_to .2. must be below lanes_from .2."):
         controls.lever_from_values("lane_reduction", {**values, "lanes_from": "2"})
 
 

@@ -68,6 +68,8 @@ def test_report_regenerates_from_the_tables(demo: Path) -> None:
     assert f"{row['co2_through_t'].mean():,.0f}" in text
     assert "config hash" in text.lower() and "0123456789" in text
     assert "not drawn" in text  # the 2030 target is stated, not drawn against 2019
+    assert "    - Søndre Ringvej: 4 → 2 lanes from 2024-01-01, inside and outside the boundary\n" in text
+    assert "    - Søndre Ringvej: limit 40 km/h from 2024-01-01, inside and outside the boundary\n" in text
     for name in pngs:
         assert f"figures/{name}" in text
     html = (demo / "report.html").read_text(encoding="utf-8")
@@ -117,7 +119,7 @@ def test_cli_report_with_a_sweep_heat_map(made: dict[str, Path], tmp_path: Path)
 # ------------------------------------------------------------------------- text from the folder is escaped
 
 HOSTILE_QUESTION = "Does <script>alert('q')</script> run?"
-HOSTILE_DESCRIPTION = "Narrowed <img src=x onerror=alert('d')> & more"
+HOSTILE_DESCRIPTION = "Narrowed <img src=x onerror=alert('d')> & [more](javascript:alert('l'))"
 REAL_LEVERS = [
     {"kind": "lane_reduction", "start": "2026-01-01", "roads": ["Søndre Ringvej"], "lanes_from": 4, "lanes_to": 2},
     {"kind": "speed_limit", "start": "2027-01-01", "road_category": ["motorway"], "only_limit_kph": 110, "limit_kph": 80},
@@ -147,6 +149,8 @@ def test_report_escapes_text_and_shows_levers_in_words(demo: Path) -> None:
     md = (demo / "report.md").read_text(encoding="utf-8")
     assert "<script>" not in md and "<img src" not in md  # raw HTML in Markdown would run in a viewer too
     assert "&lt;script>alert('q')&lt;/script> run?" in md
+    assert "& \\[more](javascript:" in md  # no Markdown link either
+    assert 'href="javascript' not in html
     words = "Søndre Ringvej: 4 → 2 lanes from 2026-01-01, inside the boundary only"
     assert f"    - {words}" in md  # a nested bullet under its scenario
     assert "motorways: 110 → 80 km/h from 2027-01-01" in md
@@ -165,7 +169,7 @@ def test_lever_descriptions_in_words() -> None:
     assert lever_description({"kind": "chargers", "start": "2024-01-01", "path": {"2030": 200, "2024": 10}}) == (
         "public EV chargers from 2024-01-01: 10 in 2024, 200 in 2030")
     assert lever_description({"kind": "cycling", "start": "2026-01-01", "roads": ["Park Allé"]}) == (
-        "better cycle routes on Park Allé from 2026-01-01: bikes 10% faster, perceived time 15% shorter; counted as cycle tracks")
+        "better cycle routes on Park Allé from 2026-01-01: bikes 10 % faster, perceived time 15 % shorter; counted as cycle tracks")
     assert lever_description({"kind": "transit_line", "start": "2025-10-26"}) == (
         "line L opens from 2025-10-26 with the services of the transit file")
     assert lever_description({"kind": "speed_limit", "start": "2027-01-01", "roads": ["A", "B"], "limit_kph": 40,
@@ -215,7 +219,9 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     (figures / "notes.svg").write_bytes(b"<svg/>")
     # a figure an earlier report drew that this one does not draw again (a scenario since renamed)
     (figures / "car_volume_change_old_name_2030.png").write_bytes(b"stale")
-    (figures / ".report-files.json").write_text(json.dumps([*drawn, "car_volume_change_old_name_2030.png"]))
+    (figures / "data.csv").write_text("a,b\n")
+    listed = [*drawn, "car_volume_change_old_name_2030.png", "data.csv", "../report.md", "/etc/hostname"]
+    (figures / ".report-files.json").write_text(json.dumps(listed))  # a damaged list names only figures
     outside = tmp_path / "elsewhere_runs"
     outside.mkdir()
     (outside / "keep.parquet").write_bytes(b"not the report's")
@@ -226,6 +232,7 @@ def test_report_deletes_only_its_own_files(demo: Path, tmp_path: Path) -> None:
     assert (figures / "my_own_map.png").read_bytes() == b"a user's file"
     assert (figures / "notes.svg").is_file()
     assert not (figures / "car_volume_change_old_name_2030.png").exists()
+    assert (figures / "data.csv").is_file() and (demo / "report.md").is_file()
     assert set(json.loads((figures / ".report-files.json").read_text(encoding="utf-8"))) == set(drawn)
     assert [p.name for p in outside.iterdir()] == ["keep.parquet"]
 

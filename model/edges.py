@@ -184,6 +184,12 @@ class StationSnap:
     distance_m: np.ndarray
 
 
+def farthest_beyond(distance: np.ndarray, limit_m: float) -> int | None:
+    """Position of the largest distance above ``limit_m``; None when every distance is within it."""
+    far = np.flatnonzero(distance > limit_m)
+    return int(far[np.argmax(distance[far])]) if len(far) else None
+
+
 def snap_stations(edges: EdgeArrays, transit: Transit) -> StationSnap:
     """Attach every station to its nearest walkable node.
 
@@ -199,9 +205,8 @@ def snap_stations(edges: EdgeArrays, transit: Transit) -> StationSnap:
     lat = np.array([transit.stations[name].lat for name in names])
     x, y = (np.asarray(c, dtype=float) for c in to_metric.transform(lon, lat))
     node, distance = edges.nearest_node(x, y, edges.walk)
-    far = np.flatnonzero(distance > MAX_STATION_SNAP_M)
-    if len(far):
-        worst = far[np.argmax(distance[far])]
+    worst = farthest_beyond(distance, MAX_STATION_SNAP_M)
+    if worst is not None:
         raise VmobError(
             f"{transit.source}: station '{names[worst]}' is {distance[worst] / 1000:.1f} km from the nearest "
             f"walkable street; add streets near it or fix its coordinates"

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field, model_validator
 from pyproj import Transformer
 
+from model.edges import EdgeArrays, farthest_beyond
 from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import CRS_METRIC, CRS_WGS84, DEFAULT_NETWORK_DIR
-
-if TYPE_CHECKING:
-    from model.edges import EdgeArrays
 
 DEFAULT_ZONES = DEFAULT_NETWORK_DIR / "zones.toml"
 #: A home zone farther than this from any street open to cars and walkers is an input error (m).
@@ -159,9 +156,8 @@ def check_home_zones_near(zones: Zones, edges: EdgeArrays) -> None:
     """
     home = zones.home
     _, distance = edges.nearest_node(zones.x[home], zones.y[home], edges.drive & edges.walk)
-    far = np.flatnonzero(distance > MAX_HOME_ZONE_SNAP_M)
-    if len(far):
-        worst = far[np.argmax(distance[far])]
+    worst = farthest_beyond(distance, MAX_HOME_ZONE_SNAP_M)
+    if worst is not None:
         raise VmobError(
             f"{zones.source}: home zone '{zones.ids[home[worst]]}' is {distance[worst] / 1000:,.1f} km from the nearest "
             f"street open to cars and walkers (at most {MAX_HOME_ZONE_SNAP_M / 1000:g} km); check its lat and lon"

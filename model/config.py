@@ -35,6 +35,11 @@ MIN_SAMPLE_FRACTION = 0.001
 #: Most replications (or seeds) of an experiment, and most runs in all.
 MAX_REPLICATIONS = 1000
 MAX_RUNS = 10_000
+#: Default yearly discount rate of the report's appraisal (model/appraisal.py). Assumption: the
+#: Danish Ministry of Finance's rate for socio-economic analyses as recalled (3.5 %), not read in
+#: a source; the range allowed is 0 to 0.2 and 0.0-0.04 is the plausible band.
+DEFAULT_DISCOUNT_RATE = 0.035
+MAX_DISCOUNT_RATE = 0.2
 
 
 #: A value a sweep can take.
@@ -133,6 +138,7 @@ class Experiment(StrictModel):
     seeds: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=MAX_REPLICATIONS)
     replications: int | None = Field(default=None, ge=1, le=MAX_REPLICATIONS)
     base_seed: int = Field(default=1, ge=0)
+    discount_rate: float = Field(default=DEFAULT_DISCOUNT_RATE, ge=0, le=MAX_DISCOUNT_RATE)
     parameters: dict[str, Any] = Field(default_factory=dict)
     scenarios: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Scenario] = Field(min_length=1)
     sweep: Sweep | None = None

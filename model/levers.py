@@ -69,11 +69,31 @@ class Claim:
     target: str = ""
 
 
+#: Who decides a lever (the report splits the CO2 saving by these tags).
+DECIDERS: tuple[str, ...] = ("municipality", "state", "EU")
+Decider = Literal["municipality", "state", "EU"]
+
+
+class LeverCost(StrictModel):
+    """What a lever costs, for the report's kr per tonne (model/appraisal.py; docs/levers.md).
+
+    Amounts in DKK (prices of the year the source gives); ``source`` names where the numbers come
+    from, or reads "assumption" with the range considered.
+    """
+
+    investment_dkk: float = Field(default=0.0, ge=0, description="One-off investment in the start year (DKK).")
+    operation_dkk_per_year: float = Field(default=0.0, ge=0, description="Yearly operation and maintenance (DKK/year).")
+    lifetime_years: int = Field(ge=1, le=100, description="Years over which the investment is annualised.")
+    source: str = Field(min_length=1, description="Source of the numbers, or 'assumption' with a range.")
+
+
 class Lever(StrictModel):
     """Fields every lever has (strict: text where a number belongs, NaN and infinity are errors)."""
 
     id: str | None = Field(default=None, description="Name used by sweeps (levers.<id>.<field>).")
     start: dt.date = Field(description="First day the lever is in force.")
+    cost: LeverCost | None = Field(default=None, description="Investment, operation and lifetime, for the report's kr per tonne.")
+    decided_by: Decider | None = Field(default=None, description="Who decides the lever: municipality, state or EU.")
 
     def check(self, context: ModelContext, where: str) -> None:
         """Raise a :class:`VmobError` naming ``where`` and the key if the lever does not fit the inputs."""

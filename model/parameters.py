@@ -2,8 +2,8 @@
 
 Every number the model uses lives in those files with its source; this module
 gives them a schema and reads them all the same way: :func:`load_parameters`
-reads the six files (population, mode choice, assignment, fleet, network,
-emissions) and the calibrated constants, applies an experiment's overrides by
+reads the seven files (population, mode choice, assignment, fleet, network,
+emissions, appraisal) and the calibrated constants, applies an experiment's overrides by
 dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
 ``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
 validates the whole. An error names the file that holds the fault: the parameter
@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from model.cobenefits import AppraisalParameters
 from model.emissions import EmissionFactors
 from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
@@ -455,6 +456,7 @@ class ModelParameters(StrictModel):
     fleet: FleetParameters
     network: NetworkParameters
     emissions: EmissionFactors
+    appraisal: AppraisalParameters
 
 
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
@@ -465,6 +467,7 @@ PARAMETER_FILES = {
     "fleet": "fleet.toml",
     "network": "network.toml",
     "emissions": "emissions.toml",
+    "appraisal": "appraisal.toml",
 }
 #: Network rules read once, while the graph is built: an experiment cannot override them per run.
 BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")

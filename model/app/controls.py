@@ -45,7 +45,7 @@ PRESETS_FILE = PROJECT_ROOT / "experiments" / "climate_plan.toml"
 #: The lever documentation whose per-lever tables give a field's help when the class has no description.
 LEVER_DOCS = PROJECT_ROOT / "docs" / "levers.md"
 #: Fields not shown: the discriminator, and the sweep id (the page runs no sweeps).
-HIDDEN_FIELDS = ("kind", "id")
+HIDDEN_FIELDS = ("kind", "id", "cost", "decided_by")
 #: Fields whose values are names the inputs know: the network's roads, the transit lines and stations.
 NAMED_CHOICES = {"roads": "roads", "line": "lines", "station": "stations", "last_stop": "stations"}
 

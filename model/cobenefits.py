@@ -65,7 +65,7 @@ class Health(StrictModel):
             missing = [m for m in ACTIVE_MODES if m not in values]
             if missing:
                 raise ValueError(f"[health.{table}] lacks {', '.join(missing)}")
-            if not all(0 < values[m] for m in ACTIVE_MODES):
+            if not all(values[m] > 0 for m in ACTIVE_MODES):
                 raise ValueError(f"[health.{table}] values must be above 0")
         if not all(self.relative_risk[m] < 1 and self.max_risk_reduction[m] < 1 for m in ACTIVE_MODES):
             raise ValueError("[health] relative risks and risk-reduction caps must be below 1")

@@ -22,6 +22,9 @@ import pandas as pd
 from markupsafe import Markup
 
 from model import plots
+from model.appraisal import SAVED_FIGURE, appraise, cobenefit_changes, decision_split, packages, savings
+from model.cobenefits import COBENEFIT_COLUMNS, NOT_COMPUTED, cobenefits
+from model.effects import SHOWN_FIGURES, paired_effects
 from model.errors import VmobError
 from model.files import atomic_path
 from model.outputs import (
@@ -56,6 +59,8 @@ VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
 #: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
 MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
+#: Names of the effect figures in the report's effects table.
+EFFECT_NAMES = {"share_car": "car share of resident commuters", "co2_territorial_t": "territorial CO2"}
 #: Jinja2 templates of report.md and report.html (package data).
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
@@ -441,6 +446,160 @@ def headline_table(summary: pd.DataFrame, labels: Iterable[str], reference: str 
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------- effects, co-benefits, costs
+
+
+def focus_year(summary: pd.DataFrame, wanted: int = MAP_YEAR) -> int:
+    """The simulated year nearest ``wanted`` (2030, the plan's milestone)."""
+    years = np.sort(summary["year"].unique())
+    return int(years[np.argmin(np.abs(years - wanted))])
+
+
+def lever_effects(results: Results) -> pd.DataFrame:
+    """The ``effects`` table of the folder, else the paired effects computed from the summary (empty with one seed)."""
+    effects = results.tables.get("effects")
+    if effects is None or effects.empty:
+        effects = paired_effects(results.tables["summary"])
+    return effects
+
+
+def _verdict(row: Any) -> str:
+    return "yes" if row.distinguishable_from_zero == "yes" else "**no: not distinguishable from zero**"
+
+
+def effects_rows(effects: pd.DataFrame, year: int, labels: Iterable[str]) -> list[list[str]]:
+    """Rows of the report's effects table: paired effect on car share and territorial CO2 in ``year``, with verdicts."""
+    order = {label: i for i, label in enumerate(labels)}
+    part = effects[(effects["year"] == year) & effects["figure"].isin(list(SHOWN_FIGURES))]
+    part = part.sort_values(["scenario", "figure"], key=lambda s: s.map(order) if s.name == "scenario" else s)
+    rows = []
+    for row in part.itertuples():
+        scale, unit = SHOWN_FIGURES[row.figure]
+        rows.append([
+            str(row.scenario), EFFECT_NAMES.get(str(row.figure), str(row.figure)),
+            f"{scale * row.effect_mean:+,.2f} {unit}",
+            f"{scale * row.effect_ci_low:+,.2f} to {scale * row.effect_ci_high:+,.2f}",
+            str(int(row.seeds)), _verdict(row),
+        ])
+    return rows
+
+
+def _not_distinguishable(effects: pd.DataFrame, label: str, year: int, figure: str) -> bool:
+    part = effects[(effects["scenario"] == label) & (effects["year"] == year) & (effects["figure"] == figure)]
+    return not part.empty and bool((part["distinguishable_from_zero"] == "no").all())
+
+
+def scenario_levers(results: Results) -> dict[str, list[Any]]:
+    """Scenario name → its levers as lever objects (records that are no longer valid levers are skipped)."""
+    from pydantic import ValidationError
+
+    scenarios = results.config.get("scenarios")
+    if isinstance(scenarios, list):
+        scenarios = {str(s.get("name", i)): s for i, s in enumerate(scenarios) if isinstance(s, dict)}
+    out: dict[str, list[Any]] = {}
+    for name, spec in _dict(scenarios).items():
+        records = _dict(spec).get("levers") or []
+        levers = []
+        for record in records if isinstance(records, list) else [records]:
+            try:
+                levers.append(_lever_adapter().validate_python(record, strict=False))
+            except ValidationError:
+                continue
+        out[str(name)] = levers
+    return out
+
+
+def _appraisal_parameters(results: Results) -> Any:
+    from model.parameters import load_parameters
+
+    overrides = _dict(results.config.get("parameters"))
+    try:
+        return load_parameters(overrides or None).appraisal
+    except VmobError:
+        results.notes.append("The experiment's parameter overrides no longer load: the co-benefits use the "
+                             "unit values of experiments/parameters/appraisal.toml as they are.")
+        return load_parameters().appraisal
+
+
+def _signed(value: float, digits: int) -> str:
+    """``+1.23`` / ``-1.23``; a value that rounds to zero is ``0.00`` without a sign."""
+    rounded = round(float(value), digits) + 0.0
+    return f"{rounded:,.{digits}f}" if rounded == 0 else f"{rounded:+,.{digits}f}"
+
+
+def _money(value: float) -> str:
+    return _signed(value / 1e6, 2)
+
+
+def _discount_rate(results: Results) -> float:
+    from model.config import DEFAULT_DISCOUNT_RATE
+
+    rate = results.config.get("discount_rate", DEFAULT_DISCOUNT_RATE)
+    return float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else DEFAULT_DISCOUNT_RATE
+
+
+def appraisal_context(results: Results) -> dict[str, Any]:
+    """Lever effects with verdicts, co-benefits, cost per tonne and the decision split, as template values."""
+    summary = results.tables["summary"]
+    year = focus_year(summary)
+    effects = lever_effects(results)
+    labels = results.labels
+    context: dict[str, Any] = {"year": year, "effects": effects_rows(effects, year, labels),
+                               "effect_seeds": int(effects["seeds"].max()) if not effects.empty else 0,
+                               "cobenefits": [], "not_computed": list(NOT_COMPUTED), "costs": [], "split": [],
+                               "discount_rate": f"{100 * _discount_rate(results):g} %", "uncosted": [],
+                               "cobenefits_left_out": "", "packages": []}
+    saved = savings(summary)
+    if saved.empty:
+        return context
+    value = None
+    if "vehicle_km" in results.tables:
+        params = _appraisal_parameters(results)
+        table = cobenefits(results.tables["mode_split"], results.tables["vehicle_km"], params)
+        columns_ = [*COBENEFIT_COLUMNS, "health_value_dkk"]
+        changes = cobenefit_changes(table, columns_)
+        changes["value_dkk"] = (changes["health_value_dkk"] - changes["accident_cost_dkk"] - changes["noise_cost_dkk"]
+                                - changes["air_cost_dkk"])
+        value = changes[["scenario", "year", "value_dkk"]]
+        at = changes[changes["year"] == year].set_index("scenario")
+        for label in labels:
+            if label not in at.index:
+                continue
+            c = at.loc[label]
+            context["cobenefits"].append([
+                label, _signed(c["deaths_avoided_bike"] + c["deaths_avoided_walk"], 3),
+                _signed(c["nox_diesel_car_t"], 2), _signed(c["pm25_non_exhaust_car_kg"], 1),
+                _money(-c["accident_cost_dkk"]), _money(-c["noise_cost_dkk"]), _money(-c["air_cost_dkk"]),
+                _money(c["health_value_dkk"]), _money(c["value_dkk"]),
+            ])
+    else:
+        context["cobenefits_left_out"] = "No vehicle_km table in the folder: the co-benefits are left out."
+    levers = scenario_levers(results)
+    start = int(results.config.get("start_year") or summary["year"].min())
+    rows = appraise(saved, levers, _discount_rate(results), start, value, year)
+    for row in sorted(rows, key=lambda r: labels.index(r.scenario) if r.scenario in labels else len(labels)):
+        per_t = row.dkk_per_t
+        flag = " (not distinguishable from zero)" if _not_distinguishable(effects, row.scenario, year, SAVED_FIGURE) else ""
+        if per_t is not None:
+            per_t_text = f"{per_t:,.0f}"
+        elif not row.costed:
+            per_t_text = "no costs given"
+        else:
+            per_t_text = "no saving"
+        context["costs"].append([
+            row.scenario, row.decided_by, f"{row.saved_t:+,.0f}{flag}", f"{row.saved_pv_t:,.0f}",
+            f"{row.cost_pv_dkk / 1e6:,.2f}" if row.costed else "–", per_t_text,
+            _money(row.cobenefit_pv_dkk) if value is not None else "–",
+        ])
+        if not row.costed:
+            context["uncosted"].append(row.scenario)
+    context["packages"] = sorted(packages(levers))
+    split = decision_split([r for r in rows if r.scenario in set(saved["scenario"])], set(context["packages"]))
+    context["split"] = [[str(r.decided_by), str(r.groups), f"{r.saved_t:+,.0f}",
+                         "–" if pd.isna(r.share) else f"{100 * r.share:.0f} %"] for r in split.itertuples()]
+    return context
+
+
 # ------------------------------------------------------------------------------------ the report
 
 
@@ -535,6 +694,7 @@ def _findings(results: Results) -> list[Finding]:
     summary = results.tables["summary"]
     ref = REFERENCE_SCENARIO
     focus = [y for y in headline_years(summary) if y != plots.PLAN_BASE_YEAR]
+    effects = lever_effects(results)
     findings = []
     for label in results.labels:
         part = summary[summary["scenario"] == label]
@@ -552,6 +712,8 @@ def _findings(results: Results) -> list[Finding]:
                 base = summary[(summary["scenario"] == ref) & (summary["year"] == year)]["co2_territorial_t"].mean()
                 if not np.isnan(base):
                     text += f"; {abs(base - co2):,.0f} t/year {'less' if base >= co2 else 'more'} than '{ref}'"
+                    if _not_distinguishable(effects, label, year, SAVED_FIGURE):
+                        text += " (not distinguishable from zero)"
             findings.append(Finding(label, year, text))
     return findings
 
@@ -563,6 +725,7 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
     years = sorted(int(y) for y in summary["year"].unique())
     question = results.config.get("question") or results.manifest.get("question")
     headline = headline_table(summary, results.labels)
+    appraisal = appraisal_context(results)
     versions = results.manifest.get("packages")
     return {
         "name": results.name,
@@ -588,6 +751,7 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
              "svg_name": Path(f.path).with_suffix(".svg").name}
             for f in figures
         ],
+        "appraisal": appraisal,
         "notes": list(results.notes),
         "provenance": provenance(results.manifest),
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else "",

@@ -332,3 +332,42 @@ def test_network_map_to_an_unwritable_path_gives_one_error_line(tmp_path: Path) 
                                           str(tiny["transit"]), "--out", str(out)])
         assert result.exit_code == 1, result.output
         assert f"cannot write {out}" in _one_error_line(result)
+
+
+def test_report_has_effect_verdicts_cobenefits_cost_per_tonne_and_the_decision_split(demo: Path) -> None:
+    from model.effects import paired_effects
+
+    manifest_path = demo / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for lever in manifest["config"]["scenarios"]["ring_narrowing"]["levers"]:
+        lever["decided_by"] = "municipality"
+        lever["cost"] = {"investment_dkk": 2.0e6, "operation_dkk_per_year": 0.0, "lifetime_years": 20, "source": "assumption"}
+    manifest["config"]["discount_rate"] = 0.0
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+    text = build_report(demo).read_text(encoding="utf-8")
+
+    # effects with intervals, each marked as the paired statistics say
+    effects = paired_effects(read_tables(demo)["summary"])
+    assert "## Lever effects against the baseline, 2030" in text
+    for row in effects[(effects["year"] == 2030) & effects["figure"].isin(["share_car", "co2_territorial_t"])].itertuples():
+        verdict = "yes" if row.distinguishable_from_zero == "yes" else "**no: not distinguishable from zero**"
+        name = "car share of resident commuters" if row.figure == "share_car" else "territorial CO2"
+        assert f"| {row.scenario} | {name} |" in text and f"| 2 | {verdict} |" in text
+    # co-benefits: one row per scenario against the baseline, and what is not computed
+    cobenefits = text[text.index("## Co-benefits, 2030"):text.index("## Cost per tonne")]
+    assert "| Deaths avoided (per year) | NOx (t/year) |" in cobenefits and "| ring_narrowing |" in cobenefits
+    assert "Not computed" in cobenefits and "exhaust PM2.5" in cobenefits
+    # cost per tonne: two levers of 2 M DKK over 20 years, undiscounted = 2 x 100,000 DKK a year in 2024-2031,
+    # over the tonnes saved in those years
+    summary = read_tables(demo)["summary"]
+    pivot = summary.pivot_table(index=["seed", "year"], columns="scenario", values="co2_territorial_t")
+    saved = (pivot["baseline"] - pivot["ring_narrowing"]).groupby(level="year").mean()
+    per_t = 2 * 8 * 100_000.0 / saved.loc[2024:].sum()
+    costs = text[text.index("## Cost per tonne"):text.index("## Figures")]
+    assert f"| ring_narrowing | municipality | +{saved.loc[2030]:,.0f}" in costs
+    assert f"| {per_t:,.0f} |" in costs and "discount rate 0 %" in costs
+    # the split by who decides
+    assert "| Decided by | Lever groups |" in costs and "| municipality | ring_narrowing |" in costs and "| 100 % |" in costs
+    html = (demo / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Co-benefits, 2030</h2>" in html and "<th>Decided by</th>" in html

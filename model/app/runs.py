@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from model import plots, report
+from model.effects import t_interval
 from model.errors import VmobError
 from model.settings import BASE_YEAR, PROJECT_ROOT
 
@@ -370,7 +371,10 @@ def change_vs_baseline(view: View) -> pd.DataFrame:
     """Each scenario minus the reference in the headline years, paired seed by seed.
 
     Returns one row per scenario label, metric (see :data:`CHANGE_METRICS`) and year with the
-    mean change across seeds and its smallest and largest value (``mean, low, high, seeds``).
+    mean change across seeds and its smallest and largest value (``mean, low, high, seeds``),
+    the 95 % interval of the mean paired change (``ci_low, ci_high``, Student t over the seeds,
+    as :mod:`model.effects`; NaN with one seed) and ``distinguishable``: ``yes`` or ``no``
+    (whether the interval excludes zero), ``one seed`` when there is no interval.
     A relative (``%``) change is the scenario's value over the reference's, minus one.
     """
     summary, ref = view.summary, view.reference
@@ -396,8 +400,19 @@ def change_vs_baseline(view: View) -> pd.DataFrame:
                     continue
                 rows.append({"scenario": label, "metric": key, "title": title, "unit": unit, "year": int(year),
                              "mean": float(values.mean()), "low": float(values.min()), "high": float(values.max()),
-                             "seeds": int(len(values))})
-    return pd.DataFrame(rows, columns=["scenario", "metric", "title", "unit", "year", "mean", "low", "high", "seeds"])
+                             "seeds": int(len(values)), **_interval(values.to_numpy(float))})
+    return pd.DataFrame(rows, columns=["scenario", "metric", "title", "unit", "year", "mean", "low", "high", "seeds",
+                                       "ci_low", "ci_high", "distinguishable"])
+
+
+def _interval(diffs: np.ndarray) -> dict[str, Any]:
+    """95 % interval of the mean of paired differences and whether it excludes zero (model.effects' rule)."""
+    n = len(diffs)
+    if n < 2:
+        return {"ci_low": np.nan, "ci_high": np.nan, "distinguishable": "one seed"}
+    mean = float(diffs.mean())
+    low, high = t_interval(mean, float(diffs.std(ddof=1) / np.sqrt(n)), n - 1, 0.95)
+    return {"ci_low": low, "ci_high": high, "distinguishable": "yes" if low > 0 or high < 0 else "no"}
 
 
 # ----------------------------------------------------------------------------- noise
@@ -410,9 +425,10 @@ def noise_notes(view: View) -> list[str]:
       scenarios and headline years), or a word that one seed cannot show it;
     - the binomial sampling error of that share for the number of resident agents in the sample
       (±1.96 √(p(1−p)/n)), which the full population does not have;
-    - per scenario, whether its change in the car share in the last headline year is inside that
-      noise (the seeds' range of the paired change includes zero, or, with one seed, the change is
-      smaller than the sampling error).
+    - per scenario, which of its changes in the last headline year are not distinguishable from
+      zero for this sample and these seeds: the 95 % interval of the mean paired change contains
+      zero (the report's rule, :mod:`model.effects`), or, with one seed, the car-share change is
+      smaller than the sampling error.
     """
     summary = view.summary
     years = report.headline_years(summary)
@@ -437,16 +453,33 @@ def noise_notes(view: View) -> list[str]:
                      f"sampling error of about ±{error:.1f} points (95 %), against the full population.")
     changes = change_vs_baseline(view)
     if years and not changes.empty:
-        last = years[-1]
-        car = changes[(changes["metric"] == "car") & (changes["year"] == last)]
-        unclear = [row.scenario for row in car.itertuples()
-                   if (row.seeds > 1 and row.low <= 0.0 <= row.high)
-                   or (row.seeds == 1 and error is not None and abs(row.mean) < error)]
-        if unclear:
-            notes.append(f"The {last} change in the car share of {', '.join(repr(u) for u in unclear)} is within this "
-                         "noise: not distinguishable from no change.")
+        notes.extend(_verdict_notes(changes, years[-1], seeds, error, view.sample_fraction))
     notes.append("Compare scenarios with the same sample and seeds (the page does); for numbers to report, use "
                  "vmob run with the full population and more seeds.")
+    return notes
+
+
+def _verdict_notes(changes: pd.DataFrame, year: int, seeds: int, error: float | None,
+                   sample_fraction: float | None) -> list[str]:
+    """Per scenario, the changes in ``year`` that are not distinguishable from zero, or a word that all are."""
+    sample = f"this {sample_fraction:.0%} sample" if sample_fraction else "this sample"
+    part = changes[(changes["year"] == year) & (changes["metric"] != "co2pct")]
+    notes = []
+    for label, rows in part.groupby("scenario", sort=False):
+        if seeds > 1:
+            unclear = [f"{row.title.lower()} ({row.mean:+,.1f} {row.unit})" for row in rows.itertuples()
+                       if row.distinguishable == "no"]
+            if unclear:
+                notes.append(f"'{label}', {year}: the change in {', '.join(unclear)} is not distinguishable from zero "
+                             f"with {sample} and {seeds} seeds (its 95 % interval contains 0).")
+            else:
+                notes.append(f"'{label}', {year}: every change shown is distinguishable from zero with {sample} "
+                             f"and {seeds} seeds (95 % intervals).")
+            continue
+        car = rows[rows["metric"] == "car"]
+        if not car.empty and error is not None and abs(float(car["mean"].iloc[0])) < error:
+            notes.append(f"'{label}', {year}: the change in the car share is within this noise: not distinguishable "
+                         "from zero.")
     return notes
 
 
@@ -566,8 +599,18 @@ def change_html(screen: Screen) -> str:
                 fmt = "{:+,.0f}" if unit == "t/year" else "{:+.1f}"
                 text = fmt.format(cell["mean"])
                 if cell["seeds"] > 1:
-                    text += f" <small>({fmt.format(cell['low'])} to {fmt.format(cell['high'])})</small>"
-                row.append(f"<td id='chg-{role}-{key}-{year}' data-value='{cell['mean']:.6g}'>{text}</td>")
+                    text += f" <small>[{fmt.format(cell['ci_low'])} to {fmt.format(cell['ci_high'])}]</small>"
+                marker = ""
+                if cell["distinguishable"] == "no":
+                    text += " †"
+                    marker = " class='vmob-not-distinguishable'"
+                row.append(f"<td id='chg-{role}-{key}-{year}' data-value='{cell['mean']:.6g}'{marker}>{text}</td>")
         body.append(f"<tr>{''.join(row)}</tr>")
+    seeds = int(changes["seeds"].max())
+    foot = (f"<p><small>Mean paired change over {seeds} seeds with its 95 % interval in brackets; † not "
+            "distinguishable from zero with this sample and these seeds (the interval contains 0).</small></p>"
+            if seeds > 1 else "<p><small>One seed: no interval; run two or more seeds to see which changes are "
+            "distinguishable from zero.</small></p>")
     return (f"{_TABLE_STYLE}<table class='vmob-table' id='changes'><thead><tr><th rowspan='2'>Scenario − "
-            f"{html.escape(view.reference)}</th>{head}</tr><tr>{sub}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+            f"{html.escape(view.reference)}</th>{head}</tr><tr>{sub}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            + foot)

@@ -62,7 +62,7 @@ from model.config import Experiment, Inputs, load_config, resolved_toml
 from model.effects import paired_effects
 from model.errors import VmobError
 from model.files import atomic_path, file_sha256, validation_message
-from model.levers import check_levers
+from model.levers import APPRAISAL_FIELDS, check_levers
 from model.output_folder import commit, new_staging, output_lock, process_alive, recover
 from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
 from model.parameters import ModelParameters, load_parameter_data, validate_parameters
@@ -92,7 +92,7 @@ RUN_CACHE = ".runs"
 #: The run log in an experiment's folder (appended to by every command that writes the folder).
 RUN_LOG = "run.log"
 #: Modules of ``model/`` that present results and do not shape a run's tables (a new one belongs here too).
-PRESENTATION_MODULES = frozenset({"app", "cli", "elasticities", "plots", "report"})
+PRESENTATION_MODULES = frozenset({"app", "appraisal", "cli", "cobenefits", "elasticities", "plots", "report"})
 #: Paths whose uncommitted changes make results "from modified code" (inputs shipped with the model).
 CODE_PATHS = ("model", "pyproject.toml", "experiments/parameters", "experiments/calibration", "networks")
 #: Seconds between a pool worker's checks that the process that started it is alive.
@@ -279,7 +279,7 @@ def expand_runs(config: Experiment, source: Path, context: ModelContext) -> list
                 identity = {
                     "seed": seed, "start_year": config.start_year, "end_year": config.end_year,
                     "sample_fraction": config.sample_fraction, "parameters": overrides,
-                    "levers": [lever.model_dump(mode="json") for lever in levers], "inputs": digests,
+                    "levers": [lever.model_dump(mode="json", exclude=APPRAISAL_FIELDS) for lever in levers], "inputs": digests,
                     "code": code_version(),
                 }
                 specs.append(RunSpec(

@@ -72,6 +72,8 @@ class Claim:
 #: Who decides a lever (the report splits the CO2 saving by these tags).
 DECIDERS: tuple[str, ...] = ("municipality", "state", "EU")
 Decider = Literal["municipality", "state", "EU"]
+#: Lever fields for the report's appraisal only: they do not change a run (left out of its identity).
+APPRAISAL_FIELDS: frozenset[str] = frozenset({"cost", "decided_by"})
 
 
 class LeverCost(StrictModel):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from model.cobenefits import RUN_KEYS
-from model.effects import LABEL_SEPARATOR, baseline_label, is_baseline
+from model.effects import LABEL_SEPARATOR, baseline_label, is_baseline, pair_statistics
 from model.levers import DECIDERS, Lever
 from model.settings import REFERENCE_MONTH_DAY
 
@@ -95,6 +95,30 @@ def paired_changes(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["scenario", "year", *columns])
     return pd.concat(frames, ignore_index=True)[["scenario", "year", *columns]]
+
+
+def not_distinguishable(table: pd.DataFrame, columns: list[str], year: int) -> set[tuple[str, str]]:
+    """``(label, column)`` pairs whose paired change in ``year`` has a 95 % interval containing zero.
+
+    The rule of :func:`model.effects.pair_statistics`, over the seeds a label shares with its
+    baseline; labels with fewer than two shared seeds are not judged (not in the set).
+    """
+    part = table[table["year"] == year]
+    labels = sorted(part["scenario"].unique())
+    baselines = [label for label in labels if is_baseline(label)]
+    found = set()
+    for label in labels:
+        reference = None if is_baseline(label) else baseline_label(label, baselines)
+        if reference is None:
+            continue
+        pairs = part[part["scenario"] == label].merge(part[part["scenario"] == reference], on="seed", suffixes=("", "_base"))
+        if len(pairs) < 2:
+            continue
+        for column in columns:
+            stats = pair_statistics(pairs[column].to_numpy(float), pairs[f"{column}_base"].to_numpy(float))
+            if stats["distinguishable_from_zero"] == "no":
+                found.add((label, column))
+    return found
 
 
 def savings(summary: pd.DataFrame, figure: str = SAVED_FIGURE) -> pd.DataFrame:

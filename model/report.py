@@ -22,7 +22,15 @@ import pandas as pd
 from markupsafe import Markup
 
 from model import plots
-from model.appraisal import SAVED_FIGURE, appraise, cobenefit_changes, decision_split, packages, savings
+from model.appraisal import (
+    SAVED_FIGURE,
+    appraise,
+    cobenefit_changes,
+    decision_split,
+    not_distinguishable,
+    packages,
+    savings,
+)
 from model.cobenefits import COBENEFIT_COLUMNS, NOT_COMPUTED, cobenefits
 from model.effects import SHOWN_FIGURES, paired_effects
 from model.errors import VmobError
@@ -548,7 +556,8 @@ def appraisal_context(results: Results) -> dict[str, Any]:
                                "effect_seeds": int(effects["seeds"].max()) if not effects.empty else 0,
                                "cobenefits": [], "not_computed": list(NOT_COMPUTED), "costs": [], "split": [],
                                "discount_rate": f"{100 * _discount_rate(results):g} %", "uncosted": [],
-                               "cobenefits_left_out": "", "packages": []}
+                               "cobenefits_left_out": "", "packages": [],
+                               "cobenefit_marks": False}
     saved = savings(summary)
     if saved.empty:
         return context
@@ -562,16 +571,22 @@ def appraisal_context(results: Results) -> dict[str, Any]:
                                 - changes["air_cost_dkk"])
         value = changes[["scenario", "year", "value_dkk"]]
         at = changes[changes["year"] == year].set_index("scenario")
+        table["deaths_avoided"] = table["deaths_avoided_bike"] + table["deaths_avoided_walk"]
+        table["value_dkk"] = table["health_value_dkk"] - table["accident_cost_dkk"] - table["noise_cost_dkk"] - table["air_cost_dkk"]
+        shown = ["deaths_avoided", "nox_diesel_car_t", "pm25_non_exhaust_car_kg", "accident_cost_dkk", "noise_cost_dkk",
+                 "air_cost_dkk", "health_value_dkk", "value_dkk"]
+        unclear = not_distinguishable(table, shown, year)
         for label in labels:
             if label not in at.index:
                 continue
             c = at.loc[label]
-            context["cobenefits"].append([
-                label, _signed(c["deaths_avoided_bike"] + c["deaths_avoided_walk"], 3),
-                _signed(c["nox_diesel_car_t"], 2), _signed(c["pm25_non_exhaust_car_kg"], 1),
-                _money(-c["accident_cost_dkk"]), _money(-c["noise_cost_dkk"]), _money(-c["air_cost_dkk"]),
-                _money(c["health_value_dkk"]), _money(c["value_dkk"]),
+            cells = [_signed(c["deaths_avoided_bike"] + c["deaths_avoided_walk"], 3), _signed(c["nox_diesel_car_t"], 2),
+                     _signed(c["pm25_non_exhaust_car_kg"], 1), _money(-c["accident_cost_dkk"]), _money(-c["noise_cost_dkk"]),
+                     _money(-c["air_cost_dkk"]), _money(c["health_value_dkk"]), _money(c["value_dkk"])]
+            context["cobenefits"].append([label] + [
+                f"{cell} †" if (label, column) in unclear else cell for cell, column in zip(cells, shown, strict=True)
             ])
+            context["cobenefit_marks"] = context["cobenefit_marks"] or any(label == u[0] for u in unclear)
     else:
         context["cobenefits_left_out"] = "No vehicle_km table in the folder: the co-benefits are left out."
     levers = scenario_levers(results)

@@ -221,3 +221,16 @@ def test_a_bad_unit_value_names_the_appraisal_file(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(VmobError, match=r"appraisal\.toml: key 'nox\.diesel_car_g_per_vkm'"):
         load_parameters(folder=folder)
+
+
+def test_cobenefit_changes_inside_the_seed_noise_are_flagged() -> None:
+    from model.appraisal import not_distinguishable
+
+    table = pd.DataFrame([
+        {"experiment": "t", "scenario": s, "seed": seed, "year": 2030, "nox": nox, "noise": noise}
+        for s, values in {"baseline": [(10.0, 5.0), (11.0, 6.0), (9.0, 4.0)],
+                          "lever": [(8.0, 6.0), (9.1, 4.0), (6.9, 5.0)]}.items()
+        for seed, (nox, noise) in enumerate(values, start=1)
+    ])
+    assert not_distinguishable(table, ["nox", "noise"], 2030) == {("lever", "noise")}
+    assert not_distinguishable(table[table["seed"] == 1], ["nox", "noise"], 2030) == set()  # one seed: not judged

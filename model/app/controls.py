@@ -34,7 +34,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from model.errors import VmobError
-from model.levers import Lever, LeverConfig
+from model.levers import APPRAISAL_FIELDS, Lever, LeverConfig
 from model.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 PRESETS_FILE = PROJECT_ROOT / "experiments" / "climate_plan.toml"
 #: The lever documentation whose per-lever tables give a field's help when the class has no description.
 LEVER_DOCS = PROJECT_ROOT / "docs" / "levers.md"
-#: Fields not shown: the discriminator, and the sweep id (the page runs no sweeps).
-HIDDEN_FIELDS = ("kind", "id", "cost", "decided_by")
+#: Fields not shown: the discriminator, the sweep id (the page runs no sweeps), and the lever's cost and
+#: decision tag (they do not change a run; a preset's are kept, see :func:`values_of`).
+HIDDEN_FIELDS = ("kind", "id", *sorted(APPRAISAL_FIELDS))
 #: Fields whose values are names the inputs know: the network's roads, the transit lines and stations.
 NAMED_CHOICES = {"roads": "roads", "line": "lines", "station": "stations", "last_stop": "stations"}
 
@@ -271,7 +272,10 @@ def values_of(lever: Lever) -> dict[str, Any]:
     """The form values that give back ``lever`` (for editing a lever or loading a preset)."""
     lever_form = form(lever.kind)  # type: ignore[attr-defined]
     data = lever.model_dump(mode="python")
-    return {control.name: _to_widget(control, data.get(control.name)) for control in lever_form.fields}
+    values = {control.name: _to_widget(control, data.get(control.name)) for control in lever_form.fields}
+    # cost and decision tag have no control (they do not change a run) but stay with the lever
+    values.update({name: data[name] for name in sorted(APPRAISAL_FIELDS) if data.get(name) is not None})
+    return values
 
 
 def initial_values(kind: str, examples: list[Lever] | None = None) -> dict[str, Any]:
@@ -344,6 +348,7 @@ def lever_from_values(kind: str, values: dict[str, Any]) -> Lever:
             raise VmobError(f"{lever_form.title}, {control.label}: {err}") from None
         if parsed is not _UNSET:
             data[control.name] = parsed
+    data.update({name: values[name] for name in sorted(APPRAISAL_FIELDS) if values.get(name) is not None})
     try:
         return TypeAdapter(LeverConfig).validate_python(data)
     except ValidationError as err:

@@ -2,8 +2,8 @@
 
 Every number the model uses lives in those files with its source; this module
 gives them a schema and reads them all the same way: :func:`load_parameters`
-reads the six files (population, mode choice, assignment, fleet, network,
-emissions) and the calibrated constants, applies an experiment's overrides by
+reads the seven files (population, mode choice, assignment, fleet, network,
+emissions, municipal account) and the calibrated constants, applies an experiment's overrides by
 dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
 ``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
 validates the whole. An error names the file that holds the fault: the parameter
@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from model.emissions import EmissionFactors
 from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
+from model.municipal_account import MunicipalAccountParameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
 from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
 
@@ -455,6 +456,7 @@ class ModelParameters(StrictModel):
     fleet: FleetParameters
     network: NetworkParameters
     emissions: EmissionFactors
+    municipal_account: MunicipalAccountParameters
 
 
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
@@ -465,6 +467,7 @@ PARAMETER_FILES = {
     "fleet": "fleet.toml",
     "network": "network.toml",
     "emissions": "emissions.toml",
+    "municipal_account": "municipal_account.toml",
 }
 #: Network rules read once, while the graph is built: an experiment cannot override them per run.
 BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")

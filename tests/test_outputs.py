@@ -12,6 +12,8 @@ import pytest
 from model.emissions import co2_accounting, load_emission_factors, rail_co2_table, vehicle_energy_and_co2
 from model.errors import VmobError
 from model.inventory import factors_table, inventory_table
+from model.municipal_account import municipal_account_table
+from model.parameters import load_section
 from model.outputs import (
     MODES,
     RUN_KEYS,
@@ -65,10 +67,11 @@ def _year_tables(year: int, car_scale: float) -> dict[str, pd.DataFrame]:
          "pkm_per_year": [s * 1e7 for s in shares + in_shares]}
     )
     fleet = pd.DataFrame(
-        {"vehicle": ["car"] * 4 + ["truck"] * 2, "segment": ["resident"] * 4 + ["national"] * 2,
-         "powertrain": ["petrol", "diesel", "phev", "bev", "diesel", "bev"],
-         "stock_share": [0.6, 0.2, 0.05, 0.15, 0.9, 0.1], "new_sales_share": [0.3, 0.05, 0.1, 0.55, 0.7, 0.3],
-         "stock_vehicles": [600.0, 200.0, 50.0, 150.0, None, None], "new_vehicles": [3.0, 0.0, 1.0, 6.0, None, None]}
+        {"vehicle": ["car"] * 8 + ["truck"] * 2, "segment": ["resident"] * 4 + ["national"] * 6,
+         "powertrain": ["petrol", "diesel", "phev", "bev"] * 2 + ["diesel", "bev"],
+         "stock_share": [0.6, 0.2, 0.05, 0.15, 0.7, 0.2, 0.05, 0.05, 0.9, 0.1],
+         "new_sales_share": [0.3, 0.05, 0.1, 0.55, 0.3, 0.05, 0.1, 0.55, 0.7, 0.3],
+         "stock_vehicles": [600.0, 200.0, 50.0, 150.0, *[None] * 6], "new_vehicles": [3.0, 0.0, 1.0, 6.0, *[None] * 6]}
     )
     return {
         "mode_split": _keys(mode_split, year),
@@ -86,6 +89,8 @@ def tables() -> dict[str, pd.DataFrame]:
     out["summary"] = summary_table(out["mode_split"], out["co2"], out["vehicle_km"])
     out["inventory"] = inventory_table(out["energy"], out["co2"], load_emission_factors())
     out["factors"] = factors_table(out["summary"], load_emission_factors())
+    out["municipal_account"] = municipal_account_table(out["vehicle_km"], out["fleet"], out["inventory"],
+                                                       load_emission_factors(), load_section("municipal_account"))
     return out
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pydantic import field_validator
 
@@ -194,7 +193,8 @@ def comparison(account: pd.DataFrame, year: int) -> pd.DataFrame:
 def comparison_markdown(table: pd.DataFrame) -> str:
     """A :func:`comparison` table as Markdown (million vkm, g/vkm, tonnes, %)."""
     lines = [
-        "| vehicle | road type | million vkm | national factor, g CO2/vkm | municipal account, t CO2 | model (COPERT), t CO2 | difference, t | difference, % |",
+        "| vehicle | road type | million vkm | national factor, g CO2/vkm | municipal account, t CO2 "
+        "| model (COPERT), t CO2 | difference, t | difference, % |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in table.itertuples(index=False):

@@ -27,7 +27,17 @@ from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRA
 from model.errors import VmobError
 from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
-from model.vocabulary import ACCOUNT_ROAD_TYPES, AREAS, FLEET_SEGMENTS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
+from model.vocabulary import (
+    ACCOUNT_ROAD_TYPES,
+    AREAS,
+    FLEET_SEGMENTS,
+    MODES,
+    POWERTRAINS,
+    ROAD_CATEGORIES,
+    ROAD_USERS,
+    TRAFFIC_TYPES,
+    VEHICLES,
+)
 
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
@@ -261,7 +271,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
                           "public-transport CO2e per passenger-km and the GWP100 values.", _factors_schema()),
         "municipal_account": _table("The municipal account's method beside the model's: territorial road vehicle-km by "
                                     "road type times national average CO2 factors, with the model's own (COPERT) CO2 "
-                                    "of the same rows (docs/emissions.md, section on the municipal account's method).", _municipal_account_schema()),
+                                    "of the same rows (docs/emissions.md, section on the municipal account's method).",
+                                    _municipal_account_schema()),
         "scenarios": _table("The experiment's scenario labels: what each describes, its sweep values and seeds.",
                             _scenarios_schema(), derived=True),
         "run_keys": _table("One row per run: the scenario label and seed that key every run table, and the run's "
@@ -393,9 +404,8 @@ def _effects_schema() -> dict[str, Any]:
             _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0),
             _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
             _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
-            _field(
-                "variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0
-            ),
+            _field("variance_reduction", "number",
+                   "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0),
             _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True),
         ],
         "primaryKey": ["experiment", "scenario", "year", "figure"],

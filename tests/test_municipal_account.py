@@ -98,8 +98,10 @@ def test_an_unknown_road_type_is_one_line_naming_file_and_key(tmp_path):
 
 
 def test_the_docs_comparison_is_the_generator_output():
-    """docs/emissions.md ("The municipal account's method beside COPERT") holds the table `python -m model.municipal_account` prints: same layout,
-    and its total row adds up its rows (the numbers are not typed in by hand)."""
+    """The comparison in docs/emissions.md is what `python -m model.municipal_account` prints.
+
+    Same layout, and its total row adds up its rows (the numbers are not typed in by hand).
+    """
     text = (ROOT / "docs" / "emissions.md").read_text(encoding="utf-8")
     block = text.split("<!-- municipal-account-2019:start -->\n", 1)[1].split("<!-- municipal-account-2019:end -->", 1)[0]
     rows = [line.strip("|").split("|") for line in block.strip().splitlines()[2:]]

@@ -198,10 +198,10 @@ def comparison_markdown(table: pd.DataFrame) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in table.itertuples(index=False):
-        pct = "" if pd.isna(r.difference_pct) else f"{r.difference_pct:+.1f}"
+        pct = "" if pd.isna(r.difference_pct) else f"{round(r.difference_pct, 1) + 0.0:+.1f}"  # no "-0.0"
         factor = "" if pd.isna(r.co2_g_per_vkm) else f"{r.co2_g_per_vkm:.0f}"
         lines.append(f"| {r.vehicle} | {r.road_type} | {r.vkm_per_year / 1e6:,.1f} | {factor} | {r.co2_t:,.0f} | "
-                     f"{r.co2_model_t:,.0f} | {r.difference_t:+,.0f} | {pct} |")
+                     f"{r.co2_model_t:,.0f} | {round(r.difference_t) + 0:+,d} | {pct} |")
     return "\n".join(lines) + "\n"
 
 

@@ -83,7 +83,7 @@ def test_every_factor_number_has_a_source_or_is_an_assumption():
     for line in speeds.splitlines():
         if re.match(r"^\w+\s*=", line):
             comment = line.split("#", 1)[1] if "#" in line else ""
-            assert "assumption" in comment or re.search(r"§\d|R\)|https?://", comment) or "press release" in comment, line
+            assert "assumption" in comment or re.search(r"§\d|R\)|https?://", comment), line
     ring = next(line for line in text.splitlines() if line.startswith("ring"))
     assert "assumption" in ring
 

@@ -65,6 +65,7 @@ def main() -> None:
         from model import report
 
         parts = (*PARTS, (report, "build_figures", "report figures"), (report, "build_report", "report (all)"))
+    plan = ex.plan_experiment(args.experiment, args.out, config)
     totals: list[float] = []
     per_part: dict[str, list[float]] = defaultdict(list)
     for _ in range(args.repeat):
@@ -73,7 +74,6 @@ def main() -> None:
         for (module, name, label) in ((m, n, lab) for m, n, lab in parts if hasattr(m, n)):
             setattr(module, name, timed(times, label, getattr(module, name)))
         try:
-            plan = ex.plan_experiment(args.experiment, args.out, config)
             start = time.process_time()
             with ex.writing_folder(plan.out_dir, lambda _line: None):
                 ex.write_outputs(plan, dt.datetime.now(dt.UTC), "benchmark")

@@ -1,11 +1,12 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Eight long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``, and
-``inventory`` and ``factors`` built from them by :mod:`model.inventory`), each keyed by
-``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
-``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
-its Table Schema before anything is renamed into place. The contract is described in
-``docs/outputs.md``.
+The run tables (:data:`TABLES`: ``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``,
+``fleet``, and ``inventory``, ``factors`` and ``municipal_account`` built from them), each keyed by
+``experiment, scenario, seed, year``, and the runner's tables (:data:`DERIVED_TABLES`) are written
+as CSV and Parquet next to a Frictionless ``datapackage.json`` (licence, sources, version, foreign
+keys) and a planner workbook ``summary.xlsx``. Every table is checked against its Table Schema
+before anything is renamed into place. :data:`SCHEMAS` holds one entry per table; the contract is
+described in ``docs/outputs.md``, whose tables ``python -m model.outputs_docs`` writes from it.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ from model.errors import VmobError
 from model.files import atomic_path, file_sha256, validation_message
 from model.levers import APPRAISAL_FIELDS, check_levers
 from model.output_folder import commit, new_staging, output_lock, process_alive, recover
-from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, write_tables
+from model.outputs import RUN_KEYS, SCHEMAS, TABLES, check_reconciliation, run_tables, write_tables
 from model.parameters import ModelParameters, load_parameter_data, validate_parameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR, PROJECT_ROOT
 
@@ -899,6 +899,7 @@ def write_outputs(plan: Plan, started: dt.datetime, executor: str, note: Callabl
     digests = input_digests(config.inputs, plan.context)
     chash = config_hash(config, digests)
     wanted = {name: tables[name] for name in config.outputs.tables} | {"aggregates": aggregates(tables["summary"])}
+    wanted |= run_tables(runs_table(plan.specs), config.name, {n: s.description for n, s in config.scenarios.items()})
     effects = paired_effects(tables["summary"])
     if not effects.empty:
         wanted["effects"] = effects

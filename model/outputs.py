@@ -1,21 +1,23 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Eight long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``, and
-``inventory`` and ``factors`` built from them by :mod:`model.inventory`), each keyed by
-``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
-``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
-its Table Schema before anything is renamed into place. The contract is described in
-``docs/outputs.md``.
+The run tables (:data:`TABLES`: ``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``,
+``fleet``, and ``inventory``, ``factors`` and ``municipal_account`` built from them), each keyed by
+``experiment, scenario, seed, year``, and the runner's tables (:data:`DERIVED_TABLES`) are written
+as CSV and Parquet next to a Frictionless ``datapackage.json`` (licence, sources, version, foreign
+keys) and a planner workbook ``summary.xlsx``. Every table is checked against its Table Schema
+before anything is renamed into place. :data:`SCHEMAS` holds one entry per table; the contract is
+described in ``docs/outputs.md``, whose tables ``python -m model.outputs_docs`` writes from it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,18 @@ from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRA
 from model.errors import VmobError
 from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
-from model.vocabulary import AREAS, FLEET_SEGMENTS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
+from model.vocabulary import (
+    ACCOUNT_ROAD_TYPES,
+    AREAS,
+    FLEET_SEGMENTS,
+    MODES,
+    POWERTRAINS,
+    ROAD_CATEGORIES,
+    ROAD_USERS,
+    TRAFFIC_TYPES,
+    VEHICLES,
+)
 
-#: Table names in writing order.
-TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet", "inventory", "factors")
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
 #: Excel's row limit per sheet (header included).
@@ -101,21 +111,6 @@ _GROUP_FIELDS_AFTER = [
            required=True),
 ]
 
-_DESCRIPTIONS: dict[str, str] = {
-    "mode_split": "Commuters' mode choice per year: counts, weekday trips, shares and passenger-km.",
-    "vehicle_km": "Vehicle-km per year by vehicle, powertrain, road category, speed limit, area, "
-    "traffic type and road user (the contract to the emissions model).",
-    "energy": "Energy use per year by energy carrier (fuel litres or grid kWh) and in MJ.",
-    "co2": "CO2 per year by source in two accountings (territorial, resident); never add the two.",
-    "summary": "Headline figures per run and year: mode shares, CO2 totals and change vs 2019.",
-    "fleet": "Vehicle stock and new registrations per year by vehicle class, fleet segment and powertrain.",
-    "inventory": "Emissions inventory per year: GPC and IPCC codes, energy in MJ and MWh, fossil and "
-    "biogenic CO2, CH4, N2O and CO2e in separate columns, by accounting (never add the two).",
-    "factors": "Emission factors of each run and year: fuel CO2, biofuel shares, CH4 and N2O, grid "
-    "intensity, public-transport CO2e per passenger-km and the GWP100 values.",
-    "aggregates": "Mean, 5th and 95th percentile across seeds of every summary figure, per scenario "
-    "and year.",
-}
 
 
 def _schemas() -> dict[str, dict[str, Any]]:
@@ -260,9 +255,41 @@ def _schemas() -> dict[str, dict[str, Any]]:
         ],
         "primaryKey": [*list(RUN_KEYS), "vehicle", "segment", "powertrain"],
     }
-    return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
-            "summary": summary, "fleet": fleet, "inventory": _inventory_schema(), "factors": _factors_schema(),
-            "aggregates": _aggregates_schema(summary)}
+    # One entry per table: adding a table is one line here (the package, the workbook's columns
+    # sheet and docs/outputs.md all read this dictionary).
+    return {
+        "mode_split": _table("Commuters' mode choice per year: counts, weekday trips, shares and passenger-km.", mode_split),
+        "vehicle_km": _table("Vehicle-km per year by vehicle, powertrain, road category, speed limit, area, traffic type "
+                             "and road user (the contract to the emissions model).", vehicle_km),
+        "energy": _table("Energy use per year by energy carrier (fuel litres or grid kWh) and in MJ.", energy),
+        "co2": _table("CO2 per year by source in two accountings (territorial, resident); never add the two.", co2),
+        "summary": _table("Headline figures per run and year: mode shares, CO2 totals and change vs 2019.", summary),
+        "fleet": _table("Vehicle stock and new registrations per year by vehicle class, fleet segment and powertrain.", fleet),
+        "inventory": _table("Emissions inventory per year: GPC and IPCC codes, energy in MJ and MWh, fossil and biogenic "
+                            "CO2, CH4, N2O and CO2e in separate columns, by accounting (never add the two).",
+                            _inventory_schema()),
+        "factors": _table("Emission factors of each run and year: fuel CO2, biofuel shares, CH4 and N2O, grid intensity, "
+                          "public-transport CO2e per passenger-km and the GWP100 values.", _factors_schema()),
+        "municipal_account": _table("The municipal account's method beside the model's: territorial road vehicle-km by "
+                                    "road type times national average CO2 factors, with the model's own (COPERT) CO2 "
+                                    "of the same rows (docs/emissions.md, section on the municipal account's method).",
+                                    _municipal_account_schema()),
+        "scenarios": _table("The experiment's scenario labels: what each describes, its sweep values and seeds.",
+                            _scenarios_schema(), derived=True),
+        "run_keys": _table("One row per run: the scenario label and seed that key every run table, and the run's "
+                           "id in the run cache (runs.csv has the sweep values too).", _run_keys_schema(), derived=True),
+        "aggregates": _table("Mean, 5th and 95th percentile across seeds of every summary figure, per scenario and year.",
+                             _aggregates_schema(summary), derived=True),
+        "effects": _table("Each scenario's effect against its baseline per year and summary figure: the mean paired "
+                          "difference over seeds with a 95 % t-interval, the unpaired interval for comparison, and "
+                          "whether the effect is distinguishable from zero (docs/uncertainty.md).",
+                          _effects_schema(), derived=True),
+    }
+
+
+def _table(description: str, schema: dict[str, Any], *, derived: bool = False) -> dict[str, Any]:
+    """A table's entry: its description, its Table Schema and whether the runner derives it from the combined runs."""
+    return {"description": description, **schema, "vmobDerived": derived}
 
 
 def _inventory_schema() -> dict[str, Any]:
@@ -361,40 +388,84 @@ def _aggregates_schema(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: Frictionless Table Schema descriptors, by table name.
-SCHEMAS: dict[str, dict[str, Any]] = _schemas()
+def _effects_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            *_KEY_FIELDS[:2],
+            _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True),
+            _KEY_FIELDS[3],
+            _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True),
+            _field("seeds", "integer", "Seeds run by both the scenario and its baseline.", minimum=2),
+            _field("baseline_mean", "number", "Mean of the figure over the seeds in the baseline."),
+            _field("scenario_mean", "number", "Mean of the figure over the seeds in the scenario."),
+            _field("effect_mean", "number", "Mean paired difference, scenario minus baseline with the same seed."),
+            _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0),
+            _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."),
+            _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."),
+            _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0),
+            _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
+            _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
+            _field("variance_reduction", "number",
+                   "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0),
+            _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True),
+        ],
+        "primaryKey": ["experiment", "scenario", "year", "figure"],
+    }
 
+
+def _municipal_account_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            *_KEY_FIELDS,
+            _field("vehicle", "string", "Vehicle class.", enum=VEHICLES, required=True),
+            _field("road_category", "string", "Emission road category of the links (as vehicle_km).", enum=ROAD_CATEGORIES,
+                   required=True),
+            _field("road_type", "string", "Road type of the national average factor (municipal_account.toml).",
+                   enum=ACCOUNT_ROAD_TYPES, required=True),
+            _field("vkm_per_year", "number", "Vehicle-km inside the boundary, all traffic types.", "vkm/year", minimum=0),
+            _field("speed_kph", "number", "National average speed of the road type, where the car curve is read.", "km/h",
+                   minimum=0),
+            _field("co2_g_per_vkm", "number", "National average counted CO2 per vehicle-km: the national fleet's "
+                   "powertrain shares times each powertrain's CO2 at speed_kph.", "g/vkm", minimum=0),
+            _field("co2_t", "number", "The municipal account's CO2: vkm_per_year x co2_g_per_vkm.", "t/year", minimum=0),
+            _field("co2_model_t", "number", "The model's territorial CO2 of the same rows (inventory.co2_fossil_t: COPERT "
+                   "at the driven speeds, local fleet).", "t/year", minimum=0),
+        ],
+        "primaryKey": [*list(RUN_KEYS), "vehicle", "road_category"],
+    }
+
+
+def _scenarios_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            *_KEY_FIELDS[:2],
+            _field("definition", "string", "The experiment file's scenario the label was made from (scenarios.<name>).",
+                   required=True),
+            _field("description", "string", "The scenario's description in the experiment file."),
+            _field("sweep", "string", "Swept parameter values of the label (path=value; ...), empty without a sweep."),
+            _field("seeds", "integer", "Seeds run for the label.", minimum=1),
+        ],
+        "primaryKey": ["experiment", "scenario"],
+    }
+
+
+def _run_keys_schema() -> dict[str, Any]:
+    return {
+        "fields": [
+            *_KEY_FIELDS[:3],
+            _field("run_id", "string", "Id of the run in the run cache (results/.runs/<run_id>/).", required=True),
+        ],
+        "primaryKey": ["experiment", "scenario", "seed"],
+    }
+
+
+#: Frictionless Table Schema descriptors and descriptions, by table name, in writing order.
+SCHEMAS: dict[str, dict[str, Any]] = _schemas()
 #: Tables the runner builds from the combined run tables, written after :data:`TABLES`
 #: (``aggregates`` by model.experiments, ``effects`` by model.effects).
-DERIVED_TABLES: tuple[str, ...] = ("aggregates", "effects")
-_DESCRIPTIONS["effects"] = (
-    "Each scenario's effect against its baseline per year and summary figure: the mean paired "
-    "difference over seeds with a 95 % t-interval, the unpaired interval for comparison, and "
-    "whether the effect is distinguishable from zero (docs/uncertainty.md)."
-)
-SCHEMAS["effects"] = {
-    "fields": [
-        *_KEY_FIELDS[:2],
-        _field("baseline", "string", "Run label of the baseline the scenario is compared with.", required=True),
-        _KEY_FIELDS[3],
-        _field("figure", "string", "Summary column compared (its unit is the summary's).", required=True),
-        _field("seeds", "integer", "Seeds run by both the scenario and its baseline.", minimum=2),
-        _field("baseline_mean", "number", "Mean of the figure over the seeds in the baseline."),
-        _field("scenario_mean", "number", "Mean of the figure over the seeds in the scenario."),
-        _field("effect_mean", "number", "Mean paired difference, scenario minus baseline with the same seed."),
-        _field("effect_se", "number", "Standard error of the paired mean difference.", minimum=0),
-        _field("effect_ci_low", "number", "Lower end of the 95 % t-interval of the paired effect."),
-        _field("effect_ci_high", "number", "Upper end of the 95 % t-interval of the paired effect."),
-        _field("unpaired_se", "number", "Standard error of the difference of means as if the runs were independent.", minimum=0),
-        _field("unpaired_ci_low", "number", "Lower end of the unpaired 95 % interval (Welch)."),
-        _field("unpaired_ci_high", "number", "Upper end of the unpaired 95 % interval (Welch)."),
-        _field(
-            "variance_reduction", "number", "Unpaired over paired variance of the effect; empty when the paired variance is 0.", minimum=0
-        ),
-        _field("distinguishable_from_zero", "string", "yes when the paired interval excludes zero.", enum=("yes", "no"), required=True),
-    ],
-    "primaryKey": ["experiment", "scenario", "year", "figure"],
-}
+DERIVED_TABLES: tuple[str, ...] = tuple(n for n, s in SCHEMAS.items() if s["vmobDerived"])
+#: Tables of each run, in writing order.
+TABLES: tuple[str, ...] = tuple(n for n, s in SCHEMAS.items() if not s["vmobDerived"])
 
 
 def columns(table: str) -> list[str]:
@@ -509,7 +580,9 @@ def _columns_sheet() -> pd.DataFrame:
                     "key": f["name"] in SCHEMAS[table]["primaryKey"],
                     "description": f["description"]
                     + (f" (summary.xlsx: summed over {', '.join(WORKBOOK_SUMMED_OVER[table])}; the CSV has every row)"
-                       if table in WORKBOOK_SUMMED_OVER and f["name"] in ("vkm_per_year", "amount", "energy_mj") else ""),
+                       if table in WORKBOOK_SUMMED_OVER and f["type"] == "number" else "")
+                    + (" (summary.xlsx: the sheets show means across seeds, with the number of seeds in 'seeds')"
+                       if f["name"] == "seed" else ""),
                 }
             )
     return pd.DataFrame(rows)
@@ -517,7 +590,8 @@ def _columns_sheet() -> pd.DataFrame:
 
 #: Columns the planner workbook sums over in the large link-level tables; the CSV and Parquet
 #: files keep every row (a sweep's vehicle_km runs to 10^5 rows, too many for a spreadsheet).
-WORKBOOK_SUMMED_OVER = {"vehicle_km": ("road_category", "speed_limit_kph"), "energy": ("road_category",)}
+WORKBOOK_SUMMED_OVER = {"vehicle_km": ("road_category", "speed_limit_kph"), "energy": ("road_category",),
+                        "inventory": ("road_category",)}
 #: The scenario label other scenarios are compared with (the change-vs-baseline sheet, the report).
 REFERENCE_SCENARIO = "baseline"
 #: Summary columns compared with the reference scenario.
@@ -530,6 +604,7 @@ UNIT_FORMATS = {
     "1": "0.0%",
     "%": '+0.0" %";-0.0" %";0.0" %"',  # already a signed change (co2_territorial_change_vs_2019_pct)
     "t/year": '#,##0.0" t"',
+    "g/vkm": '#,##0.0" g/vkm"',
     "t CO2e/year": '#,##0.0" t CO2e"',
     "MWh/year": '#,##0.0" MWh"',
     "vkm/year": '#,##0" vkm"',
@@ -587,14 +662,25 @@ def change_vs_baseline(summary: pd.DataFrame, reference: str = REFERENCE_SCENARI
 
 
 def workbook_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The sheets of ``summary.xlsx``: every table, the link-level ones summed over road details."""
+    """The sheets of ``summary.xlsx``: every table as means across seeds, the link-level ones summed over road details.
+
+    A table with a ``seed`` column gets ``seeds`` (the number of seeds of the scenario) in its place,
+    and each value is the sum over the seeds divided by that number, so a row a seed lacks counts
+    as zero (vehicle-km of a rare combination) and the sheet's totals are the seed-mean totals.
+    """
     sheets = {}
     for name, df in tables.items():
         dropped = WORKBOOK_SUMMED_OVER.get(name, ())
-        if dropped:
-            values = [c for c in df.columns if c not in dropped and pd.api.types.is_float_dtype(df[c])]
-            keys = [c for c in df.columns if c not in dropped and c not in values]
-            df = df.groupby(keys, sort=False, as_index=False)[values].sum()
+        values = [c for c in df.columns if c not in dropped and pd.api.types.is_float_dtype(df[c])]
+        keys = [c for c in df.columns if c not in dropped and c not in values and c != "seed"]
+        if "seed" in df.columns:
+            seeds = df.groupby(["experiment", "scenario"], sort=False)["seed"].nunique().rename("seeds")
+            df = df.groupby(keys, sort=False, as_index=False, dropna=False)[values].sum(min_count=1)
+            df = df.join(seeds, on=["experiment", "scenario"])
+            df[values] = df[values].div(df["seeds"], axis=0)
+            df = df[[*keys[:2], "seeds", *keys[2:], *values]]
+        elif dropped:
+            df = df.groupby(keys, sort=False, as_index=False, dropna=False)[values].sum(min_count=1)
         sheets[name] = df.head(_XLSX_MAX_ROWS)
     return sheets
 
@@ -616,11 +702,35 @@ def _format_sheet(book: Any, sheet: Any, df: pd.DataFrame, units: Mapping[str, s
     sheet.autofilter(0, 0, max(len(df), 1), len(df.columns) - 1)
 
 
-def _write_change_sheet(xl: pd.ExcelWriter, change: pd.DataFrame) -> None:
+def _write_frame(book: Any, name: str, df: pd.DataFrame) -> Any:
+    """A sheet holding ``df`` (header row, then one row per record; empty cells for missing values).
+
+    Written with xlsxwriter's typed calls column by column, without pandas' per-cell formatter
+    objects (several times faster for the long tables).
+    """
+    sheet = book.add_worksheet(name)
+    for j, column in enumerate(df.columns):
+        sheet.write_string(0, j, str(column))
+        values = df[column]
+        if pd.api.types.is_bool_dtype(values):
+            for i, v in enumerate(values.tolist(), start=1):
+                sheet.write_boolean(i, j, bool(v))
+        elif pd.api.types.is_numeric_dtype(values):
+            numbers = values.to_numpy(dtype=float)
+            write = sheet.write_number
+            for i in np.flatnonzero(np.isfinite(numbers)).tolist():
+                write(i + 1, j, numbers[i])
+        else:
+            write_text = sheet.write_string
+            for i, v in enumerate(values.tolist(), start=1):
+                if v is not None and v == v:  # neither None nor NaN
+                    write_text(i, j, str(v))
+    return sheet
+
+
+def _write_change_sheet(book: Any, change: pd.DataFrame) -> None:
     """The change-vs-baseline sheet: each row's numbers in its measure's format."""
-    name = "change_vs_baseline"
-    change.to_excel(xl, sheet_name=name, index=False)
-    book, sheet = xl.book, xl.sheets[name]
+    sheet = _write_frame(book, "change_vs_baseline", change)
     _format_sheet(book, sheet, change, {"year": "year", "change_pct": "%"})
     plain = {unit: book.add_format({"num_format": fmt}) for unit, fmt in UNIT_FORMATS.items()}
     signed = {unit: book.add_format({"num_format": f"+{fmt};-{fmt};{fmt}"})
@@ -633,28 +743,179 @@ def _write_change_sheet(xl: pd.ExcelWriter, change: pd.DataFrame) -> None:
 
 
 def _write_workbook(tables: Mapping[str, pd.DataFrame], path: Path) -> None:
-    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"nan_inf_to_errors": False})
+    try:
         for name, df in workbook_tables(tables).items():
-            df.to_excel(xl, sheet_name=name, index=False)
-            _format_sheet(xl.book, xl.sheets[name], df, {c: _unit(name, c) for c in df.columns})
+            sheet = _write_frame(book, name, df)
+            _format_sheet(book, sheet, df, {c: _unit(name, c) for c in df.columns})
         if "summary" in tables:
             change = change_vs_baseline(tables["summary"])
             if not change.empty:
-                _write_change_sheet(xl, change.head(_XLSX_MAX_ROWS))
-        sheet = _columns_sheet()
-        sheet.to_excel(xl, sheet_name="columns", index=False)
-        _format_sheet(xl.book, xl.sheets["columns"], sheet, {})
+                _write_change_sheet(book, change.head(_XLSX_MAX_ROWS))
+        columns_sheet = _columns_sheet()
+        _format_sheet(book, _write_frame(book, "columns", columns_sheet), columns_sheet, {})
+    finally:
+        book.close()
 
 
-def _validate_resource(name: str, resource: Any) -> None:
-    report = resource.validate()
+#: Licence of the written tables: the road network they are computed on is OpenStreetMap data (ODbL).
+PACKAGE_LICENSES: tuple[dict[str, str], ...] = (
+    {"name": "ODbL-1.0", "path": "https://opendatacommons.org/licenses/odbl/1-0/",
+     "title": "Open Data Commons Open Database License 1.0 (the road network is OpenStreetMap data)"},
+)
+#: Where the inputs of the tables come from (each parameter's own source is in experiments/parameters/*.toml).
+PACKAGE_SOURCES: tuple[dict[str, str], ...] = (
+    {"title": "OpenStreetMap contributors: road, cycle and rail network, municipal boundary",
+     "path": "https://www.openstreetmap.org/copyright"},
+    {"title": "EMEP/EEA air pollutant emission inventory guidebook 2019, 1.A.3.b road transport (COPERT energy curves)",
+     "path": "https://www.eea.europa.eu/publications/emep-eea-guidebook-2019"},
+    {"title": "Statistics Denmark, Energinet, Energistyrelsen, DTU Transport and the other sources named per number in "
+              "experiments/parameters/*.toml", "path": "experiments/parameters"},
+    {"title": "vallensbaek-mobility model code (MIT licence)", "path": "model"},
+)
+
+
+def foreign_keys(name: str, present: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Foreign keys of a table to the ``run_keys`` and ``scenarios`` tables, where those are in ``present``.
+
+    Every table keyed by run (``experiment, scenario, seed``) points at ``run_keys``; a table keyed
+    by scenario label without seed (``aggregates``, ``effects``, ``run_keys``) points at
+    ``scenarios``, and ``effects.baseline`` does too.
+    """
+    keys = [f["name"] for f in SCHEMAS[name]["fields"]][:3]
+    out = []
+    if name != "run_keys" and keys == ["experiment", "scenario", "seed"] and "run_keys" in present:
+        fields = ["experiment", "scenario", "seed"]
+        out.append({"fields": fields, "reference": {"resource": "run_keys", "fields": fields}})
+    elif name != "scenarios" and keys[:2] == ["experiment", "scenario"] and "scenarios" in present:
+        out.append({"fields": ["experiment", "scenario"], "reference": {"resource": "scenarios", "fields": ["experiment", "scenario"]}})
+    if name == "effects" and "scenarios" in present:
+        out.append({"fields": ["experiment", "baseline"], "reference": {"resource": "scenarios", "fields": ["experiment", "scenario"]}})
+    return out
+
+
+def table_schema(name: str, present: Collection[str] = ()) -> dict[str, Any]:
+    """The Frictionless Table Schema of a table, with foreign keys to the tables in ``present``."""
+    schema = copy.deepcopy({k: v for k, v in SCHEMAS[name].items() if k in ("fields", "primaryKey")})
+    keys = foreign_keys(name, present)
+    return {**schema, "foreignKeys": keys} if keys else schema
+
+
+def check_table(name: str, df: pd.DataFrame) -> None:
+    """Check a conformed table against its schema on the DataFrame: allowed values, ranges, required cells, primary key.
+
+    The same constraints Frictionless checks on the CSV (``write_tables`` then validates the package
+    once, on its first rows), at column speed.
+
+    Raises
+    ------
+    VmobError
+        Naming the table, the first failing row (1 = header, as Frictionless counts), the column and the rule.
+    """
+    def fail(mask: pd.Series, col: str, rule: str) -> None:
+        row = int(np.flatnonzero(mask.to_numpy())[0])
+        raise VmobError(f"Output table '{name}' breaks its schema at row {row + 2}, column '{col}': "
+                        f"value '{df[col].iloc[row]}' {rule}")
+
+    for field in SCHEMAS[name]["fields"]:
+        col, rules = field["name"], field.get("constraints", {})
+        values = df[col]
+        if rules.get("required") and values.isna().any():
+            fail(values.isna(), col, "is missing (required)")
+        if "enum" in rules:
+            bad = values.notna() & ~values.isin(rules["enum"])
+            if bad.any():
+                fail(bad, col, f"is not one of {', '.join(map(str, rules['enum']))}")
+        if "minimum" in rules and (values < rules["minimum"]).any():
+            fail(values < rules["minimum"], col, f"is below the minimum {rules['minimum']}")
+        if "maximum" in rules and (values > rules["maximum"]).any():
+            fail(values > rules["maximum"], col, f"is above the maximum {rules['maximum']}")
+        if field["type"] == "number" and np.isinf(values.to_numpy(dtype=float)).any():
+            fail(pd.Series(np.isinf(values.to_numpy(dtype=float))), col, "is not a finite number")
+    key = SCHEMAS[name]["primaryKey"]
+    duplicated = df.duplicated(key, keep="first")
+    if duplicated.any():
+        fail(duplicated, key[-1], f"repeats the primary key ({', '.join(key)})")
+
+
+def _check_foreign_keys(tables: Mapping[str, pd.DataFrame]) -> None:
+    """Every foreign key of a table points at a row of the referenced table."""
+    for name, df in tables.items():
+        for fk in foreign_keys(name, tables):
+            ref = tables[fk["reference"]["resource"]]
+            known = pd.MultiIndex.from_frame(ref[fk["reference"]["fields"]].astype(str))
+            found = pd.MultiIndex.from_frame(df[fk["fields"]].astype(str)).isin(known)
+            if not found.all():
+                row = int(np.flatnonzero(~found)[0])
+                values = ", ".join(str(df[c].iloc[row]) for c in fk["fields"])
+                raise VmobError(f"Output table '{name}' row {row + 2}: ({values}) is not in the "
+                                f"'{fk['reference']['resource']}' table.")
+
+
+def _validate_package(package: Any, limit_rows: int) -> None:
+    """One Frictionless validation of the written package on the first rows of each file (descriptor, headers, types)."""
+    report = package.validate(limit_rows=limit_rows)
     if not report.valid:
-        errors = report.flatten(["rowNumber", "fieldName", "message"])
+        task = next(t for t in report.tasks if not t.valid)
+        errors = task.flatten(["rowNumber", "fieldName", "message"])
         if errors:
             row, field, message = errors[0]
             where = f"row {row}, column '{field}'" if field else f"row {row}"
-            raise VmobError(f"Output table '{name}' breaks its schema at {where}: {message}")
-        raise VmobError(f"Output table '{name}' breaks its schema: {report.errors[0].message}")
+            raise VmobError(f"Output table '{task.name}' breaks its schema at {where}: {message}")
+        raise VmobError(f"Output table '{task.name}' breaks its schema: {task.errors[0].message}")
+
+
+#: Rows of each file Frictionless reads when it validates the written package (the DataFrame checks cover every row).
+VALIDATION_ROWS = 1000
+
+
+def run_tables(runs: pd.DataFrame, experiment: str, descriptions: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """The ``scenarios`` and ``run_keys`` tables from the runner's ``runs.csv`` rows.
+
+    Parameters
+    ----------
+    runs
+        ``run_id, scenario, label, seed`` and one column per sweep path (empty where it does not apply).
+    experiment
+        The experiment's name.
+    descriptions
+        Scenario name in the experiment file → its description.
+    """
+    sweep_paths = [c for c in runs.columns if c not in ("run_id", "scenario", "label", "seed")]
+    sweep = runs[sweep_paths].astype(str).apply(
+        lambda row: "; ".join(f"{p}={v}" for p, v in row.items() if v not in ("", "nan")), axis=1
+    ) if sweep_paths else pd.Series("", index=runs.index)
+    labelled = runs.assign(experiment=experiment, sweep=sweep)
+    grouped = labelled.groupby("label", sort=False)
+    scenarios = pd.DataFrame({
+        "experiment": experiment,
+        "scenario": list(grouped.groups),
+        "definition": grouped["scenario"].first().to_numpy(),
+        "sweep": grouped["sweep"].first().to_numpy(),
+        "seeds": grouped["seed"].nunique().to_numpy(),
+    })
+    scenarios["description"] = scenarios["definition"].map(descriptions).fillna("")
+    run_keys = labelled.rename(columns={"scenario": "definition", "label": "scenario"})
+    return {"scenarios": scenarios[columns("scenarios")],
+            "run_keys": run_keys[columns("run_keys")].sort_values(["scenario", "seed"], ignore_index=True)}
+
+
+def package_descriptor(name: str, title: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Data Package descriptor: name, title, version, licences, sources and the resources."""
+    from model import __version__
+
+    return {
+        "name": name,
+        "title": title,
+        "version": __version__,
+        "description": "Output tables of the vallensbaek-mobility model: commuters' mode choice, vehicle-km, energy, "
+                       "CO2 and the emissions inventory per scenario, seed and year (docs/outputs.md).",
+        "licenses": [dict(lic) for lic in PACKAGE_LICENSES],
+        "sources": [dict(src) for src in PACKAGE_SOURCES],
+        "resources": resources,
+    }
 
 
 def write_tables(
@@ -664,17 +925,20 @@ def write_tables(
     experiment_name: str,
     extra_metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Validate and write the output tables, their data package and the planner workbook.
+    """Check and write the output tables, their data package and the planner workbook.
 
     Each table becomes ``<table>.csv`` and ``<table>.parquet``; ``datapackage.json`` describes the
-    CSVs with their Table Schemas; ``summary.xlsx`` has one sheet per table and a ``columns``
-    sheet. Everything is first written to a temporary folder inside ``out_dir``, validated with
-    ``frictionless``, and only then renamed into place, so a failure leaves no new file behind.
+    CSVs with their Table Schemas, foreign keys, licence, sources and version; ``summary.xlsx`` is
+    the planner workbook. Every table is checked against its schema on the DataFrame (every row:
+    allowed values, ranges, required cells, primary and foreign keys), everything is written to a
+    temporary folder inside ``out_dir``, the package is validated once with ``frictionless`` on the
+    first :data:`VALIDATION_ROWS` rows of each file, and only then are the files renamed into
+    place, so a failure leaves no new file behind.
 
     Parameters
     ----------
     tables
-        Table name → DataFrame, names from :data:`TABLES` (a subset is allowed).
+        Table name → DataFrame, names from :data:`TABLES` and :data:`DERIVED_TABLES` (a subset is allowed).
     out_dir
         Destination folder (created if needed).
     experiment_name
@@ -693,36 +957,28 @@ def write_tables(
         Unknown table name, wrong columns, or a table that breaks its schema (naming the table and
         the first error).
     """
-    from frictionless import Package, Resource, Schema
+    from frictionless import Package
 
     unknown = [n for n in tables if n not in SCHEMAS]
     if unknown:
         raise VmobError(f"Unknown output table '{unknown[0]}'; expected one of {', '.join(TABLES + DERIVED_TABLES)}.")
-    ordered = {n: _conform(n, tables[n]) for n in TABLES + DERIVED_TABLES if n in tables}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ordered = {n: _conform(n, tables[n]) for n in SCHEMAS if n in tables}
+    for name, df in ordered.items():
+        check_table(name, df)
+    _check_foreign_keys(ordered)
     tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=out_dir))
     try:
         resources = []
         for name, df in ordered.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
             df.to_parquet(tmp / f"{name}.parquet", index=False)
-            resource = Resource(
-                name=name,
-                path=f"{name}.csv",
-                description=_DESCRIPTIONS[name],
-                schema=Schema.from_descriptor(SCHEMAS[name]),
-                basepath=str(tmp),
-            )
-            _validate_resource(name, resource)
-            resources.append(resource)
-        package = Package(
-            name=_package_name(experiment_name),
-            title=experiment_name,
-            resources=resources,
-            basepath=str(tmp),
-        )
-        descriptor = package.to_descriptor()
+            resources.append({"name": name, "type": "table", "path": f"{name}.csv", "scheme": "file", "format": "csv",
+                              "mediatype": "text/csv", "encoding": "utf-8", "description": SCHEMAS[name]["description"],
+                              "schema": table_schema(name, ordered)})
+        descriptor = package_descriptor(_package_name(experiment_name), experiment_name, resources)
+        _validate_package(Package.from_descriptor(copy.deepcopy(descriptor), basepath=str(tmp)), VALIDATION_ROWS)
         descriptor["vmob"] = {
             "parquet": {name: f"{name}.parquet" for name in ordered},
             "workbook": "summary.xlsx",

@@ -2,8 +2,9 @@
 
 Every number the model uses lives in those files with its source; this module
 gives them a schema and reads them all the same way: :func:`load_parameters`
-reads the seven files (population, mode choice, assignment, fleet, network,
-emissions, appraisal) and the calibrated constants, applies an experiment's overrides by
+reads every file of :data:`PARAMETER_FILES` (population, mode choice, assignment, fleet,
+network, emissions, appraisal, municipal account, ...) and the calibrated constants, applies an
+experiment's overrides by
 dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
 ``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
 validates the whole. An error names the file that holds the fault: the parameter
@@ -24,6 +25,7 @@ from model.cobenefits import AppraisalParameters
 from model.emissions import EmissionFactors
 from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
+from model.municipal_account import MunicipalAccountParameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
 from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
 
@@ -457,6 +459,7 @@ class ModelParameters(StrictModel):
     network: NetworkParameters
     emissions: EmissionFactors
     appraisal: AppraisalParameters
+    municipal_account: MunicipalAccountParameters
 
 
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
@@ -468,6 +471,7 @@ PARAMETER_FILES = {
     "network": "network.toml",
     "emissions": "emissions.toml",
     "appraisal": "appraisal.toml",
+    "municipal_account": "municipal_account.toml",
 }
 #: Network rules read once, while the graph is built: an experiment cannot override them per run.
 BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")

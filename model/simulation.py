@@ -26,6 +26,7 @@ from model.choice import probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.inventory import factors_table, inventory_table
+from model.municipal_account import municipal_account_table
 from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
@@ -409,6 +410,9 @@ class MobilityModel(mesa.Model):
         tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
         tables["inventory"] = inventory_table(tables["energy"], tables["co2"], self.context.factors)
         tables["factors"] = factors_table(tables["summary"], self.context.factors)
+        tables["municipal_account"] = municipal_account_table(
+            tables["vehicle_km"], tables["fleet"], tables["inventory"], self.context.factors, self.params.municipal_account
+        )
         return tables
 
     def link_volumes(self) -> pd.DataFrame:

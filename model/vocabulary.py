@@ -28,6 +28,8 @@ TRUCK_POWERTRAINS: tuple[str, ...] = ("diesel", "bev")
 FLEET_SEGMENTS: tuple[str, ...] = ("resident", "in_commuter", "national")
 #: Road categories of the network (network.toml) and of the output tables.
 ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
+#: Road types of the municipal account's national average factors (model/municipal_account.py).
+ACCOUNT_ROAD_TYPES: tuple[str, ...] = ("urban", "rural", "motorway")
 #: Where a vehicle-km is driven, relative to the municipal boundary.
 AREAS: tuple[str, ...] = ("inside", "outside")
 #: Kinds of road traffic: the agents' trips by purpose, other local car trips, through traffic.

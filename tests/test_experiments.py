@@ -122,8 +122,9 @@ def local_one(tmp_path_factory: pytest.TempPathFactory, inputs: Path) -> Path:
 
 
 def test_outputs_layout(local_one: Path) -> None:
-    written = COMPARED + [f"{t}.parquet" for t in TABLES] + ["aggregates.parquet",
-        "datapackage.json", "summary.xlsx", "manifest.json", "link_volumes.parquet", "network_links.parquet"]
+    written = COMPARED + [f"{t}.parquet" for t in TABLES] + ["aggregates.parquet", "scenarios.csv", "scenarios.parquet",
+        "run_keys.csv", "run_keys.parquet", "datapackage.json", "summary.xlsx", "manifest.json", "link_volumes.parquet",
+        "network_links.parquet"]
     for name in [*written, "run.log"]:
         assert (local_one / name).is_file(), name
     assert not [p.name for p in local_one.iterdir() if p.name.startswith(".") and p.name != ".vmob.lock"]

@@ -207,7 +207,8 @@ def test_rerun_with_fewer_outputs_leaves_no_stale_table(tmp_path: Path, inputs: 
     assert any(line.startswith(removed) for line in lines), lines
     assert (folder / "my_notes.txt").read_text() == "mine"
     parquet = json.loads((folder / "datapackage.json").read_text())["vmob"]["parquet"]
-    assert parquet == {"summary": "summary.parquet", "aggregates": "aggregates.parquet"}
+    assert parquet == {"summary": "summary.parquet", "scenarios": "scenarios.parquet", "run_keys": "run_keys.parquet",
+                       "aggregates": "aggregates.parquet"}
     assert_consistent(folder)
 
 

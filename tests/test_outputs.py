@@ -12,6 +12,7 @@ import pytest
 from model.emissions import co2_accounting, load_emission_factors, rail_co2_table, vehicle_energy_and_co2
 from model.errors import VmobError
 from model.inventory import factors_table, inventory_table
+from model.municipal_account import municipal_account_table
 from model.outputs import (
     MODES,
     RUN_KEYS,
@@ -21,9 +22,11 @@ from model.outputs import (
     check_reconciliation,
     columns,
     read_tables,
+    run_tables,
     summary_table,
     write_tables,
 )
+from model.parameters import load_section
 
 RUN = {"experiment": "toy", "scenario": "baseline", "seed": 1}
 
@@ -65,10 +68,11 @@ def _year_tables(year: int, car_scale: float) -> dict[str, pd.DataFrame]:
          "pkm_per_year": [s * 1e7 for s in shares + in_shares]}
     )
     fleet = pd.DataFrame(
-        {"vehicle": ["car"] * 4 + ["truck"] * 2, "segment": ["resident"] * 4 + ["national"] * 2,
-         "powertrain": ["petrol", "diesel", "phev", "bev", "diesel", "bev"],
-         "stock_share": [0.6, 0.2, 0.05, 0.15, 0.9, 0.1], "new_sales_share": [0.3, 0.05, 0.1, 0.55, 0.7, 0.3],
-         "stock_vehicles": [600.0, 200.0, 50.0, 150.0, None, None], "new_vehicles": [3.0, 0.0, 1.0, 6.0, None, None]}
+        {"vehicle": ["car"] * 8 + ["truck"] * 2, "segment": ["resident"] * 4 + ["national"] * 6,
+         "powertrain": ["petrol", "diesel", "phev", "bev"] * 2 + ["diesel", "bev"],
+         "stock_share": [0.6, 0.2, 0.05, 0.15, 0.7, 0.2, 0.05, 0.05, 0.9, 0.1],
+         "new_sales_share": [0.3, 0.05, 0.1, 0.55, 0.3, 0.05, 0.1, 0.55, 0.7, 0.3],
+         "stock_vehicles": [600.0, 200.0, 50.0, 150.0, *[None] * 6], "new_vehicles": [3.0, 0.0, 1.0, 6.0, *[None] * 6]}
     )
     return {
         "mode_split": _keys(mode_split, year),
@@ -86,6 +90,8 @@ def tables() -> dict[str, pd.DataFrame]:
     out["summary"] = summary_table(out["mode_split"], out["co2"], out["vehicle_km"])
     out["inventory"] = inventory_table(out["energy"], out["co2"], load_emission_factors())
     out["factors"] = factors_table(out["summary"], load_emission_factors())
+    out["municipal_account"] = municipal_account_table(out["vehicle_km"], out["fleet"], out["inventory"],
+                                                       load_emission_factors(), load_section("municipal_account"))
     return out
 
 
@@ -380,3 +386,64 @@ def test_workbook_without_a_baseline_has_no_change_sheet(tables, tmp_path: Path)
     plan = {name: df.assign(scenario="plan") for name, df in tables.items()}
     write_tables(plan, tmp_path / "wb", experiment_name="wb")
     assert "change_vs_baseline" not in pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name=None)
+
+
+def _with_run_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables plus the runner's ``scenarios`` and ``run_keys`` for the runs they hold."""
+    runs = tables["summary"][["scenario", "seed"]].drop_duplicates().reset_index(drop=True)
+    runs = runs.assign(run_id=[f"r{i}" for i in range(len(runs))], label=runs["scenario"])[["run_id", "scenario", "label", "seed"]]
+    return dict(tables) | run_tables(runs, "toy", {"baseline": "No levers.", "plan": "The plan's levers."})
+
+
+def test_package_has_licence_sources_version_and_foreign_keys(two_scenarios, tmp_path: Path):
+    from model import __version__
+
+    path = write_tables(_with_run_tables(two_scenarios), tmp_path / "pkg", experiment_name="toy")
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    assert descriptor["version"] == __version__
+    assert descriptor["licenses"][0]["name"] == "ODbL-1.0" and descriptor["licenses"][0]["path"].startswith("https://")
+    assert any("OpenStreetMap" in s["title"] for s in descriptor["sources"])
+    schemas = {r["name"]: r["schema"] for r in descriptor["resources"]}
+    to_runs = {"fields": ["experiment", "scenario", "seed"],
+               "reference": {"resource": "run_keys", "fields": ["experiment", "scenario", "seed"]}}
+    for name in TABLES:
+        assert to_runs in schemas[name]["foreignKeys"], name
+    assert schemas["run_keys"]["foreignKeys"][0]["reference"]["resource"] == "scenarios"
+    scenarios = pd.read_csv(tmp_path / "pkg" / "scenarios.csv")
+    assert scenarios.set_index("scenario")["description"].to_dict() == {"baseline": "No levers.", "plan": "The plan's levers."}
+    assert set(scenarios["seeds"]) == {2}
+
+
+def test_a_row_of_an_unknown_run_is_refused(two_scenarios, tmp_path: Path):
+    tables = _with_run_tables(two_scenarios)
+    tables["run_keys"] = tables["run_keys"][tables["run_keys"]["seed"] != 2]
+    with pytest.raises(VmobError, match=r"'mode_split' row \d+: \(toy, baseline, 2\) is not in the 'run_keys' table"):
+        write_tables(tables, tmp_path / "bad", experiment_name="toy")
+    assert list((tmp_path / "bad").iterdir()) == []
+
+
+def test_without_run_tables_no_foreign_keys_are_written(tables, tmp_path: Path):
+    path = write_tables(tables, tmp_path / "plain", experiment_name="toy")
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    assert all("foreignKeys" not in r["schema"] for r in descriptor["resources"])
+
+
+def test_workbook_sheets_are_means_across_seeds(two_scenarios, tmp_path: Path):
+    write_tables(two_scenarios, tmp_path / "wb", experiment_name="wb")
+    sheets = pd.read_excel(tmp_path / "wb" / "summary.xlsx", sheet_name=None)
+    summary = sheets["summary"]
+    assert "seed" not in summary.columns and set(summary["seeds"]) == {2}
+    got = summary.set_index(["scenario", "year"])["co2_territorial_t"]
+    expected = two_scenarios["summary"].groupby(["scenario", "year"])["co2_territorial_t"].mean()
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
+    vkm = sheets["vehicle_km"]
+    assert vkm["vkm_per_year"].sum() == pytest.approx(two_scenarios["vehicle_km"]["vkm_per_year"].sum() / 2)
+
+
+def test_schema_checks_name_row_and_column(tables):
+    from model.outputs import _conform, check_table
+
+    bad = tables["fleet"].copy()
+    bad.loc[3, "stock_share"] = 1.5
+    with pytest.raises(VmobError, match=r"'fleet' breaks its schema at row 5, column 'stock_share': value '1.5' is above"):
+        check_table("fleet", _conform("fleet", bad))

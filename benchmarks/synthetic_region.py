@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import pickle
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pyproj import Transformer
@@ -45,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_network import extent
 
 from model.settings import CRS_METRIC, CRS_WGS84
+
+if TYPE_CHECKING:
+    from model.simulation import MobilityModel, ModelContext
 
 #: Share of the zones that are home zones (the study area), the rest external.
 HOME_SHARE = 0.75
@@ -117,15 +122,37 @@ def region_overrides(persons: int) -> dict[str, object]:
     }
 
 
-def region_model(network: Path, zones: Path, persons: int, synthesised: int = 50_000, end_year: int = 2020, seed: int = 1):
-    """The model on ``network`` and ``zones`` with ``persons`` agents (a synthesised sample, tiled)."""
+def region_context(network: Path, zones: Path) -> ModelContext:
+    """``ModelContext.load(network=network, zones=zones)``, pickled next to the network after the first read.
+
+    Reading the 50,000-node lattice's OSM XML takes a minute or more (cases 2 and 8 measure the
+    reading); the pickle lets the regional case time the model itself. It is rebuilt when the
+    network or zones file is newer than it.
+    """
+    from model.simulation import ModelContext
+
+    cached = network.with_name(f"{network.stem}.{zones.stem}.context.pkl")
+    if cached.exists() and cached.stat().st_mtime > max(network.stat().st_mtime, zones.stat().st_mtime):
+        with cached.open("rb") as fh:
+            context = pickle.load(fh)
+        if isinstance(context, ModelContext):
+            return context
+    context = ModelContext.load(network=network, zones=zones)
+    with cached.open("wb") as fh:
+        pickle.dump(context, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return context
+
+
+def region_model(
+    context: ModelContext, persons: int, synthesised: int = 50_000, end_year: int = 2020, seed: int = 1
+) -> MobilityModel:
+    """The model on the regional ``context`` (:func:`region_context`) with ``persons`` agents (a synthesised sample, tiled)."""
     from cases import replicate
 
     from model.parameters import load_parameters
     from model.population import weights_in
-    from model.simulation import MobilityModel, ModelContext
+    from model.simulation import MobilityModel
 
-    context = ModelContext.load(network=network, zones=zones)
     params = load_parameters(region_overrides(persons))
     fraction = min(1.0, synthesised / persons)
     model = MobilityModel(context, params, end_year=end_year, sample_fraction=fraction, rng=seed, create_agents=False)

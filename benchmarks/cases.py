@@ -409,6 +409,54 @@ def case_extract(nodes: int = 100_000) -> list[dict]:
     return [row("8 synthetic PBF read to a normalised network", size, cpu, cpu / 60.0, "CPU s; target 60 s")]
 
 
+def case_region(persons: int = 1_000_000, nodes: int = 50_000, n_zones: int = 600, synthesised: int = 50_000) -> list[dict]:
+    """The regional case (issue 20, item 2): ``n_zones`` zones on the lattice, ``persons`` agents, two years.
+
+    ``benchmarks/synthetic_region.py`` writes the zones and builds the model. Times are CPU
+    seconds of this process (``time.process_time``; wall seconds in the comparator); ``peak MB``
+    is its peak resident set size. The first year includes the habit burn-in and the first
+    skims; the second is a normal year (life events, choice, assignment, emissions, tables).
+    Reading the network and zones is not timed (cases 2 and 8 time reading networks): the
+    first run reads the OSM XML and pickles the inputs, later runs load the pickle.
+    """
+    from synthetic_region import region_context, region_model, write_zones
+
+    network = lattice(nodes)
+    zones_path = CACHE / f"region_zones_{n_zones}.toml"
+    if not zones_path.exists():
+        write_zones(zones_path, n_zones)
+    cpu = time.process_time()
+    context = region_context(network, zones_path)
+    read = time.process_time() - cpu
+    cpu, wall = time.process_time(), time.perf_counter()
+    model = region_model(context, persons, synthesised=synthesised, end_year=2020)
+    setup = (time.process_time() - cpu, time.perf_counter() - wall)
+    print(f"region set-up: {setup[0]:.1f} CPU s, {setup[1]:.0f} wall s, peak {peak_mb():.0f} MB", file=sys.stderr, flush=True)
+    e = model.context.edges
+    size = f"{persons:,} persons, {len(model.context.zones.ids)} zones, {e.n_nodes:,} nodes, {len(e.u):,} edges"
+    years = []
+    for _ in range(2):
+        cpu, wall = time.process_time(), time.perf_counter()
+        model.step()
+        years.append((time.process_time() - cpu, time.perf_counter() - wall, len(model.gap_history[model.year - 1]) + 1))
+        print(f"region year {model.year - 1}: {years[-1][0]:.1f} CPU s, {years[-1][1]:.0f} wall s, {years[-1][2]} MSA iterations, "
+              f"peak {peak_mb():.0f} MB", file=sys.stderr, flush=True)
+    cpu, wall = time.process_time(), time.perf_counter()
+    model.results()
+    tables = (time.process_time() - cpu, time.perf_counter() - wall)
+    (first, first_wall, first_it), (normal, normal_wall, normal_it) = years
+    label = "9" if persons >= 1_000_000 else "9s"
+    return [
+        row(f"{label}a region: set-up (synthesis, skims)", size, setup[0], None,
+            f"CPU s; wall {setup[1]:.0f} s; inputs read in {read:.0f} CPU s (not counted)"),
+        row(f"{label}b region: first year 2019 (burn-in)", size, first, first / 120.0,
+            f"CPU s; wall {first_wall:.0f} s; {first_it} MSA iterations; target 120 s"),
+        row(f"{label}c region: normal year 2020", size, normal, normal / 120.0,
+            f"CPU s; wall {normal_wall:.0f} s; {normal_it} MSA iterations; first/normal {first / normal:.2f} (target < 2)"),
+        row(f"{label}d region: results() of the two years", size, tables[0], None, f"CPU s; wall {tables[1]:.0f} s"),
+    ]
+
+
 CASES = {
     "municipal": case_municipal,
     "network": case_network,
@@ -424,4 +472,6 @@ CASES = {
     "net50k": lambda: case_growth_network(50_000),
     "loading": case_loading,
     "extract": case_extract,
+    "region_small": lambda: case_region(persons=100_000, nodes=12_500, n_zones=150, synthesised=20_000),
+    "region": case_region,
 }

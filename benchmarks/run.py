@@ -27,7 +27,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["municipal", "network", "regional", "choice", "sweep1", "sweep2",
-         "agents10k", "agents100k", "agents1m", "net_embedded", "net12k", "net50k", "loading", "extract"]
+         "agents10k", "agents100k", "agents1m", "net_embedded", "net12k", "net50k", "loading", "extract",
+         "region_small", "region"]
 
 
 def run_case(name: str) -> list[dict]:

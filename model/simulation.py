@@ -114,23 +114,66 @@ def reference_date(year: int) -> dt.date:
     return dt.date(year, *REFERENCE_MONTH_DAY)
 
 
+@dataclass(frozen=True)
+class HabitTransition:
+    """Each agent's mode choice given last year's mode, in O(modes) numbers per agent.
+
+    ``P(m | last = l) = base[m] · scale[l] + [m = l] · keep[l]``: a rank-one part (the choice
+    without a bonus, rescaled by how much the bonus on ``l`` takes) plus the extra probability of
+    choosing ``l`` again. Arrays are N × modes; zeros where a mode is unavailable.
+    """
+
+    base: np.ndarray
+    scale: np.ndarray
+    keep: np.ndarray
+
+    def step(self, p: np.ndarray) -> np.ndarray:
+        """``p′[m] = Σ_l p[l] · P(m | last = l)`` in O(N × modes)."""
+        return self.base * (p * self.scale).sum(axis=1, keepdims=True) + p * self.keep
+
+    def iterate(self, p: np.ndarray, iterations: int) -> np.ndarray:
+        """:meth:`step` applied ``iterations`` times (same arithmetic, in place on a modes × N copy)."""
+        base, scale, keep = (np.ascontiguousarray(a.T) for a in (self.base, self.scale, self.keep))
+        q = np.ascontiguousarray(p.T, dtype=float)
+        work = np.empty_like(q)
+        carried = np.empty(q.shape[1])
+        for _ in range(iterations):
+            np.multiply(q, scale, out=work)
+            work.sum(axis=0, out=carried)
+            np.multiply(q, keep, out=q)
+            np.multiply(base, carried, out=work)
+            q += work
+        return np.ascontiguousarray(q.T)
+
+
+def habit_transition(V: np.ndarray, available: np.ndarray, habit: float) -> HabitTransition:
+    """The logit choice with a utility bonus ``habit`` on last year's mode, as a :class:`HabitTransition`.
+
+    With ``e[m] = exp(V[m] − max V)`` over the available modes, ``S = Σ e`` and
+    ``D[l] = S + (exp(habit) − 1) · e[l]`` (the denominator when ``l`` carries the bonus),
+    ``P(m | l) = e[m] / D[l] + [m = l] · (exp(habit) − 1) · e[l] / D[l]``. Rows without an
+    available mode give zeros, as :func:`model.choice.probabilities` does.
+    """
+    masked = np.where(available, V, -np.inf)
+    top = masked.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.where(available, np.exp(masked - top), 0.0)
+    bonus = np.expm1(habit)
+    denominator = e.sum(axis=1, keepdims=True) + bonus * e
+    scale = np.divide(1.0, denominator, out=np.zeros_like(e), where=denominator > 0)
+    return HabitTransition(base=e, scale=scale, keep=bonus * e * scale)
+
+
 def habit_steady_state(V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN) -> np.ndarray:
     """Each agent's long-run mode distribution when every year's choice favours last year's mode.
 
     Iterates ``p ← Σ_l p(l) · P(· | last = l)`` from the habit-free
     probabilities; this is the state the reconsideration process keeps when
-    nothing changes, so a business-as-usual run stays flat.
+    nothing changes, so a business-as-usual run stays flat. Each iteration is
+    O(N × modes) (:class:`HabitTransition`), not N × modes².
     """
     p = probabilities(V, available)
-    conditional = []
-    for last in range(V.shape[1]):
-        bonus = np.zeros(V.shape[1])
-        bonus[last] = habit
-        conditional.append(probabilities(V + bonus, available))
-    stack = np.stack(conditional, axis=1)  # N × last × next
-    for _ in range(iterations):
-        p = np.einsum("nl,nlm->nm", p, stack)
-    return p
+    return habit_transition(V, available, habit).iterate(p, iterations)
 
 
 class MobilityModel(mesa.Model):

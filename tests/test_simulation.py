@@ -14,7 +14,7 @@ import pytest
 from model.agents import Commuter
 from model.choice import probabilities, utilities
 from model.parameters import load_parameters
-from model.simulation import MobilityModel, habit_steady_state, reference_date
+from model.simulation import HABIT_BURN_IN, MobilityModel, habit_steady_state, habit_transition, reference_date
 from model.vocabulary import MODES
 from tests.abm_fixtures import SAMPLE, default_context, small_model
 
@@ -138,6 +138,56 @@ def test_the_base_year_is_in_its_habit_steady_state(base_2019):
     drift = np.einsum("nl,nlm->nm", free, conditional)
     res, w = model.population.resident, model.weights[model.population.resident]
     assert abs(np.average(drift[res, CAR], weights=w) - np.average(free[res, CAR], weights=w)) > 0.005
+
+
+def _dense_habit_steady_state(V, available, habit, iterations):
+    """The burn-in as first written: every P(· | last = l) stacked N × modes × modes."""
+    modes = V.shape[1]
+    conditional = np.stack([probabilities(V + habit * (np.arange(modes) == last), available) for last in range(modes)], axis=1)
+    p = probabilities(V, available)
+    for _ in range(iterations):
+        p = np.einsum("nl,nlm->nm", p, conditional)
+    return p
+
+
+@pytest.mark.parametrize("habit", [0.0, 0.8, 2.5, 12.0])
+def test_habit_burn_in_equals_the_dense_transition(habit):
+    rng = np.random.default_rng(7)
+    n, modes = 2_000, 6
+    V = rng.normal(0.0, 3.0, (n, modes)) + rng.choice([0.0, -40.0, 30.0], (n, 1))
+    available = rng.random((n, modes)) < 0.7
+    available[:5] = False  # no mode at all: zeros, like probabilities()
+    available[5:10] = False
+    available[5:10, 2] = True  # a single mode: probability one whatever the habit
+    fast = habit_steady_state(V, available, habit)
+    dense = _dense_habit_steady_state(V, available, habit, HABIT_BURN_IN)
+    np.testing.assert_allclose(fast, dense, rtol=1e-12, atol=1e-15)
+    assert np.all(fast[~available] == 0.0)
+    assert np.all(fast[:5] == 0.0)
+    np.testing.assert_allclose(fast[5:10, 2], 1.0, rtol=1e-15)
+    some = available.any(axis=1)
+    np.testing.assert_allclose(fast[some].sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(fast[~some] == 0.0)
+
+
+def test_habit_transition_rows_are_the_logit_with_the_bonus():
+    rng = np.random.default_rng(3)
+    V = rng.normal(0.0, 2.0, (50, 5))
+    available = rng.random((50, 5)) < 0.8
+    available[:, 0] = True
+    transition = habit_transition(V, available, 1.3)
+    for last in range(5):
+        one_hot = np.zeros_like(V)
+        one_hot[:, last] = available[:, last]
+        expected = probabilities(V + 1.3 * (np.arange(5) == last), available)
+        got = transition.step(one_hot)
+        rows = available[:, last]
+        np.testing.assert_allclose(got[rows], expected[rows], rtol=1e-13, atol=1e-16)
+    # A stronger habit keeps more agents on their mode after one year.
+    p = probabilities(V, available)
+    weak, strong = habit_transition(V, available, 0.5).step(p), habit_transition(V, available, 3.0).step(p)
+    assert 0 < np.abs(weak - p).sum() < np.abs(strong - p).sum()
+    np.testing.assert_allclose(transition.iterate(p, 3), transition.step(transition.step(transition.step(p))), rtol=1e-14)
 
 
 def test_business_as_usual_changes_little_in_one_year():

@@ -22,7 +22,7 @@ import pandas as pd
 from model import emissions
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
-from model.choice import probabilities, utilities, vehicle_columns
+from model.choice import ChoiceStructure, choice_structure, probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.inventory import factors_table, inventory_table
@@ -113,19 +113,26 @@ def reference_date(year: int) -> dt.date:
     return dt.date(year, *REFERENCE_MONTH_DAY)
 
 
-def habit_steady_state(V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN) -> np.ndarray:
+def habit_steady_state(
+    V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN, structure: ChoiceStructure | None = None,
+) -> np.ndarray:
     """Each agent's long-run mode distribution when every year's choice favours last year's mode.
 
     Iterates ``p ← Σ_l p(l) · P(· | last = l)`` from the habit-free
     probabilities; this is the state the reconsideration process keeps when
-    nothing changes, so a business-as-usual run stays flat.
+    nothing changes, so a business-as-usual run stays flat. ``structure`` gives the
+    nests (nested-logit probabilities; the habit of a path nest's path goes to every
+    path of it); plain logit with the habit on last year's column when omitted.
     """
-    p = probabilities(V, available)
+    p = probabilities(V, available, structure)
     conditional = []
     for last in range(V.shape[1]):
-        bonus = np.zeros(V.shape[1])
-        bonus[last] = habit
-        conditional.append(probabilities(V + bonus, available))
+        if structure is None:
+            bonus = np.zeros(V.shape[1])
+            bonus[last] = habit
+        else:
+            bonus = structure.habit_bonus(last, habit)
+        conditional.append(probabilities(V + bonus, available, structure))
     stack = np.stack(conditional, axis=1)  # N × last × next
     for _ in range(iterations):
         p = np.einsum("nl,nlm->nm", p, stack)
@@ -349,7 +356,8 @@ class MobilityModel(mesa.Model):
                 self.population, self.skims, self.context.zones, choice, ratio, habit=not first,
                 parking_dkk_per_trip=self.supply.parking_dkk_per_trip,
             )
-            P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
+            structure = choice_structure(choice)
+            P = habit_steady_state(V, available, habit, structure=structure) if first else probabilities(V, available, structure)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)
             aux, shortest = all_or_nothing(trees, od, n_edges)

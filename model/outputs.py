@@ -1,6 +1,6 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
-Eight long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``, and
+Nine long tables (``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``, ``fleet``, and
 ``inventory`` and ``factors`` built from them by :mod:`model.inventory`), each keyed by
 ``experiment, scenario, seed, year``, are written as CSV and Parquet next to a Frictionless
 ``datapackage.json`` and a planner workbook ``summary.xlsx``. Every table is validated against
@@ -29,7 +29,7 @@ from model.settings import BASE_YEAR
 from model.vocabulary import AREAS, FLEET_SEGMENTS, MODES, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
 
 #: Table names in writing order.
-TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet", "inventory", "factors")
+TABLES: tuple[str, ...] = ("mode_split", "vehicle_km", "energy", "co2", "summary", "fleet", "inventory", "factors", "ridership")
 #: Key columns that start every table.
 RUN_KEYS: tuple[str, ...] = ("experiment", "scenario", "seed", "year")
 #: Excel's row limit per sheet (header included).
@@ -115,6 +115,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "intensity, public-transport CO2e per passenger-km and the GWP100 values.",
     "aggregates": "Mean, 5th and 95th percentile across seeds of every summary figure, per scenario "
     "and year.",
+    "ridership": "Commuters riding each rail line and their boardings per station (and per line: station "
+    "'all'), per weekday and year.",
 }
 
 
@@ -260,9 +262,23 @@ def _schemas() -> dict[str, dict[str, Any]]:
         ],
         "primaryKey": [*list(RUN_KEYS), "vehicle", "segment", "powertrain"],
     }
+    ridership = {
+        "fields": [
+            *_KEY_FIELDS,
+            _field("line", "string", "Rail line id of transit.toml (S-train A, E, B, Bx; Letbane L).", required=True),
+            _field("station", "string", "Station or stop of transit.toml; 'all' for the whole line.", required=True),
+            _field("commuters", "number", "Commuters whose path rides the line and boards or alights at the station "
+                   "(the whole line: all its riders).", "persons", minimum=0),
+            _field("boardings_per_weekday", "number", "Boardings on the line at the station per weekday, both "
+                   "directions (attendance × commuters; two per rider for the whole line).", "boardings/day", minimum=0),
+            _field("boardings_per_year", "number", "boardings_per_weekday × working days per year.", "boardings/year",
+                   minimum=0),
+        ],
+        "primaryKey": [*list(RUN_KEYS), "line", "station"],
+    }
     return {"mode_split": mode_split, "vehicle_km": vehicle_km, "energy": energy, "co2": co2,
             "summary": summary, "fleet": fleet, "inventory": _inventory_schema(), "factors": _factors_schema(),
-            "aggregates": _aggregates_schema(summary)}
+            "aggregates": _aggregates_schema(summary), "ridership": ridership}
 
 
 def _inventory_schema() -> dict[str, Any]:

@@ -218,7 +218,9 @@ class MobilityModel(mesa.Model):
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
         self.link_records: list[pd.DataFrame] = []
-        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": []}
+        self.tables: dict[str, list[pd.DataFrame]] = {
+            "mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": [], "ridership": [],
+        }
         self.bought_new = np.zeros(len(self.population), dtype=bool)  # this year's new cars (the fleet table)
         self.datacollector = mesa.DataCollector(
             model_reporters={

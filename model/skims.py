@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -80,6 +80,9 @@ class TransitSkim:
     transfers: np.ndarray
     rail_km: np.ndarray
     board_station: np.ndarray  # index into Skims.stations, -1 where unavailable
+    #: Per reached zone pair (origin, destination index): the path's legs as (line id, boarding
+    #: station, alighting station), in travel order (for boardings per line and station).
+    legs: dict[tuple[int, int], tuple[tuple[str, str, str], ...]] = field(default_factory=dict)
 
     @property
     def total_min(self) -> np.ndarray:
@@ -421,6 +424,7 @@ def _transit_skim(
     saved = np.zeros(n_st) if transfer_saved is None else transfer_saved
     inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_own)
     board_nodes: list[tuple[int, int, float]] = []  # (node, station, wait)
+    line_at: dict[int, tuple[str, int]] = {}  # boarding or riding node → (line id, station)
     next_node = n_st
     for line, (up_headway, down_headway) in zip(lines, common_line_headways(lines), strict=True):
         is_own = line.mode == mode.name
@@ -431,6 +435,8 @@ def _transit_skim(
         next_node += 3 * count
         for k, stop in enumerate(line.stops):
             s = st_index[stop]
+            for node in (board_up[k], board_down[k], ride[k]):
+                line_at[node] = (line.id, s)
             inner.append((ride[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
             penalty = max(settings.transfer_penalty_min - saved[s], 0.0)
             for node, headway, exists in ((board_up[k], up_headway[k], k < count - 1), (board_down[k], down_headway[k], k > 0)):
@@ -489,6 +495,41 @@ def _transit_skim(
     out.available = reached
     for k, part in enumerate((out.ivt_min, out.wait_min, out.access_min, out.egress_min, out.transfers, out.rail_km)):
         part[reached] = sums[..., k][reached]
+    riding = frozenset(ride_node for line_nodes in _ride_nodes(lines, n_st) for ride_node in line_nodes)
     for i, j in zip(*np.nonzero(reached), strict=True):
-        out.board_station[i, j] = board[trace_path(pred[i], origins[i], dest0 + j, index)[0]]
+        path = trace_path(pred[i], origins[i], dest0 + j, index)
+        out.board_station[i, j] = board[path[0]]
+        out.legs[int(i), int(j)] = _path_legs(tails[path], heads[path], next_node, origin0, n_st, line_at, riding, anchors.stations)
     return out
+
+
+def _ride_nodes(lines, n_st: int) -> list[range]:
+    """The riding nodes of each line in :func:`_transit_skim`'s node layout (after the stations)."""
+    result, next_node = [], n_st
+    for line in lines:
+        count = len(line.stops)
+        result.append(range(next_node + 2 * count, next_node + 3 * count))
+        next_node += 3 * count
+    return result
+
+
+def _path_legs(
+    tails: np.ndarray, heads: np.ndarray, layer_size: int, origin0: int, n_st: int,
+    line_at: dict[int, tuple[str, int]], riding: frozenset[int], stations: tuple[str, ...],
+) -> tuple[tuple[str, str, str], ...]:
+    """The legs (line, boarding station, alighting station) of one traced rail path.
+
+    A leg starts on an edge into a boarding node and ends on the edge from a riding node
+    to a station node; nodes of the second layer map back by ``layer_size``.
+    """
+    legs: list[tuple[str, str, str]] = []
+    current: tuple[str, int] | None = None
+    for tail, head in zip(tails.tolist(), heads.tolist(), strict=True):
+        t = int(tail) % layer_size if tail < origin0 else -1
+        h = int(head) % layer_size if head < origin0 else -1
+        if h >= n_st and h not in riding and h in line_at:
+            current = line_at[h]
+        elif current is not None and t in riding and 0 <= h < n_st:
+            legs.append((current[0], stations[current[1]], stations[h]))
+            current = None
+    return tuple(legs)

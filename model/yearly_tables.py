@@ -164,6 +164,8 @@ def ridership(state: YearState) -> pd.DataFrame:
     boards at its first station on the way out and at its last one on the way back, so a
     station's weekday boardings on a line are attendance × the commuters whose legs on the line
     start or end there. The ``all`` row of a line counts its riders and boardings (two a day).
+    Common lines (several lines of a mode serving both ends of a leg) share the leg's riders by
+    frequency (:attr:`model.skims.TransitSkim.legs`).
     """
     a = state.params.assignment
     pop, weights, n = state.population, state.weights, state.n_zones
@@ -177,12 +179,12 @@ def ridership(state: YearState) -> pd.DataFrame:
         od = np.bincount(pop.home[chosen] * n + pop.work[chosen], weights=weights[chosen], minlength=n * n)
         for flat in np.flatnonzero(od > 0):
             commuters = float(od[flat])
-            for line, board, alight in skim.legs.get((int(flat // n), int(flat % n)), ()):
+            for line, board, alight, share in skim.legs.get((int(flat // n), int(flat % n)), ()):
                 for station, count in ((ALL_STATIONS, 2.0), (board, 1.0), (alight, 1.0)):
                     key = (line, station)
-                    boardings[key] = boardings.get(key, 0.0) + commuters * count
+                    boardings[key] = boardings.get(key, 0.0) + commuters * share * count
                 for station in {ALL_STATIONS, board, alight}:
-                    riders[(line, station)] = riders.get((line, station), 0.0) + commuters
+                    riders[(line, station)] = riders.get((line, station), 0.0) + commuters * share
     rows = [
         {"line": line, "station": station, "commuters": riders[(line, station)],
          "boardings_per_weekday": boardings[(line, station)] * a.attendance,

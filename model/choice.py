@@ -228,7 +228,7 @@ class ChoiceStructure:
         """The structure of ``modes`` with the nest scales given (``ChoiceParameters.nests``)."""
         scales = scales or {}
         nest = np.array([NESTS.index(m.nest) for m in modes], dtype=np.int64)
-        first = {}
+        first: dict[str, int] = {}
         for column, mode in enumerate(modes):
             first.setdefault(mode.nest, column)
         shares_with = np.array([first[m.nest] if m.nest in PATH_NESTS else k for k, m in enumerate(modes)], dtype=np.int64)

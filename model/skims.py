@@ -458,7 +458,8 @@ def _transit_skim(
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
             leg = (minutes, minutes, 0, 0, 0, 0, km, is_own)
             for frm, to in (
-                (board_up[k], ride_up[k + 1]), (ride_up[k], ride_up[k + 1]), (board_down[k + 1], ride_down[k]), (ride_down[k + 1], ride_down[k]),
+                (board_up[k], ride_up[k + 1]), (ride_up[k], ride_up[k + 1]),
+                (board_down[k + 1], ride_down[k]), (ride_down[k + 1], ride_down[k]),
             ):
                 inner.append((frm, to, *leg))
     gap = np.hypot(coords[:, None, 0] - coords[None, :, 0], coords[:, None, 1] - coords[None, :, 1])
@@ -505,7 +506,10 @@ def _transit_skim(
     for k, part in enumerate((out.ivt_min, out.wait_min, out.access_min, out.egress_min, out.transfers, out.rail_km)):
         part[reached] = sums[..., k][reached]
     riding = frozenset(ride_node for line_nodes in _ride_nodes(lines, n_st) for ride_node in line_nodes)
-    near = {name: {anchors.stations[b] for b in np.flatnonzero(gap[a] <= settings.transfer_walk_max_m)} for a, name in enumerate(anchors.stations)}
+    near = {
+        name: {anchors.stations[b] for b in np.flatnonzero(gap[a] <= settings.transfer_walk_max_m)}
+        for a, name in enumerate(anchors.stations)
+    }
     for i, j in zip(*np.nonzero(reached), strict=True):
         path = trace_path(pred[i], origins[i], dest0 + j, index)
         legs = _path_legs(tails[path], heads[path], next_node, origin0, n_st, line_at, riding, anchors.stations)
@@ -522,8 +526,10 @@ def _transit_skim(
 
 
 def _common_legs(lines, line_id: str, board: str, alight: str) -> list[tuple[str, str, str, float]]:
-    """The leg ``line_id`` from ``board`` to ``alight`` split over the lines of its mode that serve
-    both stations (common lines: the rider takes the first train), by frequency."""
+    """The leg ``line_id`` from ``board`` to ``alight``, split over its common lines by frequency.
+
+    Common lines are the lines of its mode that serve both stations: the rider takes the first train.
+    """
     mode = next(line.mode for line in lines if line.id == line_id)
     common = [line for line in lines if line.mode == mode and board in line.stops and alight in line.stops]
     frequency = np.array([1.0 / line.headway_min for line in common])

@@ -1,5 +1,8 @@
-"""Mode choice: availability rules, agreement with Biogeme (logit and nested logit), the public-transport
-nest (no dominated path is chosen, shared taste and habit), utilities, bad coefficients."""
+"""Mode choice: availability, Biogeme agreement (logit and nested logit), the public-transport nest.
+
+The nest: no dominated path is offered or chosen, the paths share taste and habit; then utilities and
+bad coefficients.
+"""
 
 from __future__ import annotations
 
@@ -270,17 +273,18 @@ def test_utilities_respond_to_costs_and_times(model):
     richer = dataclasses.replace(pop, vot_dkk_per_min=pop.vot_dkk_per_min * 2.0)
     V_rich, _ = _choice_inputs(model, population=richer)
     assert (V_rich[:, CAR] >= V[:, CAR]).all() and (V_rich[:, CAR] > V[:, CAR]).mean() > 0.99
-    # Habit adds its bonus to last year's mode only.
+    # Habit adds its bonus to last year's mode only (both paths of public transport).
+    habit = model.params.choice.coefficients.habit
     last = dataclasses.replace(pop, mode=np.full(len(pop), S_TRAIN))
     ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
     V_habit, _ = utilities(last, model.skims, model.context.zones, model.params.choice, ratio, habit=True)
     np.testing.assert_allclose(
         V_habit - V,
-        np.where(np.isin(np.arange(len(MODES)), [S_TRAIN, LIGHT_RAIL]), model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0),
+        np.where(np.isin(np.arange(len(MODES)), [S_TRAIN, LIGHT_RAIL]), habit, 0.0)[None, :].repeat(len(pop), 0),
     )
     last_bike = dataclasses.replace(pop, mode=np.full(len(pop), BIKE))
     V_bike, _ = utilities(last_bike, model.skims, model.context.zones, model.params.choice, ratio, habit=True)
-    np.testing.assert_allclose(V_bike - V, np.where(np.arange(len(MODES)) == BIKE, model.params.choice.coefficients.habit, 0.0)[None, :].repeat(len(pop), 0))
+    np.testing.assert_allclose(V_bike - V, np.where(np.arange(len(MODES)) == BIKE, habit, 0.0)[None, :].repeat(len(pop), 0))
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,9 @@ def test_the_habit_steady_state_is_a_fixed_point_of_the_nested_choice(letbane_ru
     structure = choice_structure(model.params.choice)
     habit = model.params.choice.coefficients.habit
     steady = habit_steady_state(V, available, habit, structure=structure, iterations=200)
-    conditional = np.stack([probabilities(V + structure.habit_bonus(last, habit), available, structure) for last in range(V.shape[1])], axis=1)
+    conditional = np.stack(
+        [probabilities(V + structure.habit_bonus(last, habit), available, structure) for last in range(V.shape[1])], axis=1
+    )
     np.testing.assert_allclose(np.einsum("nl,nlm->nm", steady, conditional), steady, atol=1e-6)
     np.testing.assert_allclose(steady.sum(axis=1), 1.0, atol=1e-12)
     assert (steady[~available] == 0).all()

@@ -172,9 +172,11 @@ def test_access_walks_up_to_the_limit_then_bikes_and_rides():
 
 
 def test_path_legs_match_the_skimmed_components(tiny):
-    """Each skimmed rail path lists its legs: transfers + 1 of them, chained station to station (a
-    transfer walk between stations allowed), the light-rail path with a light-rail leg, common lines
-    sharing a leg by frequency."""
+    """Each skimmed rail path lists its legs: transfers + 1 of them, on lines that serve both ends.
+
+    The light-rail path rides a light-rail leg, the S-train path only S-train lines, and common lines
+    share a leg by frequency.
+    """
     for mode in ("s_train", "light_rail"):
         skim = tiny.skims.transit[mode]
         assert set(skim.legs) == {(int(i), int(j)) for i, j in np.argwhere(skim.available)}

@@ -330,7 +330,8 @@ def utilities(
     Returns
     -------
     V, available
-        ``N × len(params.modes)`` utilities and boolean availability.
+        ``N × len(params.modes)`` utilities and boolean availability. The paths of a path nest
+        share the taste of its first path and the habit; a dominated path is unavailable.
     """
     modes = mode_table(params.modes)
     structure = ChoiceStructure.of(modes, params.nests)
@@ -342,8 +343,8 @@ def utilities(
     attributes: list[np.ndarray | None] = []
     for column, (mode, rule) in enumerate(zip(modes, rules_of(modes), strict=True)):
         V[:, column], available[:, column] = rule.terms(inputs, mode.name)
-        in_path_nest = mode.nest in PATH_NESTS and rule.path_attributes is not None
-        attributes.append(rule.path_attributes(inputs, mode.name) if in_path_nest and rule.path_attributes else None)
+        path_attributes = rule.path_attributes if mode.nest in PATH_NESTS else None
+        attributes.append(path_attributes(inputs, mode.name) if path_attributes is not None else None)
     available = drop_dominated(attributes, available, structure)
 
     # Nobody is left without a way to work: a commuter with no available mode gets a lift

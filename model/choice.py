@@ -1,4 +1,4 @@
-"""Multinomial-logit mode choice, vectorised over all agents, driven by a mode table.
+"""Nested-logit mode choice, vectorised over all agents, driven by a mode table.
 
 Utilities follow ``experiments/parameters/mode_choice.toml`` (terms and coefficients as data).
 Each mode of the parameters' ``modes`` list is a :class:`model.vocabulary.Mode` whose ``rule``
@@ -6,6 +6,13 @@ names a :class:`ModeRule` of :data:`MODE_RULES`: the function giving its utility
 availability for every agent, and the zone-to-zone distance its passengers travel. One call
 computes every agent's utilities from the zone skims indexed by (home, work); there is no
 per-agent loop.
+
+The modes are grouped in the nests of :data:`model.vocabulary.NESTS` with the scales μ of
+``[nests]`` in ``mode_choice.toml`` (:class:`ChoiceStructure`); a nest with μ = 1 is plain
+multinomial logit. The public-transport nest is a nest of paths of one mode
+(:data:`model.vocabulary.PATH_NESTS`): the S-train path and the best path with a light-rail leg
+share the rider's taste and habit, and a path that is worse on every attribute than another
+path of the same rider is not offered (:func:`drop_dominated`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 from model.parameters import ChoiceParameters
 from model.population import Population
 from model.skims import Skims
-from model.vocabulary import FALLBACK_MODE, POWERTRAINS, Mode, mode_table
+from model.vocabulary import FALLBACK_MODE, NESTS, PATH_NESTS, POWERTRAINS, Mode, mode_table
 from model.zones import Zones
 
 
@@ -101,6 +108,11 @@ class ChoiceInputs:
 Terms = Callable[[ChoiceInputs, str], tuple[np.ndarray, np.ndarray]]
 #: Zone × zone distance (km) a mode's passengers travel, given the skims and the mode's name.
 Distance = Callable[[Skims, str], np.ndarray]
+#: A path's attributes per agent (``N × len(PATH_ATTRIBUTES)``, less is better), for dominance.
+Attributes = Callable[[ChoiceInputs, str], np.ndarray]
+
+#: The attributes on which two paths of a path nest are compared (less is better on each).
+PATH_ATTRIBUTES: tuple[str, ...] = ("in_vehicle_min", "wait_min", "access_egress_min", "transfers", "fare_dkk")
 
 
 @dataclass(frozen=True)
@@ -113,10 +125,14 @@ class ModeRule:
         Systematic utility (before the constant, taste and habit) and availability per agent.
     distance_km
         Distance travelled per zone pair, for passenger-km.
+    path_attributes
+        For the members of a path nest: each agent's path attributes (:data:`PATH_ATTRIBUTES`),
+        compared to find dominated paths; None for other modes.
     """
 
     terms: Terms
     distance_km: Distance
+    path_attributes: Attributes | None = None
 
 
 def car_terms(x: ChoiceInputs, mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -163,6 +179,16 @@ def transit_terms(x: ChoiceInputs, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, x.beta_time * np.nan_to_num(generalised) + x.beta_cost * x.fare_dkk, 0.0), ok
 
 
+def transit_attributes(x: ChoiceInputs, mode: str) -> np.ndarray:
+    """The rider's path on the mode's skim: in-vehicle, wait, access + egress minutes, transfers, fare."""
+    h, w = x.home, x.work
+    skim = x.skims.transit[mode]
+    return np.column_stack([
+        skim.ivt_min[h, w], skim.wait_min[h, w], skim.access_min[h, w] + skim.egress_min[h, w], skim.transfers[h, w],
+        x.fare_dkk,
+    ])
+
+
 def transit_km(skims: Skims, mode: str) -> np.ndarray:
     """Rail km of the mode's best path (0 where it has none)."""
     return np.nan_to_num(skims.transit[mode].rail_km)
@@ -174,8 +200,83 @@ MODE_RULES: dict[str, ModeRule] = {
     "car": ModeRule(car_terms, lambda skims, mode: skims.car_dist_km),
     "bike": ModeRule(bike_terms, lambda skims, mode: skims.bike_dist_km),
     "walk": ModeRule(walk_terms, lambda skims, mode: skims.walk_dist_km),
-    "transit": ModeRule(transit_terms, transit_km),
+    "transit": ModeRule(transit_terms, transit_km, transit_attributes),
 }
+
+
+@dataclass(frozen=True)
+class ChoiceStructure:
+    """How the alternatives are nested.
+
+    Attributes
+    ----------
+    nest
+        Index into :data:`model.vocabulary.NESTS` of each column's nest.
+    scale
+        Scale μ in (0, 1] of each nest of :data:`model.vocabulary.NESTS` (1: plain logit).
+    shares_with
+        Per column, the column whose taste draw and habit it shares: the first member of its
+        path nest (:data:`model.vocabulary.PATH_NESTS`), else itself.
+    """
+
+    nest: np.ndarray
+    scale: np.ndarray
+    shares_with: np.ndarray
+
+    @classmethod
+    def of(cls, modes: tuple[Mode, ...], scales: Mapping[str, float] | None = None) -> ChoiceStructure:
+        """The structure of ``modes`` with the nest scales given (``ChoiceParameters.nests``)."""
+        scales = scales or {}
+        nest = np.array([NESTS.index(m.nest) for m in modes], dtype=np.int64)
+        first: dict[str, int] = {}
+        for column, mode in enumerate(modes):
+            first.setdefault(mode.nest, column)
+        shares_with = np.array([first[m.nest] if m.nest in PATH_NESTS else k for k, m in enumerate(modes)], dtype=np.int64)
+        return cls(nest, np.array([float(scales.get(name, 1.0)) for name in NESTS]), shares_with)
+
+    @property
+    def same_mode(self) -> np.ndarray:
+        """``J × J``: whether two columns are the same mode (the same column, or paths of one path nest)."""
+        return self.shares_with[:, None] == self.shares_with[None, :]
+
+    def habit_bonus(self, last: int, habit: float) -> np.ndarray:
+        """The utility bonus of each column for an agent whose last mode was column ``last``."""
+        return habit * self.same_mode[last].astype(float)
+
+
+def choice_structure(params: ChoiceParameters) -> ChoiceStructure:
+    """The :class:`ChoiceStructure` of the parameters' modes and nest scales."""
+    return ChoiceStructure.of(mode_table(params.modes), params.nests)
+
+
+def drop_dominated(attributes: list[np.ndarray | None], available: np.ndarray, structure: ChoiceStructure) -> np.ndarray:
+    """Availability without the paths dominated by another available path of the same path nest.
+
+    A path is dominated when another available path of the rider is no worse on every
+    attribute and better on at least one (:data:`PATH_ATTRIBUTES`); it is not offered.
+
+    Parameters
+    ----------
+    attributes
+        Per column, ``N × k`` path attributes (None for columns that are not paths).
+    available
+        ``N × J`` availability before the check.
+    structure
+        The nests.
+    """
+    kept = available.copy()
+    columns = [k for k, a in enumerate(attributes) if a is not None]
+    for a in columns:
+        for b in columns:
+            if a == b or structure.shares_with[a] != structure.shares_with[b]:
+                continue
+            xa, xb = attributes[a], attributes[b]
+            assert xa is not None and xb is not None
+            both = available[:, a] & available[:, b]
+            with np.errstate(invalid="ignore"):
+                dominated = both & (xb <= xa).all(axis=1) & (xb < xa).any(axis=1)
+            kept[dominated, a] = False
+    return kept
 
 
 def rules_of(modes: tuple[Mode, ...]) -> list[ModeRule]:
@@ -229,34 +330,72 @@ def utilities(
     Returns
     -------
     V, available
-        ``N × len(params.modes)`` utilities and boolean availability.
+        ``N × len(params.modes)`` utilities and boolean availability. The paths of a path nest
+        share the taste of its first path and the habit; a dominated path is unavailable.
     """
     modes = mode_table(params.modes)
+    structure = ChoiceStructure.of(modes, params.nests)
     parking = params.costs.parking_dkk_per_trip if parking_dkk_per_trip is None else parking_dkk_per_trip
     inputs = ChoiceInputs(population, skims, zones, params, bike_speed_ratio, parking)
     n = len(population)
     V = np.zeros((n, len(modes)))
     available = np.zeros((n, len(modes)), dtype=bool)
+    attributes: list[np.ndarray | None] = []
     for column, (mode, rule) in enumerate(zip(modes, rules_of(modes), strict=True)):
         V[:, column], available[:, column] = rule.terms(inputs, mode.name)
+        path_attributes = rule.path_attributes if mode.nest in PATH_NESTS else None
+        attributes.append(path_attributes(inputs, mode.name) if path_attributes is not None else None)
+    available = drop_dominated(attributes, available, structure)
 
     # Nobody is left without a way to work: a commuter with no available mode gets a lift
     # (counted as car; assumption, documented in docs/model.md).
     available[~available.any(axis=1), params.modes.index(FALLBACK_MODE)] = True
-    V += np.array([params.constants[m] for m in params.modes])[None, :] + population.taste
+    # Paths of one mode share the rider's taste for the mode (the first path's draw).
+    V += np.array([params.constants[m] for m in params.modes])[None, :] + population.taste[:, structure.shares_with]
     if habit:
         last = population.mode
         has_last = last >= 0
-        V[np.flatnonzero(has_last), last[has_last]] += params.coefficients.habit
+        V[has_last] += params.coefficients.habit * structure.same_mode[last[has_last]]
     return V, available
 
 
-def probabilities(V: np.ndarray, available: np.ndarray) -> np.ndarray:
-    """Logit probabilities over the available alternatives (rows with none get zeros)."""
+def _logit(V: np.ndarray, available: np.ndarray) -> np.ndarray:
+    """Multinomial-logit probabilities over the available alternatives (rows with none get zeros)."""
     masked = np.where(available, V, -np.inf)
     top = masked.max(axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     expv = np.where(available, np.exp(masked - top), 0.0)
     total = expv.sum(axis=1, keepdims=True)
     return np.divide(expv, total, out=np.zeros_like(expv), where=total > 0)
+
+
+def probabilities(V: np.ndarray, available: np.ndarray, structure: ChoiceStructure | None = None) -> np.ndarray:
+    """Nested-logit probabilities over the available alternatives (rows with none get zeros).
+
+    With nest scales μ (``structure``): ``P(j) = P(nest) · P(j | nest)``, where
+    ``P(j | nest)`` is the logit of ``V / μ`` over the nest's available members and
+    ``P(nest)`` the logit of the nests' logsums ``μ · ln Σ exp(V / μ)``. Without a
+    structure, or with every μ = 1, this is the multinomial logit.
+    """
+    if structure is None or np.all(structure.scale[structure.nest] == 1.0):
+        return _logit(V, available)
+    n, J = V.shape
+    P = np.zeros((n, J))
+    nests = np.unique(structure.nest)
+    logsum = np.full((n, len(nests)), -np.inf)
+    for k, nest in enumerate(nests):
+        members = np.flatnonzero(structure.nest == nest)
+        mu = structure.scale[nest]
+        scaled = np.where(available[:, members], V[:, members] / mu, -np.inf)
+        top = scaled.max(axis=1)
+        has = np.isfinite(top)
+        safe_top = np.where(has, top, 0.0)
+        total = np.where(available[:, members], np.exp(scaled - safe_top[:, None]), 0.0).sum(axis=1)
+        logsum[has, k] = mu * (safe_top[has] + np.log(total[has]))
+        P[:, members] = _logit(V[:, members] / mu, available[:, members])
+    upper = _logit(np.where(np.isfinite(logsum), logsum, 0.0), np.isfinite(logsum))
+    for k, nest in enumerate(nests):
+        members = np.flatnonzero(structure.nest == nest)
+        P[:, members] *= upper[:, [k]]
+    return P
 

@@ -1,7 +1,7 @@
 """The output-table contract: schemas, writing, reading and reconciliation of the result tables.
 
 The run tables (:data:`TABLES`: ``mode_split``, ``vehicle_km``, ``energy``, ``co2``, ``summary``,
-``fleet``, and ``inventory``, ``factors`` and ``municipal_account`` built from them), each keyed by
+``fleet``, ``ridership``, and ``inventory``, ``factors`` and ``municipal_account`` built from them), each keyed by
 ``experiment, scenario, seed, year``, and the runner's tables (:data:`DERIVED_TABLES`) are written
 as CSV and Parquet next to a Frictionless ``datapackage.json`` (licence, sources, version, foreign
 keys) and a planner workbook ``summary.xlsx``. Every table is checked against its Table Schema
@@ -255,6 +255,20 @@ def _schemas() -> dict[str, dict[str, Any]]:
         ],
         "primaryKey": [*list(RUN_KEYS), "vehicle", "segment", "powertrain"],
     }
+    ridership = {
+        "fields": [
+            *_KEY_FIELDS,
+            _field("line", "string", "Rail line id of transit.toml (S-train A, E, B, Bx; Letbane L).", required=True),
+            _field("station", "string", "Station or stop of transit.toml; 'all' for the whole line.", required=True),
+            _field("commuters", "number", "Commuters whose path rides the line and boards or alights at the station "
+                   "(the whole line: all its riders).", "persons", minimum=0),
+            _field("boardings_per_weekday", "number", "Boardings on the line at the station per weekday, both "
+                   "directions (attendance × commuters; two per rider for the whole line).", "boardings/day", minimum=0),
+            _field("boardings_per_year", "number", "boardings_per_weekday × working days per year.", "boardings/year",
+                   minimum=0),
+        ],
+        "primaryKey": [*list(RUN_KEYS), "line", "station"],
+    }
     # One entry per table: adding a table is one line here (the package, the workbook's columns
     # sheet and docs/outputs.md all read this dictionary).
     return {
@@ -270,6 +284,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
                             _inventory_schema()),
         "factors": _table("Emission factors of each run and year: fuel CO2, biofuel shares, CH4 and N2O, grid intensity, "
                           "public-transport CO2e per passenger-km and the GWP100 values.", _factors_schema()),
+        "ridership": _table("Commuters riding each rail line and their boardings per station (and per line: station "
+                            "'all'), per weekday and year.", ridership),
         "municipal_account": _table("The municipal account's method beside the model's: territorial road vehicle-km by "
                                     "road type times national average CO2 factors, with the model's own (COPERT) CO2 "
                                     "of the same rows (docs/emissions.md, section on the municipal account's method).",

@@ -27,7 +27,7 @@ from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.municipal_account import MunicipalAccountParameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
-from model.vocabulary import FALLBACK_MODE, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
+from model.vocabulary import FALLBACK_MODE, NESTS, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
 
 YearSeries = dict[YearKey, float]
 #: A share of a whole.
@@ -235,6 +235,17 @@ class ChoiceParameters(StrictModel):
     costs: Costs
     constants: dict[str, Annotated[float, Field(ge=-30, le=30)]]
     reconsideration: Reconsideration
+    nests: dict[str, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=dict, description="Nest scale μ in (0, 1] by nest (1, i.e. no nesting, where not given)."
+    )
+
+    @field_validator("nests")
+    @classmethod
+    def _known_nests(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(NESTS))
+        if unknown:
+            raise ValueError(f"unknown nest {', '.join(unknown)} (known: {', '.join(NESTS)})")
+        return value
 
     @model_validator(mode="after")
     def _modes(self) -> ChoiceParameters:

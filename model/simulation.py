@@ -22,7 +22,7 @@ import pandas as pd
 from model import emissions
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
-from model.choice import probabilities, utilities, vehicle_columns
+from model.choice import ChoiceStructure, choice_structure, probabilities, utilities, vehicle_columns
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.inventory import factors_table, inventory_table
@@ -164,16 +164,81 @@ def habit_transition(V: np.ndarray, available: np.ndarray, habit: float) -> Habi
     return HabitTransition(base=e, scale=scale, keep=bonus * e * scale)
 
 
-def habit_steady_state(V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN) -> np.ndarray:
+def habit_steady_state(
+    V: np.ndarray, available: np.ndarray, habit: float, iterations: int = HABIT_BURN_IN, structure: ChoiceStructure | None = None,
+) -> np.ndarray:
     """Each agent's long-run mode distribution when every year's choice favours last year's mode.
 
     Iterates ``p ← Σ_l p(l) · P(· | last = l)`` from the habit-free
     probabilities; this is the state the reconsideration process keeps when
-    nothing changes, so a business-as-usual run stays flat. Each iteration is
-    O(N × modes) (:class:`HabitTransition`), not N × modes².
+    nothing changes, so a business-as-usual run stays flat. ``structure`` gives the
+    nests (nested-logit probabilities; the habit of a path nest's path goes to every
+    path of it); plain logit with the habit on last year's column when omitted.
+
+    Each iteration is O(N × modes) (:class:`HabitTransition`), not N × modes²: the habit
+    bonus goes to a whole habit group (a column, or every path of a path nest), which
+    shifts only that group's logsum, so the iteration runs on the groups' shares and the
+    choice within each group stays as it is (:func:`_habit_groups`).
     """
-    p = probabilities(V, available)
-    return habit_transition(V, available, habit).iterate(p, iterations)
+    p = probabilities(V, available, structure)
+    if structure is None:
+        return habit_transition(V, available, habit).iterate(p, iterations)
+    groups = _habit_groups(V, available, structure)
+    if groups is None:
+        return _dense_habit_steady_state(V, available, habit, iterations, structure)
+    logsum, group_available, column_group, within = groups
+    shares = np.zeros(logsum.shape)
+    for group in range(logsum.shape[1]):
+        shares[:, group] = p[:, column_group == group].sum(axis=1)
+    shares = habit_transition(logsum, group_available, habit).iterate(shares, iterations)
+    return within * shares[:, column_group]
+
+
+def _habit_groups(
+    V: np.ndarray, available: np.ndarray, structure: ChoiceStructure,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The choice seen as a plain logit over habit groups, or None where it is not one.
+
+    A habit group (``structure.shares_with``) is a column, or every path of a path nest.
+    When every nest with μ < 1 is a single group, the nested logit is a plain logit over
+    the groups' logsums ``μ · ln Σ exp(V / μ)`` times the logit of ``V / μ`` within each
+    group. Returns the N × G logsums, their availability, each column's group and the
+    N × J within-group probabilities.
+    """
+    column_group = np.unique(structure.shares_with, return_inverse=True)[1]
+    for nest in np.unique(structure.nest):
+        members = structure.nest == nest
+        if structure.scale[nest] < 1.0 and len(np.unique(column_group[members])) > 1:
+            return None
+    n_groups = int(column_group.max()) + 1
+    logsum = np.zeros((len(V), n_groups))
+    group_available = np.zeros((len(V), n_groups), dtype=bool)
+    within = np.zeros(V.shape)
+    for group in range(n_groups):
+        members = np.flatnonzero(column_group == group)
+        mu = structure.scale[structure.nest[members[0]]]
+        scaled = np.where(available[:, members], V[:, members] / mu, -np.inf)
+        top = scaled.max(axis=1)
+        has = np.isfinite(top)
+        e = np.where(available[:, members], np.exp(scaled - np.where(has, top, 0.0)[:, None]), 0.0)
+        total = e.sum(axis=1)
+        logsum[has, group] = mu * (top[has] + np.log(total[has]))
+        group_available[:, group] = has
+        within[:, members] = np.divide(e, total[:, None], out=np.zeros_like(e), where=has[:, None])
+    return logsum, group_available, column_group, within
+
+
+def _dense_habit_steady_state(
+    V: np.ndarray, available: np.ndarray, habit: float, iterations: int, structure: ChoiceStructure,
+) -> np.ndarray:
+    """The burn-in with every ``P(· | last = l)`` stacked N × modes × modes (nests :func:`_habit_groups` cannot fold)."""
+    conditional = np.stack(
+        [probabilities(V + structure.habit_bonus(last, habit), available, structure) for last in range(V.shape[1])], axis=1,
+    )
+    p = probabilities(V, available, structure)
+    for _ in range(iterations):
+        p = np.einsum("nl,nlm->nm", p, conditional)
+    return p
 
 
 class MobilityModel(mesa.Model):
@@ -255,7 +320,9 @@ class MobilityModel(mesa.Model):
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
         self.link_records: list[pd.DataFrame] = []
-        self.tables: dict[str, list[pd.DataFrame]] = {"mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": []}
+        self.tables: dict[str, list[pd.DataFrame]] = {
+            "mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": [], "ridership": [],
+        }
         self.bought_new = np.zeros(len(self.population), dtype=bool)  # this year's new cars (the fleet table)
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -393,7 +460,8 @@ class MobilityModel(mesa.Model):
                 self.population, self.skims, self.context.zones, choice, ratio, habit=not first,
                 parking_dkk_per_trip=self.supply.parking_dkk_per_trip,
             )
-            P = habit_steady_state(V, available, habit) if first else probabilities(V, available)
+            structure = choice_structure(choice)
+            P = habit_steady_state(V, available, habit, structure=structure) if first else probabilities(V, available, structure)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
             od = self._car_od_vph(car_share * self.weights)
             aux, shortest = all_or_nothing(trees, od, n_edges)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -80,6 +80,11 @@ class TransitSkim:
     transfers: np.ndarray
     rail_km: np.ndarray
     board_station: np.ndarray  # index into Skims.stations, -1 where unavailable
+    #: Per reached zone pair (origin, destination index): the path's legs as (line id, boarding
+    #: station, alighting station, share), in travel order (for boardings per line and station).
+    #: A leg that common lines serve (S-train A and E from Vallensbæk St. to København once E
+    #: stops there) appears once per line, each with its share of the combined frequency.
+    legs: dict[tuple[int, int], tuple[tuple[str, str, str, float], ...]] = field(default_factory=dict)
 
     @property
     def total_min(self) -> np.ndarray:
@@ -400,9 +405,12 @@ def _transit_skim(
     """Best generalised-cost rail path per zone pair, with its components.
 
     Node layout: stations (reached only by alighting or a short transfer walk),
-    per (line, served stop) one boarding node per direction and one riding node,
+    per (line, served stop) one boarding node and one riding node per direction,
     then origin zones, then destination zones. Only riding nodes lead to an
-    alighting, so every path rides at least one leg. Boarding at the origin
+    alighting, so every path rides at least one leg; a riding node leads on only
+    in its own direction, so no path rides out and back on a line to alight where
+    it boarded (a U-turn needs an alighting and a new boarding, with their wait
+    and transfer penalty). Boarding at the origin
     costs access + wait; boarding again at a station costs wait + the transfer
     penalty (less the station's improvement). Waits are half the common-line
     headway, capped. In-vehicle minutes and headways are the timetable's times
@@ -421,17 +429,22 @@ def _transit_skim(
     saved = np.zeros(n_st) if transfer_saved is None else transfer_saved
     inner: list[tuple] = []  # (from, to, cost, ivt, wait, access, egress, transfer, km, is_own)
     board_nodes: list[tuple[int, int, float]] = []  # (node, station, wait)
+    line_at: dict[int, tuple[str, int]] = {}  # boarding or riding node → (line id, station)
     next_node = n_st
     for line, (up_headway, down_headway) in zip(lines, common_line_headways(lines), strict=True):
         is_own = line.mode == mode.name
         count = len(line.stops)
         board_up = list(range(next_node, next_node + count))
         board_down = list(range(next_node + count, next_node + 2 * count))
-        ride = list(range(next_node + 2 * count, next_node + 3 * count))
-        next_node += 3 * count
+        ride_up = list(range(next_node + 2 * count, next_node + 3 * count))
+        ride_down = list(range(next_node + 3 * count, next_node + 4 * count))
+        next_node += 4 * count
         for k, stop in enumerate(line.stops):
             s = st_index[stop]
-            inner.append((ride[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
+            for node in (board_up[k], board_down[k], ride_up[k], ride_down[k]):
+                line_at[node] = (line.id, s)
+            inner.append((ride_up[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
+            inner.append((ride_down[k], s, 0.0, 0, 0, 0, 0, 0, 0, False))
             penalty = max(settings.transfer_penalty_min - saved[s], 0.0)
             for node, headway, exists in ((board_up[k], up_headway[k], k < count - 1), (board_down[k], down_headway[k], k > 0)):
                 if not exists:
@@ -444,7 +457,10 @@ def _transit_skim(
             a, b = st_index[line.stops[k]], st_index[line.stops[k + 1]]
             km = float(np.hypot(*(coords[a] - coords[b]))) / 1000.0 * settings.rail_detour
             leg = (minutes, minutes, 0, 0, 0, 0, km, is_own)
-            for frm, to in ((board_up[k], ride[k + 1]), (ride[k], ride[k + 1]), (board_down[k + 1], ride[k]), (ride[k + 1], ride[k])):
+            for frm, to in (
+                (board_up[k], ride_up[k + 1]), (ride_up[k], ride_up[k + 1]),
+                (board_down[k + 1], ride_down[k]), (ride_down[k + 1], ride_down[k]),
+            ):
                 inner.append((frm, to, *leg))
     gap = np.hypot(coords[:, None, 0] - coords[None, :, 0], coords[:, None, 1] - coords[None, :, 1])
     for a, b in zip(*np.nonzero((gap <= settings.transfer_walk_max_m) & ~np.eye(n_st, dtype=bool)), strict=True):
@@ -489,6 +505,64 @@ def _transit_skim(
     out.available = reached
     for k, part in enumerate((out.ivt_min, out.wait_min, out.access_min, out.egress_min, out.transfers, out.rail_km)):
         part[reached] = sums[..., k][reached]
+    riding = frozenset(ride_node for line_nodes in _ride_nodes(lines, n_st) for ride_node in line_nodes)
+    near = {
+        name: {anchors.stations[b] for b in np.flatnonzero(gap[a] <= settings.transfer_walk_max_m)}
+        for a, name in enumerate(anchors.stations)
+    }
     for i, j in zip(*np.nonzero(reached), strict=True):
-        out.board_station[i, j] = board[trace_path(pred[i], origins[i], dest0 + j, index)[0]]
+        path = trace_path(pred[i], origins[i], dest0 + j, index)
+        legs = _path_legs(tails[path], heads[path], next_node, origin0, n_st, line_at, riding, anchors.stations)
+        if near[legs[0][1]] & {alight for _, _, alight in legs}:
+            # The path comes back to where it boarded (out and back, to ride the leg every
+            # path must ride): no rail trip, so no rail path between these zones.
+            out.available[i, j] = False
+            for part in (out.ivt_min, out.wait_min, out.access_min, out.egress_min, out.transfers, out.rail_km):
+                part[i, j] = np.nan
+            continue
+        out.board_station[i, j] = board[path[0]]
+        out.legs[int(i), int(j)] = tuple(leg for line, board, alight in legs for leg in _common_legs(lines, line, board, alight))
     return out
+
+
+def _common_legs(lines, line_id: str, board: str, alight: str) -> list[tuple[str, str, str, float]]:
+    """The leg ``line_id`` from ``board`` to ``alight``, split over its common lines by frequency.
+
+    Common lines are the lines of its mode that serve both stations: the rider takes the first train.
+    """
+    mode = next(line.mode for line in lines if line.id == line_id)
+    common = [line for line in lines if line.mode == mode and board in line.stops and alight in line.stops]
+    frequency = np.array([1.0 / line.headway_min for line in common])
+    return [(line.id, board, alight, float(f / frequency.sum())) for line, f in zip(common, frequency, strict=True)]
+
+
+def _ride_nodes(lines, n_st: int) -> list[range]:
+    """The riding nodes of each line in :func:`_transit_skim`'s node layout (after the stations)."""
+    result, next_node = [], n_st
+    for line in lines:
+        count = len(line.stops)
+        result.append(range(next_node + 2 * count, next_node + 4 * count))
+        next_node += 4 * count
+    return result
+
+
+def _path_legs(
+    tails: np.ndarray, heads: np.ndarray, layer_size: int, origin0: int, n_st: int,
+    line_at: dict[int, tuple[str, int]], riding: frozenset[int], stations: tuple[str, ...],
+) -> tuple[tuple[str, str, str], ...]:
+    """The legs (line, boarding station, alighting station) of one traced rail path.
+
+    A leg starts on an edge into a boarding node and ends on the edge from a riding node
+    to a station node; nodes of the second layer map back by ``layer_size``.
+    """
+    legs: list[tuple[str, str, str]] = []
+    current: tuple[str, int] | None = None
+    for tail, head in zip(tails.tolist(), heads.tolist(), strict=True):
+        t = int(tail) % layer_size if tail < origin0 else -1
+        h = int(head) % layer_size if head < origin0 else -1
+        if h >= n_st and h not in riding and h in line_at:
+            current = line_at[h]
+        elif current is not None and t in riding and 0 <= h < n_st:
+            legs.append((current[0], stations[current[1]], stations[h]))
+            current = None
+    return tuple(legs)

@@ -42,8 +42,14 @@ ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
 # Modes
 # --------------------------------------------------------------------------------------------
 
-#: Nests of modes (for reporting and, later, a nested logit).
+#: Nests of modes: for reporting and for the nested logit (each nest's scale μ is
+#: ``[nests]`` in ``mode_choice.toml``; 1, i.e. plain logit, where not given).
 NESTS: tuple[str, ...] = ("car", "active", "public_transport")
+#: Nests whose members are paths of one mode rather than modes (public transport: the S-train
+#: path and the path with a light-rail leg). Their members share the rider's taste draw and the
+#: habit bonus, and a member worse on every path attribute than another is not offered
+#: (:func:`model.choice.utilities`).
+PATH_NESTS: tuple[str, ...] = ("public_transport",)
 
 
 @dataclass(frozen=True)

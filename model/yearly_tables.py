@@ -7,7 +7,8 @@ each table can be built and tested on its own:
 - :func:`mode_split`: commuters, trips, shares and passenger-km by road user and mode;
 - :func:`link_vkm`: link-level vehicle-km of commuting, other local and through traffic;
 - :func:`link_volumes`: per edge the year's car volumes, speed and lanes (for maps);
-- :func:`year_tables`: the four long tables of the output contract (docs/outputs.md).
+- :func:`ridership`: rail riders and boardings per line and station;
+- :func:`year_tables`: the year's long tables of the output contract (docs/outputs.md).
 """
 
 from __future__ import annotations
@@ -151,6 +152,48 @@ def mode_split(state: YearState) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The ``station`` of a ridership row that totals a whole line.
+ALL_STATIONS = "all"
+
+
+def ridership(state: YearState) -> pd.DataFrame:
+    """Commuters riding each rail line and boarding at each station, per weekday and year.
+
+    Every public-transport commuter rides the legs of the path of their mode (the zone pair's
+    transit skim): out along the path, back along it in reverse, on the days they work. A leg
+    boards at its first station on the way out and at its last one on the way back, so a
+    station's weekday boardings on a line are attendance × the commuters whose legs on the line
+    start or end there. The ``all`` row of a line counts its riders and boardings (two a day).
+    Common lines (several lines of a mode serving both ends of a leg) share the leg's riders by
+    frequency (:attr:`model.skims.TransitSkim.legs`).
+    """
+    a = state.params.assignment
+    pop, weights, n = state.population, state.weights, state.n_zones
+    riders: dict[tuple[str, str], float] = {}
+    boardings: dict[tuple[str, str], float] = {}
+    for column, mode in enumerate(state.modes):
+        skim = state.skims.transit.get(mode.name)
+        chosen = pop.mode == column
+        if skim is None or not chosen.any():
+            continue
+        od = np.bincount(pop.home[chosen] * n + pop.work[chosen], weights=weights[chosen], minlength=n * n)
+        for flat in np.flatnonzero(od > 0):
+            commuters = float(od[flat])
+            for line, board, alight, share in skim.legs.get((int(flat // n), int(flat % n)), ()):
+                for station, count in ((ALL_STATIONS, 2.0), (board, 1.0), (alight, 1.0)):
+                    key = (line, station)
+                    boardings[key] = boardings.get(key, 0.0) + commuters * share * count
+                for station in {ALL_STATIONS, board, alight}:
+                    riders[(line, station)] = riders.get((line, station), 0.0) + commuters * share
+    rows = [
+        {"line": line, "station": station, "commuters": riders[(line, station)],
+         "boardings_per_weekday": boardings[(line, station)] * a.attendance,
+         "boardings_per_year": boardings[(line, station)] * a.attendance * a.working_days_per_year}
+        for line, station in sorted(riders)
+    ]
+    return pd.DataFrame(rows, columns=["line", "station", "commuters", "boardings_per_weekday", "boardings_per_year"])
+
+
 def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     """Link-level vehicle-km of commuting, other local and through traffic by vehicle group.
 
@@ -286,6 +329,8 @@ def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearT
     vehicle_km = vkm.groupby(VEHICLE_KM_KEYS, as_index=False)["vkm_per_year"].sum()
     tables = {
         name: table.assign(**state.labels, year=state.year)
-        for name, table in (("mode_split", split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2))
+        for name, table in (
+            ("mode_split", split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2), ("ridership", ridership(state)),
+        )
     }
     return YearTables(tables, volumes, commute_vkm, links.through_net_daily)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from model.agents import Commuter
-from model.choice import probabilities, utilities
+from model.choice import ChoiceStructure, probabilities, utilities
 from model.parameters import load_parameters
 from model.simulation import HABIT_BURN_IN, MobilityModel, habit_steady_state, habit_transition, reference_date
-from model.vocabulary import MODES
+from model.vocabulary import MODES, mode_table
 from tests.abm_fixtures import SAMPLE, default_context, small_model
 
 CAR, S_TRAIN = MODES.index("car"), MODES.index("s_train")
@@ -168,6 +168,31 @@ def test_habit_burn_in_equals_the_dense_transition(habit):
     some = available.any(axis=1)
     np.testing.assert_allclose(fast[some].sum(axis=1), 1.0, rtol=1e-12)
     assert np.all(fast[~some] == 0.0)
+
+
+@pytest.mark.parametrize("scales", [{"public_transport": 0.5}, {"public_transport": 0.3, "active": 1.0}, {"active": 0.6}])
+def test_nested_habit_burn_in_equals_the_dense_transition(scales):
+    """With nests, the burn-in on habit groups (fast) equals every P(· | last) stacked (dense).
+
+    ``{"active": 0.6}`` is a nest with μ < 1 holding two habit groups (bike, walk): the fast
+    path cannot fold it and the dense one runs; both must give the nested fixed point.
+    """
+    structure = ChoiceStructure.of(mode_table(("car", "bike", "walk", "s_train", "light_rail")), scales)
+    rng = np.random.default_rng(11)
+    n, modes = 1_500, 5
+    V = rng.normal(0.0, 2.5, (n, modes))
+    available = rng.random((n, modes)) < 0.75
+    available[:, 0] |= ~available.any(axis=1)
+    steady = habit_steady_state(V, available, 1.7, iterations=60, structure=structure)
+    conditional = np.stack(
+        [probabilities(V + structure.habit_bonus(last, 1.7), available, structure) for last in range(modes)], axis=1
+    )
+    p = probabilities(V, available, structure)
+    for _ in range(60):
+        p = np.einsum("nl,nlm->nm", p, conditional)
+    np.testing.assert_allclose(steady, p, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(steady.sum(axis=1), 1.0, rtol=1e-12)
+    assert np.all(steady[~available] == 0.0)
 
 
 def test_habit_transition_rows_are_the_logit_with_the_bonus():

@@ -169,3 +169,28 @@ def test_access_walks_up_to_the_limit_then_bikes_and_rides():
     assert access[0, :2] == pytest.approx(walk_min[0, :2])
     assert access[0, 2] == pytest.approx(4.5 + settings.bike_parking_min)
     assert access[0, 3] == np.inf  # beyond bike-and-ride range
+
+
+def test_path_legs_match_the_skimmed_components(tiny):
+    """Each skimmed rail path lists its legs: transfers + 1 of them, on lines that serve both ends.
+
+    The light-rail path rides a light-rail leg, the S-train path only S-train lines, and common lines
+    share a leg by frequency.
+    """
+    for mode in ("s_train", "light_rail"):
+        skim = tiny.skims.transit[mode]
+        assert set(skim.legs) == {(int(i), int(j)) for i, j in np.argwhere(skim.available)}
+        lines = {line.id: line for line in tiny.transit.running(PHASE_ONE)}
+        for (i, j), legs in skim.legs.items():
+            by_leg: dict[tuple[str, str], float] = {}
+            for line, board, alight, share in legs:
+                assert board in lines[line].stops and alight in lines[line].stops and board != alight
+                assert 0 < share <= 1
+                by_leg[(board, alight)] = by_leg.get((board, alight), 0.0) + share
+            assert all(abs(total - 1.0) < 1e-12 for total in by_leg.values())
+            assert len(by_leg) == skim.transfers[i, j] + 1
+            assert tiny.skims.stations[skim.board_station[i, j]] == legs[0][1]
+            if mode == "light_rail":
+                assert any(lines[line].mode == "light_rail" for line, *_ in legs)
+            else:
+                assert all(lines[line].mode == "s_train" for line, *_ in legs)

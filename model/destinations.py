@@ -15,6 +15,7 @@ costs a few thousand utility rows whatever the population.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,19 +168,18 @@ def calibrate_theta(
     """The logsum weight whose destinations give the target mean trip length (bisection).
 
     ``mean_km(theta)`` must fall as ``theta`` grows (a stronger pull of accessibility keeps
-    trips shorter).
-
-    Raises
-    ------
-    VmobError
-        Naming ``where`` (file and key) if the target lies outside what the range can reach.
+    trips shorter). A target the range cannot reach on this network (a small test network, a
+    target for another region) takes the nearest bound, with a warning naming ``where``.
     """
     f_low, f_high = mean_km(low), mean_km(high)
     if not f_high <= target_km <= f_low:
-        raise VmobError(
-            f"{where}: target_mean_km = {target_km} cannot be reached with theta in [{low}, {high}] "
-            f"(mean trip {f_high:.2f}–{f_low:.2f} km)"
+        bound = low if target_km > f_low else high
+        warnings.warn(
+            f"{where}: target_mean_km = {target_km} cannot be reached on this network with theta in [{low}, {high}] "
+            f"(mean trip {f_high:.2f}–{f_low:.2f} km); theta = {bound} is used",
+            stacklevel=2,
         )
+        return bound
     for _ in range(50):
         mid = 0.5 * (low + high)
         if mean_km(mid) > target_km:

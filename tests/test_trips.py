@@ -144,3 +144,14 @@ def test_a_purpose_without_destinations_names_the_file_and_key(tmp_path):
     path.write_text(text[:start] + text[end:], encoding="utf-8")
     with pytest.raises(VmobError, match=r"destinations\.toml.*shopping"):
         load_destination_sizes(default_context().zones, path)
+
+
+def test_an_unreachable_trip_length_takes_the_nearest_bound_and_says_so():
+    from model.destinations import calibrate_theta
+
+    def mean_km(theta: float) -> float:
+        return 10.0 / (1.0 + theta)
+
+    assert calibrate_theta(mean_km, 5.0, 0.05, 20.0, "x.toml: key 'k'") == pytest.approx(1.0, rel=1e-6)
+    with pytest.warns(UserWarning, match=r"x\.toml: key 'k': target_mean_km = 50\.0 cannot be reached"):
+        assert calibrate_theta(mean_km, 50.0, 0.05, 20.0, "x.toml: key 'k'") == 0.05

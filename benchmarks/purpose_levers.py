@@ -23,8 +23,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.config import load_config  # noqa: E402
-from model.simulation import MobilityModel, ModelContext  # noqa: E402
+from model.config import load_config
+from model.simulation import MobilityModel, ModelContext
 
 SCENARIOS = {
     "baseline": ("letbane.toml", "baseline"),

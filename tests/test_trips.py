@@ -155,3 +155,20 @@ def test_an_unreachable_trip_length_takes_the_nearest_bound_and_says_so():
     assert calibrate_theta(mean_km, 5.0, 0.05, 20.0, "x.toml: key 'k'") == pytest.approx(1.0, rel=1e-6)
     with pytest.warns(UserWarning, match=r"x\.toml: key 'k': target_mean_km = 50\.0 cannot be reached"):
         assert calibrate_theta(mean_km, 50.0, 0.05, 20.0, "x.toml: key 'k'") == 0.05
+
+
+def test_the_report_table_gives_trips_per_resident_by_purpose_adding_up_to_all():
+    import pandas as pd
+
+    from model.report import purpose_table
+
+    rows = []
+    for purpose, persons, trips in (("commute", 500.0, (300.0, 100.0)), ("leisure", 1000.0, (400.0, 600.0))):
+        for mode, n in zip(("car", "bike"), trips, strict=True):
+            rows.append({"scenario": "baseline", "seed": 1, "year": 2030, "road_user": "resident", "purpose": purpose,
+                         "mode": mode, "commuters": persons / 2, "trips_per_day": n})
+    table = purpose_table(pd.DataFrame(rows), ["baseline"], 2030).set_index("Purpose")
+    assert table.loc["leisure", "Trips per resident and day"] == "1.00"
+    assert table.loc["commute", "Trips per resident and day"] == "0.40"
+    assert table.loc["all", "Trips per resident and day"] == "1.40"
+    assert table.loc["all", "car"] == "50.0 %" and table.loc["leisure", "bike"] == "60.0 %"

@@ -525,6 +525,7 @@ class PurposeParameters(StrictModel):
     min_driving_age_group: str
     car_occupancy: float = Field(ge=1)
     escort_vehicle_trips_per_child_car_trip: float = Field(ge=0)
+    education_change_rate: Share
     choice: dict[str, PurposeChoice]
 
     @field_validator("rates")

@@ -3,7 +3,8 @@
 Every resident (:mod:`model.persons`) makes trips of each purpose of
 :data:`model.vocabulary.GENERATED_PURPOSES` at the rate of their person group
 (``purposes.toml``, trips per average day). Each year, for every (person, purpose) row, a
-destination is drawn with the mode-choice logsum (:mod:`model.destinations`) and then a mode
+destination is drawn with the mode-choice logsum (:mod:`model.destinations`; pupils and students
+keep their school from year to year) and then a mode
 with the same utilities as commuting (:func:`model.choice.utilities`,
 :func:`model.choice.probabilities`), with the purpose's constants and value of time. There is no
 per-person loop: a year is a few array operations per purpose.
@@ -186,6 +187,8 @@ class TripModel:
             self.inside_only |= (self.rows.purpose == k) & np.isin(persons.group[self.rows.person], inside_groups[p])
         self.young = persons.age_group < AGE_GROUPS.index(params.purposes.min_driving_age_group)
         self.theta = self._calibrate(skims, parking)
+        self.last_dest: np.ndarray | None = None  # last year's destinations (pupils keep their schools)
+        self.last_year: int | None = None
 
     # ------------------------------------------------------------------ pieces
 
@@ -268,7 +271,10 @@ class TripModel:
         commuter_weights
             The commuters' weights this year (for the residents' car mix).
         streams
-            The run's random streams: ``persons_ebike``, ``persons_fleet``, ``destinations``, ``trip_modes``.
+            The run's random streams: ``persons_ebike``, ``persons_fleet``, ``destinations``,
+            ``school_changes``, ``trip_modes``. Pupils and students keep last year's place of
+            education unless they change it (``education_change_rate``); other destinations are
+            drawn anew each year.
         choice_probabilities
             Keep each row's mode probabilities in :attr:`last_probabilities` (for calibration).
         """
@@ -280,6 +286,7 @@ class TripModel:
         driver, car_for_trip = self.trip_car()
         segment = self._segment_of_rows(car_for_trip)
         dest_rng, mode_rng = streams("destinations", year), streams("trip_modes", year)
+        school_rng = streams("school_changes", year)
         dest = np.zeros(len(rows.person), dtype=np.int64)
         mode = np.zeros(len(rows.person), dtype=np.int64)
         self.last_probabilities: list[np.ndarray] = []
@@ -288,6 +295,9 @@ class TripModel:
             p_all, p_in = self.destination_probabilities(k, skims, parking, self.theta[purpose])
             probs = np.where(self.inside_only[at, None], p_in[segment[at]], p_all[segment[at]])
             dest[at] = draw_categorical(probs, dest_rng)
+            if purpose == "education" and self.last_dest is not None and self.last_year is not None and year > self.last_year:
+                moving = school_rng.random(len(at)) < self.params.purposes.education_change_rate
+                dest[at] = np.where(moving, dest[at], self.last_dest[at])
             who = rows.person[at]
             factor = self.params.purposes.choice[purpose].value_of_time_factor
             trip_pop = Population(
@@ -303,6 +313,7 @@ class TripModel:
             if choice_probabilities:
                 self.last_probabilities.append(P)
             mode[at] = draw_categorical(P, mode_rng)
+        self.last_dest, self.last_year = dest, year
         return self._state(weights, hh_powertrain, driver, dest, mode, skims)
 
     def _state(

@@ -172,3 +172,18 @@ def test_the_report_table_gives_trips_per_resident_by_purpose_adding_up_to_all()
     assert table.loc["commute", "Trips per resident and day"] == "0.40"
     assert table.loc["all", "Trips per resident and day"] == "1.40"
     assert table.loc["all", "car"] == "50.0 %" and table.loc["leisure", "bike"] == "60.0 %"
+
+
+def test_pupils_keep_their_schools_from_year_to_year_other_destinations_are_drawn_anew():
+    model = small_model(sample_fraction=0.05, end_year=2020)
+    model.step()
+    first = model.trip_state.dest.copy()
+    model.step()
+    second = model.trip_state.dest
+    rows = model.trip_model.rows
+    education = rows.purpose == GENERATED_PURPOSES.index("education")
+    kept = float(np.mean(first[education] == second[education]))
+    rate = model.params.purposes.education_change_rate
+    assert kept >= 1.0 - rate - 0.05
+    shopping = rows.purpose == GENERATED_PURPOSES.index("shopping")
+    assert float(np.mean(first[shopping] == second[shopping])) < kept

@@ -369,6 +369,35 @@ def _logit(V: np.ndarray, available: np.ndarray) -> np.ndarray:
     return np.divide(expv, total, out=np.zeros_like(expv), where=total > 0)
 
 
+def logsum(V: np.ndarray, available: np.ndarray, mu: float = 1.0) -> np.ndarray:
+    """``μ · ln Σ exp(V / μ)`` over each row's available alternatives (−inf where none is)."""
+    scaled = np.where(available, V / mu, -np.inf)
+    top = scaled.max(axis=1)
+    has = np.isfinite(top)
+    safe_top = np.where(has, top, 0.0)
+    total = np.where(available, np.exp(scaled - safe_top[:, None]), 0.0).sum(axis=1)
+    out = np.full(len(V), -np.inf)
+    out[has] = mu * (safe_top[has] + np.log(total[has]))
+    return out
+
+
+def _nest_logsums(V: np.ndarray, available: np.ndarray, structure: ChoiceStructure) -> tuple[np.ndarray, np.ndarray]:
+    """The nests present and each row's logsum of each of them (N × nests, −inf for an empty nest)."""
+    nests = np.unique(structure.nest)
+    columns = [np.flatnonzero(structure.nest == nest) for nest in nests]
+    return nests, np.column_stack([
+        logsum(V[:, members], available[:, members], structure.scale[nest]) for nest, members in zip(nests, columns, strict=True)
+    ])
+
+
+def expected_utility(V: np.ndarray, available: np.ndarray, structure: ChoiceStructure | None = None) -> np.ndarray:
+    """The choice's logsum (expected maximum utility) per row, nests included; −inf where nothing is available."""
+    if structure is None:
+        return logsum(V, available)
+    _, upper = _nest_logsums(V, available, structure)
+    return logsum(upper, np.isfinite(upper))
+
+
 def probabilities(V: np.ndarray, available: np.ndarray, structure: ChoiceStructure | None = None) -> np.ndarray:
     """Nested-logit probabilities over the available alternatives (rows with none get zeros).
 
@@ -379,23 +408,10 @@ def probabilities(V: np.ndarray, available: np.ndarray, structure: ChoiceStructu
     """
     if structure is None or np.all(structure.scale[structure.nest] == 1.0):
         return _logit(V, available)
-    n, J = V.shape
-    P = np.zeros((n, J))
-    nests = np.unique(structure.nest)
-    logsum = np.full((n, len(nests)), -np.inf)
+    P = np.zeros(V.shape)
+    nests, logsums = _nest_logsums(V, available, structure)
+    upper = _logit(np.where(np.isfinite(logsums), logsums, 0.0), np.isfinite(logsums))
     for k, nest in enumerate(nests):
         members = np.flatnonzero(structure.nest == nest)
-        mu = structure.scale[nest]
-        scaled = np.where(available[:, members], V[:, members] / mu, -np.inf)
-        top = scaled.max(axis=1)
-        has = np.isfinite(top)
-        safe_top = np.where(has, top, 0.0)
-        total = np.where(available[:, members], np.exp(scaled - safe_top[:, None]), 0.0).sum(axis=1)
-        logsum[has, k] = mu * (safe_top[has] + np.log(total[has]))
-        P[:, members] = _logit(V[:, members] / mu, available[:, members])
-    upper = _logit(np.where(np.isfinite(logsum), logsum, 0.0), np.isfinite(logsum))
-    for k, nest in enumerate(nests):
-        members = np.flatnonzero(structure.nest == nest)
-        P[:, members] *= upper[:, [k]]
+        P[:, members] = _logit(V[:, members] / structure.scale[nest], available[:, members]) * upper[:, [k]]
     return P
-

@@ -332,6 +332,8 @@ def measure_values(tables: Mapping[str, pd.DataFrame], year: int, modes: tuple[s
     """Each measure per run label, averaged over seeds, in ``year``."""
     rows = []
     mode_split = tables["mode_split"][tables["mode_split"]["year"] == year]
+    if "purpose" in mode_split:  # the measures are the commuters'
+        mode_split = mode_split[mode_split["purpose"] == "commute"]
     vehicle_km = tables["vehicle_km"][tables["vehicle_km"]["year"] == year]
     for (label, seed), split in mode_split.groupby(["scenario", "seed"]):
         vkm = vehicle_km[(vehicle_km["scenario"] == label) & (vehicle_km["seed"] == seed)]

@@ -201,25 +201,6 @@ class Rail(StrictModel):
     modes: TransitModes
 
 
-class OtherLocal(StrictModel):
-    """Scaling from commuting car vkm to residents' other local car vkm, with its derivation."""
-
-    factor: float = Field(ge=0)
-    residents: int = Field(gt=0)
-    km_per_person_per_day: float = Field(gt=0)
-    commute_km_per_day: float = Field(gt=0)
-    workdays_per_year: int = Field(gt=0, le=366)
-    occupancy_commute: float = Field(gt=0)
-    occupancy_other: float = Field(gt=0)
-
-    @property
-    def derived_factor(self) -> float:
-        """The factor recomputed from its inputs (see ``emissions.toml``)."""
-        pkm_all = self.residents * self.km_per_person_per_day * 365.0
-        pkm_commute = self.commute_km_per_day * self.workdays_per_year
-        return (pkm_all - pkm_commute) / pkm_commute * self.occupancy_commute / self.occupancy_other
-
-
 class Biofuel(StrictModel):
     """Biofuel share of the energy in pump petrol and diesel, by year (step-wise).
 
@@ -270,7 +251,6 @@ class EmissionFactors(StrictModel):
     electricity: Electricity
     biofuel: Biofuel
     rail: Rail
-    other_local: OtherLocal
     non_co2: NonCo2
 
 
@@ -577,7 +557,7 @@ def vehicle_energy_and_co2(
         Long table, one row per link × vehicle group, with the columns ``vehicle`` (car|truck),
         ``powertrain`` (petrol|diesel|phev|bev), ``road_category`` (motorway|ring|urban|local),
         ``speed_limit_kph``, ``speed_kph`` (driven speed), ``area`` (inside|outside), ``traffic``
-        (commute|other_local|through), ``road_user`` (resident|non_resident), ``vkm_per_year``.
+        (a purpose of ``PURPOSES``, other_local for visitors, through), ``road_user`` (resident|non_resident), ``vkm_per_year``.
     year
         Simulated year (electricity intensity).
     factors
@@ -632,36 +612,6 @@ def vehicle_energy_and_co2(
         .sum()
     )
     return energy.reset_index(drop=True), co2
-
-
-def other_local_vkm(commute_vkm: pd.DataFrame, factors: EmissionFactors) -> pd.DataFrame:
-    """Residents' other local car vkm, scaled from their commuting car vkm.
-
-    Rows with ``vehicle == car``, ``traffic == commute`` and ``road_user == resident`` are copied
-    with ``traffic = other_local`` and ``vkm_per_year`` × ``other_local.factor`` (derivation in
-    ``emissions.toml`` and ``docs/emissions.md``). Other rows are ignored.
-
-    Parameters
-    ----------
-    commute_vkm
-        Link-level table as for :func:`vehicle_energy_and_co2`.
-    factors
-        From :func:`load_emission_factors`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The new ``other_local`` rows only, same columns as the input.
-    """
-    mask = (
-        (commute_vkm["vehicle"] == "car")
-        & (commute_vkm["traffic"] == "commute")
-        & (commute_vkm["road_user"] == "resident")
-    )
-    out = commute_vkm.loc[mask].copy()
-    out["traffic"] = "other_local"
-    out["vkm_per_year"] = out["vkm_per_year"] * factors.other_local.factor
-    return out.reset_index(drop=True)
 
 
 def transit_g_per_pkm(mode: str, year: int, factors: EmissionFactors) -> float:

@@ -33,7 +33,9 @@ from model.vocabulary import (
     AREAS,
     FLEET_SEGMENTS,
     MODES,
+    NO_PURPOSE,
     POWERTRAINS,
+    PURPOSES,
     ROAD_CATEGORIES,
     ROAD_USERS,
     TRAFFIC_TYPES,
@@ -105,8 +107,9 @@ _GROUP_FIELDS_AFTER = [
     _field("area", "string", "Where the km were driven: inside or outside the municipal boundary.",
            enum=AREAS, required=True),
     _field("traffic", "string",
-           "Traffic type: commute (agents), other_local (residents' other purposes, scaled), "
-           "through (motorway background flow).", enum=TRAFFIC_TYPES, required=True),
+           "Traffic type: the residents' and commuters' trips by purpose (commute, education, shopping, leisure, "
+           "escort, business), other_local (non-residents' visits, customers, deliveries), through (motorway "
+           "background flow).", enum=TRAFFIC_TYPES, required=True),
     _field("road_user", "string", "Whether the driver lives in Vallensbæk.", enum=ROAD_USERS,
            required=True),
 ]
@@ -124,20 +127,28 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 enum=ROAD_USERS,
                 required=True,
             ),
-            _field("mode", "string", "Main commuting mode.", enum=MODES, required=True),
-            _field("commuters", "number", "Commuters choosing the mode (weighted count).", "persons", minimum=0),
-            _field("trips_per_weekday", "number", "One-way commuting trips per weekday.", "trips/day", minimum=0),
+            _field("purpose", "string", "Trip purpose: commute (commuters, residents and in-commuters) or a residents' "
+                   "purpose of model/vocabulary.py PURPOSES (escort: a parent's car trips for a child's lift).",
+                   enum=PURPOSES, required=True),
+            _field("mode", "string", "Main mode.", enum=MODES, required=True),
+            _field("commuters", "number", "Persons choosing the mode (weighted count): commuters for commute, residents "
+                   "making such trips otherwise (0 for escort).", "persons", minimum=0),
+            _field("trips_per_weekday", "number", "One-way trips per weekday (other purposes than commute: per average "
+                   "day, as trips_per_day).", "trips/day", minimum=0),
+            _field("trips_per_day", "number", "One-way trips per average day of the year (commute: weekday trips × "
+                   "working days / 365).", "trips/day", minimum=0),
             _field(
                 "share",
                 "number",
-                "Share of the group's commuters choosing the mode (sums to 1 per run, year and road_user).",
+                "Share of the mode: of the group's commuters (commute) or of the purpose's trips (sums to 1 per run, "
+                "year, road_user and purpose).",
                 "1",
                 minimum=0,
                 maximum=1,
             ),
             _field("pkm_per_year", "number", "Passenger-km per year by the mode.", "pkm/year", minimum=0),
         ],
-        "primaryKey": [*list(RUN_KEYS), "road_user", "mode"],
+        "primaryKey": [*list(RUN_KEYS), "road_user", "purpose", "mode"],
     }
     vkm_keys = [*list(RUN_KEYS), "vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
     vehicle_km = {
@@ -145,7 +156,10 @@ def _schemas() -> dict[str, dict[str, Any]]:
         + _link_fields()
         + [_field("speed_limit_kph", "integer", "Posted speed limit of the links.", "km/h", minimum=0,
                   required=True)]
-        + _GROUP_FIELDS_AFTER
+        + _GROUP_FIELDS_AFTER[:2]
+        + [_field("purpose", "string", "Trip purpose of the driver: the traffic type for the agents' trips, none for "
+                  "visitors and through traffic.", enum=(*PURPOSES, NO_PURPOSE), required=True)]
+        + _GROUP_FIELDS_AFTER[2:]
         + [_field("vkm_per_year", "number", "Vehicle-km per year.", "vkm/year", minimum=0)],
         "primaryKey": vkm_keys,
     }
@@ -511,7 +525,7 @@ def summary_table(mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.Da
         experiment/scenario/seed's ``BASE_YEAR`` row and empty where that row is missing.
     """
     keys = list(RUN_KEYS)
-    residents = mode_split[mode_split["road_user"] == "resident"]
+    residents = mode_split[(mode_split["road_user"] == "resident") & (mode_split.get("purpose", "commute") == "commute")]
     shares = (
         residents.pivot_table(index=keys, columns="mode", values="share", aggfunc="sum")
         .reindex(columns=list(MODES), fill_value=0.0)
@@ -1174,11 +1188,13 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
     s = summary.set_index(keys) if summary is not None else None
     if "mode_split" in tables:
         ms = tables["mode_split"]
-        totals = ms.groupby([*keys, "road_user"])["share"].sum()
+        by = [*keys, "road_user", "purpose"] if "purpose" in ms else [*keys, "road_user"]
+        totals = ms.groupby(by)["share"].sum()
+        totals = totals[ms.groupby(by)["trips_per_day" if "trips_per_day" in ms else "share"].sum() > 0]
         _require_close(totals, pd.Series(1.0, index=totals.index), rtol, "mode shares summed")
         if s is not None:
             for m in MODES:
-                resident = ms[(ms["mode"] == m) & (ms["road_user"] == "resident")]
+                resident = ms[(ms["mode"] == m) & (ms["road_user"] == "resident") & (ms.get("purpose", "commute") == "commute")]
                 got = resident.groupby(keys)["share"].sum().reindex(s.index, fill_value=0.0)
                 _require_close(got, s[f"share_{m}"], rtol, f"share of {m} vs summary")
     if "vehicle_km" in tables:

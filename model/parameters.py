@@ -2,8 +2,8 @@
 
 Every number the model uses lives in those files with its source; this module
 gives them a schema and reads them all the same way: :func:`load_parameters`
-reads every file of :data:`PARAMETER_FILES` (population, mode choice, assignment, fleet,
-network, emissions, appraisal, municipal account, ...) and the calibrated constants, applies an
+reads every file of :data:`PARAMETER_FILES` (population, purposes, mode choice, assignment,
+fleet, network, emissions, appraisal, municipal account, ...) and the calibrated constants, applies an
 experiment's overrides by
 dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
 ``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
@@ -27,7 +27,17 @@ from model.errors import VmobError
 from model.files import StrictModel, YearKey, join_faults, load_toml_model, read_toml, validation_errors
 from model.municipal_account import MunicipalAccountParameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
-from model.vocabulary import FALLBACK_MODE, NESTS, POWERTRAINS, ROAD_CATEGORIES, TRUCK_POWERTRAINS, known_modes
+from model.vocabulary import (
+    AGE_GROUPS,
+    FALLBACK_MODE,
+    GENERATED_PURPOSES,
+    NESTS,
+    PERSON_GROUPS,
+    POWERTRAINS,
+    ROAD_CATEGORIES,
+    TRUCK_POWERTRAINS,
+    known_modes,
+)
 
 YearSeries = dict[YearKey, float]
 #: A share of a whole.
@@ -129,15 +139,50 @@ class ValueOfTime(StrictModel):
         return value
 
 
+def _require_keys(value: dict[str, Any], known: tuple[str, ...], what: str) -> None:
+    """Raise a ValueError naming missing and unknown keys of a table keyed by a vocabulary."""
+    missing = [k for k in known if k not in value]
+    unknown = sorted(set(value) - set(known))
+    if missing:
+        raise ValueError(f"lacks {what} {', '.join(missing)} (every one of {', '.join(known)} is needed)")
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+
+
+class Households(StrictModel):
+    """The ``[households]`` table of ``population.toml``: household size, cars, students and bikes of the residents."""
+
+    persons_per_household: float = Field(ge=1, le=6)
+    no_car_share: Share
+    students_per_adult: Share
+    bike_share: dict[str, Share]
+
+    @field_validator("bike_share")
+    @classmethod
+    def _groups(cls, value: dict[str, float]) -> dict[str, float]:
+        _require_keys(value, PERSON_GROUPS, "person group")
+        return value
+
+
 class PopulationParameters(StrictModel):
-    """Everything of ``population.toml``: residents, jobs, in-commuters, gravity, value of time and taste spread."""
+    """Everything of ``population.toml``: residents, age groups, households, jobs, in-commuters, gravity, value of time, tastes."""
 
     residents: Residents
+    age_groups: dict[str, Share]
+    households: Households
     jobs: Jobs
     in_commuters: InCommuters
     gravity: Gravity
     value_of_time: ValueOfTime
     taste_sd: dict[str, NonNegative]
+
+    @field_validator("age_groups")
+    @classmethod
+    def _age_groups(cls, value: dict[str, float]) -> dict[str, float]:
+        _require_keys(value, AGE_GROUPS, "age group")
+        if abs(sum(value.values()) - 1.0) > 1e-3:
+            raise ValueError(f"shares must sum to 1 (they sum to {sum(value.values()):.4f})")
+        return value
 
     @field_validator("taste_sd")
     @classmethod
@@ -460,10 +505,76 @@ class NetworkParameters(StrictModel):
         return value
 
 
+class PurposeChoice(StrictModel):
+    """One purpose's table in ``purposes.toml``: destinations, trip length target and mode-choice terms."""
+
+    target_mean_km: float = Field(gt=0)
+    logsum_min: float = Field(gt=0)
+    logsum_max: float = Field(gt=0)
+    inside_only: list[str] = Field(default_factory=list)
+    value_of_time_factor: float = Field(gt=0)
+    car_occupancy: float = Field(ge=1)
+    constants: dict[str, float]
+
+    @field_validator("inside_only")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(PERSON_GROUPS))
+        if unknown:
+            raise ValueError(f"unknown person group {', '.join(unknown)} (known: {', '.join(PERSON_GROUPS)})")
+        return value
+
+    @field_validator("constants")
+    @classmethod
+    def _modes(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(known_modes()))
+        if unknown:
+            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
+        return value
+
+
+class PurposeParameters(StrictModel):
+    """Everything of ``purposes.toml``: trip rates by person group and purpose, destinations and choice by purpose."""
+
+    rates: dict[str, dict[str, NonNegative]]
+    min_driving_age_group: str
+    car_occupancy: float = Field(ge=1)
+    escort_vehicle_trips_per_child_car_trip: float = Field(ge=0)
+    education_change_rate: Share
+    choice: dict[str, PurposeChoice]
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        _require_keys(value, PERSON_GROUPS, "person group")
+        for group, rates in value.items():
+            unknown = sorted(set(rates) - set(GENERATED_PURPOSES))
+            if unknown:
+                raise ValueError(
+                    f"{group}: no rate for purpose {', '.join(unknown)} (rates are given for "
+                    f"{', '.join(GENERATED_PURPOSES)}; escort trips follow from children's car trips)"
+                )
+        return value
+
+    @field_validator("min_driving_age_group")
+    @classmethod
+    def _age_group(cls, value: str) -> str:
+        if value not in AGE_GROUPS:
+            raise ValueError(f"unknown age group '{value}' (known: {', '.join(AGE_GROUPS)})")
+        return value
+
+    @field_validator("choice")
+    @classmethod
+    def _purposes(cls, value: dict[str, PurposeChoice]) -> dict[str, PurposeChoice]:
+        _require_keys(value, GENERATED_PURPOSES, "purpose")
+        return value
+
+
 class ModelParameters(StrictModel):
     """Everything behavioural and technical the simulation needs, in one object."""
 
     population: PopulationParameters
+    purposes: PurposeParameters
     choice: ChoiceParameters
     assignment: AssignmentParameters
     fleet: FleetParameters
@@ -476,6 +587,7 @@ class ModelParameters(StrictModel):
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
 PARAMETER_FILES = {
     "population": "population.toml",
+    "purposes": "purposes.toml",
     "choice": "mode_choice.toml",
     "assignment": "assignment.toml",
     "fleet": "fleet.toml",

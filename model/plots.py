@@ -366,6 +366,8 @@ def mode_split_chart(
     frame = mode_split
     if "road_user" in frame.columns:
         frame = frame[frame["road_user"] == "resident"]
+    if "purpose" in frame.columns:  # the commuters' split (other purposes: docs/model.md)
+        frame = frame[frame["purpose"] == "commute"]
     seeds = int(frame["seed"].nunique())
     shares = frame.groupby(["scenario", "year", "mode"], sort=False)["share"].mean().unstack("mode").fillna(0.0)
     labels, note = _limit(_labels(frame, order), MAX_PANELS, "scenarios")

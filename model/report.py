@@ -613,6 +613,38 @@ def appraisal_context(results: Results) -> dict[str, Any]:
     context["split"] = [[str(r.decided_by), str(r.groups), f"{r.saved_t:+,.0f}",
                          "–" if pd.isna(r.share) else f"{100 * r.share:.0f} %"] for r in split.itertuples()]
     return context
+def purpose_table(mode_split: pd.DataFrame, labels: Iterable[str], year: int) -> pd.DataFrame:
+    """Residents' travel by purpose in ``year``, per scenario label (mean across seeds).
+
+    Columns: trips per resident and day of the purpose, and the purpose's mode shares (of trips).
+    Residents are the persons of the purpose most residents make (every person group makes leisure
+    trips with the default rates, docs/model.md §9c). Empty without a ``purpose`` column.
+    """
+    if "purpose" not in mode_split or "trips_per_day" not in mode_split:
+        return pd.DataFrame()
+    rows = []
+    residents = mode_split[(mode_split["road_user"] == "resident") & (mode_split["year"] == year)]
+    modes = list(dict.fromkeys(residents["mode"]))
+    for label in labels:
+        part = residents[residents["scenario"] == label]
+        if part.empty:
+            continue
+        per_seed = part.groupby(["seed", "purpose"])[["commuters", "trips_per_day"]].sum()
+        persons = per_seed["commuters"].groupby(level="seed").max()
+        trips = part.pivot_table(index=["seed", "purpose"], columns="mode", values="trips_per_day", aggfunc="sum")
+        for purpose in [*dict.fromkeys(part["purpose"]), "all"]:
+            if purpose == "all":
+                day = (per_seed["trips_per_day"].groupby(level="seed").sum() / persons).mean()
+                by_mode = trips.groupby(level="seed").sum().reindex(columns=modes, fill_value=0.0)
+            else:
+                day = (per_seed.xs(purpose, level="purpose")["trips_per_day"] / persons).mean()
+                by_mode = trips.xs(purpose, level="purpose").reindex(columns=modes, fill_value=0.0)
+            shares = (by_mode.div(by_mode.sum(axis=1), axis=0)).mean()
+            rows.append({
+                "Scenario": label, "Purpose": purpose, "Trips per resident and day": f"{day:.2f}",
+                **{f"{m}": f"{100.0 * shares[m]:.1f} %" for m in modes},
+            })
+    return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------ the report
@@ -761,6 +793,8 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
             "rows": [[str(v) for v in row] for row in headline.itertuples(index=False)],
             "rule": "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headline.columns))) + "|",
         },
+        "purposes": _table_context(purpose_table(results.tables["mode_split"], results.labels, years[-1])),
+        "purpose_year": years[-1],
         "figures": [
             {"title": f.title, "path": f.path, "caption": f.caption, "svg": Path(f.path).with_suffix(".svg").as_posix(),
              "svg_name": Path(f.path).with_suffix(".svg").name}
@@ -772,6 +806,15 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
         "versions": ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else "",
         "tables": ", ".join(sorted(results.tables)),
         "rebuild": f"vmob report {results.path.as_posix()}",
+    }
+
+
+def _table_context(table: pd.DataFrame) -> dict[str, Any]:
+    """Columns, rows as text and the Markdown rule line of a report table."""
+    return {
+        "columns": list(table.columns),
+        "rows": [[str(v) for v in row] for row in table.itertuples(index=False)],
+        "rule": "|" + "|".join("---" if i < 2 else "---:" for i in range(len(table.columns))) + "|",
     }
 
 

@@ -22,7 +22,8 @@ import pandas as pd
 from model import emissions
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
-from model.choice import ChoiceStructure, choice_structure, probabilities, utilities, vehicle_columns
+from model.choice import ChoiceStructure, choice_structure, logsum, probabilities, utilities, vehicle_columns
+from model.destinations import destinations_path_for, load_destination_sizes
 from model.edges import EdgeArrays, edge_arrays
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.inventory import factors_table, inventory_table
@@ -30,6 +31,7 @@ from model.municipal_account import municipal_account_table
 from model.network import Network, apply_network_parameters, load_network
 from model.outputs import summary_table
 from model.parameters import ChoiceParameters, ModelParameters, load_parameters
+from model.persons import synthesize_persons
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.random_streams import RandomStreams
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
@@ -37,6 +39,7 @@ from model.skims import Skims, SkimSettings, ZoneGraph, car_trees, skim_settings
 from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit
+from model.trips import TripModel, TripState
 from model.vocabulary import Mode, mode_table
 from model.yearly_tables import YearState, rail_inside_share, visitor_od, year_tables
 from model.zones import Zones, check_home_zones_near, load_zones
@@ -62,6 +65,7 @@ class ModelContext:
     counts: list[TrafficCount]
     factors: emissions.EmissionFactors
     sources: dict[str, str] = field(default_factory=dict)
+    destination_sizes: np.ndarray | None = None
 
     @classmethod
     def load(
@@ -72,10 +76,11 @@ class ModelContext:
         counts: str | Path | None = None,
         boundary: str | Path | None = None,
     ) -> ModelContext:
-        """Read the network, zones, transit lines, traffic counts and emission factors."""
+        """Read the network, zones, destinations, transit lines, traffic counts and emission factors."""
         net = load_network(network, boundary=boundary)
         edges = edge_arrays(net.graph)
         zone_set = load_zones(zones)
+        destinations, spread = destinations_path_for(zones)
         check_home_zones_near(zone_set, edges)
         lines = load_transit(transit)
         return cls(
@@ -86,6 +91,7 @@ class ModelContext:
             anchors=ZoneGraph(edges, zone_set, lines),
             counts=load_counts(counts),
             factors=emissions.load_emission_factors(),
+            destination_sizes=load_destination_sizes(zone_set, destinations, spread),
             sources={"network": net.source, "network_sha256": net.digest, "transit": lines.source},
         )
 
@@ -186,11 +192,11 @@ def habit_steady_state(
     groups = _habit_groups(V, available, structure)
     if groups is None:
         return _dense_habit_steady_state(V, available, habit, iterations, structure)
-    logsum, group_available, column_group, within = groups
-    shares = np.zeros(logsum.shape)
-    for group in range(logsum.shape[1]):
+    group_logsums, group_available, column_group, within = groups
+    shares = np.zeros(group_logsums.shape)
+    for group in range(group_logsums.shape[1]):
         shares[:, group] = p[:, column_group == group].sum(axis=1)
-    shares = habit_transition(logsum, group_available, habit).iterate(shares, iterations)
+    shares = habit_transition(group_logsums, group_available, habit).iterate(shares, iterations)
     return within * shares[:, column_group]
 
 
@@ -211,21 +217,18 @@ def _habit_groups(
         if structure.scale[nest] < 1.0 and len(np.unique(column_group[members])) > 1:
             return None
     n_groups = int(column_group.max()) + 1
-    logsum = np.zeros((len(V), n_groups))
+    logsums = np.zeros((len(V), n_groups))
     group_available = np.zeros((len(V), n_groups), dtype=bool)
     within = np.zeros(V.shape)
     for group in range(n_groups):
         members = np.flatnonzero(column_group == group)
         mu = structure.scale[structure.nest[members[0]]]
-        scaled = np.where(available[:, members], V[:, members] / mu, -np.inf)
-        top = scaled.max(axis=1)
-        has = np.isfinite(top)
-        e = np.where(available[:, members], np.exp(scaled - np.where(has, top, 0.0)[:, None]), 0.0)
-        total = e.sum(axis=1)
-        logsum[has, group] = mu * (top[has] + np.log(total[has]))
+        group_logsum = logsum(V[:, members], available[:, members], mu)
+        has = np.isfinite(group_logsum)
+        logsums[has, group] = group_logsum[has]
         group_available[:, group] = has
-        within[:, members] = np.divide(e, total[:, None], out=np.zeros_like(e), where=has[:, None])
-    return logsum, group_available, column_group, within
+        within[:, members] = probabilities(V[:, members] / mu, available[:, members])
+    return logsums, group_available, column_group, within
 
 
 def _dense_habit_steady_state(
@@ -310,6 +313,17 @@ class MobilityModel(mesa.Model):
             self.streams("population"), modes=self.params.choice.modes,
         )
         self.weights = weights_in(self.population, self.params.population, start_year)
+        # Everyone else who lives in Vallensbæk, and their trips other than commuting (model/trips.py).
+        self.persons, self.households = synthesize_persons(
+            self.population, context.zones, self.params.population, sample_fraction, self.streams("persons"),
+            modes=self.params.choice.modes,
+        )
+        sizes = context.destination_sizes if context.destination_sizes is not None else load_destination_sizes(context.zones)
+        self.trip_model = TripModel(
+            self.persons, self.households, self.population, context.zones, self.params, sizes, self.modes, free_flow,
+            self.skim_settings.bike_kph / self.skim_settings.ebike_kph, self.supply.parking_dkk_per_trip,
+        )
+        self.trip_state: TripState | None = None
         if create_agents:
             for index in range(len(self.population)):
                 Commuter(self, index)
@@ -391,6 +405,7 @@ class MobilityModel(mesa.Model):
         # One draw per agent, used only by those who choose: who else chooses never shifts it.
         drawn = draw_categorical(P, self.streams("mode_choice", year))
         self.population.mode[choosing] = drawn[choosing]
+        self.trip_state = self.trip_model.step(year, self.skims, self.supply.parking_dkk_per_trip, self.weights, self.streams)
         self._record(year)
         self.datacollector.collect(self)
         self.year += 1
@@ -490,6 +505,7 @@ class MobilityModel(mesa.Model):
             peak_volume_vph=self.agent_volume + self.background_vph(), through=self.through,
             visitor_od=visitor_od(zones, self.gravity, self.params.assignment.visitor_trips_per_job * jobs),
             params=self.params, factors=self.context.factors, rail_inside_share=self._rail_inside, labels=self.labels,
+            trips=self.trip_state,
         )
 
     def _record(self, year: int) -> None:

@@ -14,9 +14,25 @@ from dataclasses import dataclass
 # Trip purposes, vehicles, powertrains, roads
 # --------------------------------------------------------------------------------------------
 
-#: Trip purposes the demand model simulates (each purpose later gets its own destinations,
-#: frequencies and parameters; today only commuting to work is modelled).
-PURPOSES: tuple[str, ...] = ("commute",)
+#: Trip purposes the demand model simulates: commuting (the commuters of
+#: :mod:`model.population`) and residents' other trips (:mod:`model.trips`), each with its own
+#: trip rates, destinations and mode-choice parameters (``experiments/parameters/purposes.toml``).
+PURPOSES: tuple[str, ...] = ("commute", "education", "shopping", "leisure", "escort", "business")
+#: Purposes whose trips come from :mod:`model.trips` (all but commuting).
+TRIP_PURPOSES: tuple[str, ...] = PURPOSES[1:]
+#: Purposes with their own trip rates, destinations and mode choice; escort trips follow from
+#: children's car trips (a parent drives).
+GENERATED_PURPOSES: tuple[str, ...] = ("education", "shopping", "leisure", "business")
+#: Purpose label of vehicle-km that no agent's purpose explains (visitors, through traffic).
+NO_PURPOSE = "none"
+#: Age groups of the resident population (``population.toml`` ``[age_groups]``).
+AGE_GROUPS: tuple[str, ...] = ("0-14", "15-17", "18-64", "65+")
+#: Person groups of the synthetic residents (:mod:`model.persons`), each in one age group.
+PERSON_GROUPS: tuple[str, ...] = ("child", "youth", "student", "worker", "other_adult", "pensioner")
+#: The age group of each person group.
+PERSON_AGE_GROUP: dict[str, str] = {
+    "child": "0-14", "youth": "15-17", "student": "18-64", "worker": "18-64", "other_adult": "18-64", "pensioner": "65+",
+}
 
 #: Road vehicle classes of the vehicle-km contract (docs/outputs.md).
 VEHICLES: tuple[str, ...] = ("car", "truck")
@@ -32,7 +48,8 @@ ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
 ACCOUNT_ROAD_TYPES: tuple[str, ...] = ("urban", "rural", "motorway")
 #: Where a vehicle-km is driven, relative to the municipal boundary.
 AREAS: tuple[str, ...] = ("inside", "outside")
-#: Kinds of road traffic: the agents' trips by purpose, other local car trips, through traffic.
+#: Kinds of road traffic: the agents' trips by purpose, non-residents' other local car trips
+#: (visitors, customers, deliveries), through traffic.
 TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", "through")
 #: Who drives: residents of the municipality or not.
 ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")

@@ -4,8 +4,9 @@ The Mesa model (:mod:`model.simulation`) gathers the year's state into a :class:
 and calls :func:`year_tables`; everything here reads that state and writes nothing back, so
 each table can be built and tested on its own:
 
-- :func:`mode_split`: commuters, trips, shares and passenger-km by road user and mode;
-- :func:`link_vkm`: link-level vehicle-km of commuting, other local and through traffic;
+- :func:`mode_split`: persons, trips, shares and passenger-km by road user, purpose and mode;
+- :func:`link_vkm`: link-level vehicle-km of residents' trips by purpose, commuting,
+  visitors' (other local) and through traffic;
 - :func:`link_volumes`: per edge the year's car volumes, speed and lanes (for maps);
 - :func:`ridership`: rail riders and boardings per line and station;
 - :func:`year_tables`: the year's long tables of the output contract (docs/outputs.md).
@@ -29,11 +30,12 @@ from model.parameters import ModelParameters
 from model.population import Gravity, Population
 from model.skims import Skims, car_trees
 from model.through_traffic import ThroughTraffic
-from model.vocabulary import POWERTRAINS, RAIL_MODES, ROAD_USERS, Mode
+from model.vocabulary import NO_PURPOSE, POWERTRAINS, PURPOSES, RAIL_MODES, ROAD_USERS, TRIP_PURPOSES, Mode
 from model.zones import Zones
 
 if TYPE_CHECKING:
     from model.transit import Transit
+    from model.trips import TripState
 
 #: Key columns of the vehicle_km table, after the run keys.
 VEHICLE_KM_KEYS = ["vehicle", "powertrain", "road_category", "speed_limit_kph", "area", "traffic", "road_user"]
@@ -69,6 +71,8 @@ class YearState:
         Share of each rail mode's track-km inside the boundary (:func:`rail_inside_share`).
     labels
         ``experiment``, ``scenario`` and ``seed`` written into every row.
+    trips
+        Residents' trips other than commuting (:class:`model.trips.TripState`); None leaves them out.
     """
 
     year: int
@@ -86,6 +90,7 @@ class YearState:
     factors: emissions.EmissionFactors
     rail_inside_share: dict[str, float]
     labels: dict[str, Any]
+    trips: TripState | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class LinkVkm:
     frame: pd.DataFrame
     commute_daily: np.ndarray
     through_net_daily: np.ndarray
+    purposes_daily: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,13 @@ def rail_inside_share(transit: Transit, station_xy: dict[str, tuple[float, float
 
 
 def mode_split(state: YearState) -> pd.DataFrame:
-    """Commuters, weekday trips, share and passenger-km per road user and mode."""
+    """Persons, trips, share and passenger-km per road user, purpose and mode.
+
+    Commuting rows (``purpose = commute``) count commuters and weekday trips; the residents' other
+    purposes count persons and trips of an average day, with shares of trips. Children's car
+    trips are lifts (their passenger-km are here, the parent's car trips are ``escort``, whose
+    passenger-km are the driver's).
+    """
     a = state.params.assignment
     pop, weights = state.population, state.weights
     annual_trips = weights * a.attendance * 2.0 * a.working_days_per_year
@@ -144,11 +156,14 @@ def mode_split(state: YearState) -> pd.DataFrame:
             sel = mask & (pop.mode == i)
             commuters = float(weights[sel].sum())
             rows.append({
-                "road_user": group, "mode": mode.name, "commuters": commuters,
+                "road_user": group, "purpose": "commute", "mode": mode.name, "commuters": commuters,
                 "trips_per_weekday": commuters * a.attendance * 2.0,
+                "trips_per_day": commuters * a.attendance * 2.0 * a.working_days_per_year / a.days_per_year,
                 "share": commuters / total if total > 0 else 0.0,
                 "pkm_per_year": float((annual_trips[sel] * distance[sel]).sum()),
             })
+    if state.trips is not None:
+        rows += _purpose_rows(state, state.trips)
     return pd.DataFrame(rows)
 
 
@@ -192,10 +207,37 @@ def ridership(state: YearState) -> pd.DataFrame:
         for line, station in sorted(riders)
     ]
     return pd.DataFrame(rows, columns=["line", "station", "commuters", "boardings_per_weekday", "boardings_per_year"])
+def _purpose_rows(state: YearState, trips: TripState) -> list[dict[str, Any]]:
+    """The residents' mode-split rows of every purpose other than commuting."""
+    days = state.params.assignment.days_per_year
+    n_modes = len(state.modes)
+    rows = []
+    for purpose in TRIP_PURPOSES:
+        code = PURPOSES.index(purpose)
+        if purpose == "escort":
+            car = trips.vehicle_trips_per_day * (trips.vehicle_purpose == code)
+            car_column = np.arange(n_modes) == [m.vehicle for m in state.modes].index("car")
+            by_mode_trips: np.ndarray = np.where(car_column, car.sum(), 0.0)
+            by_mode_pkm: np.ndarray = np.where(car_column, (car * trips.car_distance_km).sum() * days, 0.0)
+            persons: np.ndarray = np.zeros(n_modes)
+        else:
+            sel = trips.purpose == code
+            mode = trips.mode[sel]
+            by_mode_trips = np.bincount(mode, weights=trips.trips_per_day[sel], minlength=n_modes)
+            by_mode_pkm = np.bincount(mode, weights=trips.trips_per_day[sel] * trips.distance_km[sel], minlength=n_modes) * days
+            persons = np.bincount(mode, weights=trips.persons[sel], minlength=n_modes)
+        total = by_mode_trips.sum()
+        for i, mode_spec in enumerate(state.modes):
+            rows.append({
+                "road_user": "resident", "purpose": purpose, "mode": mode_spec.name, "commuters": float(persons[i]),
+                "trips_per_weekday": float(by_mode_trips[i]), "trips_per_day": float(by_mode_trips[i]),
+                "share": float(by_mode_trips[i] / total) if total > 0 else 0.0, "pkm_per_year": float(by_mode_pkm[i]),
+            })
+    return rows
 
 
 def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
-    """Link-level vehicle-km of commuting, other local and through traffic by vehicle group.
+    """Link-level vehicle-km of commuting, residents' other purposes, visitors and through traffic by vehicle group.
 
     Parameters
     ----------
@@ -225,16 +267,21 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     for powertrain in POWERTRAINS:
         groups.append(("car", powertrain, "other_local", "non_resident"))
         loads.append(state.visitor_od * stock[powertrain])
+    n_visitor = len(groups)
+    groups_trips, loads_trips = purpose_od(state)
+    groups += groups_trips
+    loads += loads_trips
     trees = car_trees(edges, time_s, state.zone_nodes)
     daily = tree_loads(trees, np.stack(loads, axis=-1), len(edges.u))  # edges × groups, vehicles/day
     commute_daily = daily[:, :n_commute].sum(axis=1)
-    visitor_daily = daily[:, n_commute:].sum(axis=1)
-    annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])
-    resident_daily = daily[:, [g for g, group in enumerate(groups[:n_commute]) if group[3] == "resident"]].sum(axis=1)
-    other_local_factor = state.factors.other_local.factor
+    visitor_daily = daily[:, n_commute:n_visitor].sum(axis=1)
+    purposes_daily = daily[:, n_visitor:].sum(axis=1)
+    annual = np.column_stack([
+        daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:n_visitor] * a.visitor_days_per_year,
+        daily[:, n_visitor:] * a.days_per_year,
+    ])
     local_per_day = (
-        (commute_daily + other_local_factor * resident_daily) * a.working_days_per_year
-        + visitor_daily * a.visitor_days_per_year
+        commute_daily * a.working_days_per_year + visitor_daily * a.visitor_days_per_year + purposes_daily * a.days_per_year
     ) / a.days_per_year
     if through_net_daily is None:
         # The counts are base-year totals: through traffic is the count net of the first year's
@@ -249,7 +296,33 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
         annual = np.column_stack([annual, through_net_daily * truck * share * a.days_per_year])
     vkm = annual * (edges.length_m / 1000.0)[:, None]
     frame = _vkm_frame(edges, vkm, groups, edges.length_m / time_s * 3.6, a.peak_period_vkm_share)
-    return LinkVkm(frame, commute_daily, through_net_daily)
+    return LinkVkm(frame, commute_daily, through_net_daily, purposes_daily)
+
+
+def purpose_od(state: YearState) -> tuple[list[tuple[str, str, str, str]], list[np.ndarray]]:
+    """Residents' daily car trips of every purpose other than commuting, per powertrain, as OD matrices.
+
+    Each layer is ``zones × zones`` vehicle trips per average day (home → destination; a trip
+    within one zone loads no link). Empty when the state has no trips.
+    """
+    trips = state.trips
+    if trips is None:
+        return [], []
+    n = state.n_zones
+    groups: list[tuple[str, str, str, str]] = []
+    loads: list[np.ndarray] = []
+    od_index = trips.home * n + trips.dest
+    for purpose in TRIP_PURPOSES:
+        code = PURPOSES.index(purpose)
+        for p_index, powertrain in enumerate(POWERTRAINS):
+            sel = (trips.vehicle_purpose == code) & (trips.powertrain == p_index) & (trips.vehicle_trips_per_day > 0)
+            if not sel.any():
+                continue
+            od = np.bincount(od_index[sel], weights=trips.vehicle_trips_per_day[sel], minlength=n * n).reshape(n, n)
+            np.fill_diagonal(od, 0.0)
+            groups.append(("car", powertrain, purpose, "resident"))
+            loads.append(od)
+    return groups, loads
 
 
 def _vkm_frame(
@@ -289,13 +362,15 @@ def _vkm_frame(
     })
 
 
-def link_volumes(state: YearState, commute_daily: np.ndarray) -> pd.DataFrame:
-    """Per edge: commuters' daily cars, through traffic, peak volume, congested speed, lanes, limit."""
+def link_volumes(state: YearState, commute_daily: np.ndarray, purposes_daily: np.ndarray | None = None) -> pd.DataFrame:
+    """Per edge: commuters' and residents' other daily cars, through traffic, peak volume, congested speed, lanes, limit."""
     a, edges = state.params.assignment, state.edges
     peak = state.peak_volume_vph
     return pd.DataFrame({
         **state.labels, "year": state.year, "edge": np.arange(len(edges.u)),
-        "car_commute_daily": commute_daily, "through_daily": state.through.daily_per_direction,
+        "car_commute_daily": commute_daily,
+        "car_purposes_daily": np.zeros(len(edges.u)) if purposes_daily is None else purposes_daily,
+        "through_daily": state.through.daily_per_direction,
         "peak_volume_vph": peak,
         "congested_speed_kph": edges.length_m / bpr_time_s(edges, peak, a.bpr_alpha, a.bpr_beta) * 3.6,
         "lanes_total": edges.lanes_total, "maxspeed_kph": edges.maxspeed_kph,
@@ -316,17 +391,21 @@ def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearT
     links = link_vkm(state, through_net_daily)
     vkm = links.frame
     commute_vkm = float(vkm.loc[vkm["traffic"] == "commute", "vkm_per_year"].sum())
-    volumes = link_volumes(state, links.commute_daily)
-    vkm = pd.concat([vkm, emissions.other_local_vkm(vkm, state.factors)], ignore_index=True)
+    volumes = link_volumes(state, links.commute_daily, links.purposes_daily)
     energy, vehicle_co2 = emissions.vehicle_energy_and_co2(vkm, state.year, state.factors)
     rail = split[split["mode"].isin(RAIL_MODES)]
     rail_pkm = pd.concat(
         [emissions.split_rail_pkm(dict(zip(g["mode"], g["pkm_per_year"], strict=True)), state.rail_inside_share, road_user=user)
-         for user, g in rail.groupby("road_user")],
+         .assign(traffic=purpose)
+         for (user, purpose), g in rail.groupby(["road_user", "purpose"])],
         ignore_index=True,
     )
     co2 = emissions.co2_accounting(vehicle_co2, emissions.rail_co2_table(rail_pkm, state.year, state.factors))
     vehicle_km = vkm.groupby(VEHICLE_KM_KEYS, as_index=False)["vkm_per_year"].sum()
+    vehicle_km.insert(
+        VEHICLE_KM_KEYS.index("traffic") + 1, "purpose",
+        np.where(vehicle_km["traffic"].isin(PURPOSES), vehicle_km["traffic"], NO_PURPOSE),
+    )
     tables = {
         name: table.assign(**state.labels, year=state.year)
         for name, table in (

@@ -19,7 +19,6 @@ from model.emissions import (
     energy_co2_t,
     energy_mj_per_km,
     load_emission_factors,
-    other_local_vkm,
     rail_co2_t,
     rail_co2_table,
     split_rail_pkm,
@@ -226,10 +225,6 @@ def test_missing_file(tmp_path: Path):
         load_emission_factors(tmp_path / "nope.toml")
 
 
-def test_other_local_factor_matches_derivation(factors):
-    assert factors.other_local.factor == pytest.approx(factors.other_local.derived_factor, rel=0.01)
-
-
 # ---- tables and accountings -------------------------------------------------------------------------
 
 
@@ -357,14 +352,3 @@ def test_rail_factors(factors):
 def test_split_rail_pkm():
     df = split_rail_pkm({"s_train": 100.0}, {"s_train": 0.25})
     assert df.set_index("area")["pkm_per_year"].to_dict() == {"inside": 25.0, "outside": 75.0}
-
-
-def test_other_local_vkm(factors):
-    links = pd.DataFrame(
-        [_link("car", "petrol", "inside", "commute", "resident", 10.0),
-         _link("car", "petrol", "inside", "commute", "non_resident", 10.0)]
-    )
-    out = other_local_vkm(links, factors)
-    assert len(out) == 1
-    assert out["traffic"].iloc[0] == "other_local"
-    assert out["vkm_per_year"].iloc[0] == pytest.approx(10.0 * factors.other_local.factor)

@@ -58,13 +58,14 @@ def _year_tables(year: int, car_scale: float) -> dict[str, pd.DataFrame]:
         factors,
     )
     co2_out = co2_accounting(co2, rail)
-    vkm = links.drop(columns="speed_kph")
+    vkm = links.drop(columns="speed_kph").assign(purpose=["commute", "none", "none", "none"])
     shares = [0.5, 0.2, 0.05, 0.2, 0.05]
     in_shares = [0.7, 0.1, 0.0, 0.15, 0.05]
     mode_split = pd.DataFrame(
         {"road_user": ["resident"] * len(MODES) + ["non_resident"] * len(MODES),
-         "mode": list(MODES) * 2, "commuters": [s * 1000 for s in shares + in_shares],
-         "trips_per_weekday": [s * 2000 for s in shares + in_shares], "share": shares + in_shares,
+         "purpose": "commute", "mode": list(MODES) * 2, "commuters": [s * 1000 for s in shares + in_shares],
+         "trips_per_weekday": [s * 2000 for s in shares + in_shares],
+         "trips_per_day": [s * 2000 * 225 / 365 for s in shares + in_shares], "share": shares + in_shares,
          "pkm_per_year": [s * 1e7 for s in shares + in_shares]}
     )
     fleet = pd.DataFrame(

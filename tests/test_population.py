@@ -117,3 +117,53 @@ def test_sample_fraction_sets_agents_not_totals():
     small, large = small_model(sample_fraction=0.1), small_model(sample_fraction=0.3)
     assert len(large.population) == pytest.approx(3 * len(small.population), rel=0.02)
     assert small.weights.sum() == pytest.approx(large.weights.sum(), rel=0.01)
+
+
+# ---- all residents and their households (model/persons.py) -------------------------------------
+
+
+def test_residents_by_age_group_match_the_population_facts(model):
+    from model.persons import person_weights
+    from model.vocabulary import AGE_GROUPS
+
+    params, persons = model.params.population, model.persons
+    weights = person_weights(persons, params, BASE_YEAR)
+    residents = params.residents.population_in(BASE_YEAR)
+    assert weights.sum() == pytest.approx(residents, rel=0.01)
+    by_age = np.bincount(persons.age_group, weights=weights, minlength=len(AGE_GROUPS)) / weights.sum()
+    # geography.md §6: 0-14 20.4 %, 15-64 60.9 % (2018)
+    assert by_age[AGE_GROUPS.index("0-14")] == pytest.approx(0.204, abs=0.005)
+    assert by_age[AGE_GROUPS.index("15-17")] + by_age[AGE_GROUPS.index("18-64")] == pytest.approx(0.609, abs=0.005)
+
+
+def test_commuters_are_the_working_residents_with_their_homes_cars_and_bikes(model):
+    pop, persons = model.population, model.persons
+    workers = persons.commuter >= 0
+    assert sorted(persons.commuter[workers]) == sorted(np.flatnonzero(pop.resident))
+    np.testing.assert_array_equal(persons.home[workers], pop.home[persons.commuter[workers]])
+    np.testing.assert_array_equal(persons.has_bike[workers], pop.has_bike[persons.commuter[workers]])
+    # A commuter with a car makes the household a car household.
+    with_car = workers & pop.car_available[np.maximum(persons.commuter, 0)]
+    assert model.households.car[persons.household[with_car]].all()
+
+
+def test_households_share_a_home_have_an_adult_and_22_percent_have_no_car(model):
+    from model.vocabulary import PERSON_GROUPS
+
+    persons, households = model.persons, model.households
+    assert (persons.household >= 0).all()
+    np.testing.assert_array_equal(households.home[persons.household], persons.home)
+    adult = ~np.isin(persons.group, [PERSON_GROUPS.index("child"), PERSON_GROUPS.index("youth")])
+    assert np.isin(np.arange(len(households)), persons.household[adult]).all(), "every household has an adult"
+    size = len(persons) / len(households)
+    assert size == pytest.approx(model.params.population.households.persons_per_household, rel=0.05)
+    # geography.md §8: 1,434 of 6,597 households without a car (22 %).
+    assert 1.0 - households.car.mean() == pytest.approx(0.22, abs=0.02)
+
+
+def test_more_commuters_and_students_than_adults_is_an_error_naming_the_key():
+    from model.persons import group_counts
+
+    params = load_parameters({"population.households.students_per_adult": 0.5}).population
+    with pytest.raises(VmobError, match=r"population\.toml: key 'age_groups\.18-64'"):
+        group_counts(params)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from model.assignment import bpr_time_s
-from model.emissions import other_local_vkm
 from model.skims import car_trees
+from model.vocabulary import PURPOSES
 from model.yearly_tables import link_vkm, mode_split, rail_inside_share, visitor_od, year_tables
 from tests.abm_fixtures import small_model
 
@@ -24,13 +24,16 @@ def stepped():
 def test_mode_split_shares_sum_to_one_and_pkm_is_trips_times_distance(stepped):
     _, state = stepped
     split = mode_split(state)
-    assert split.groupby("road_user")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    commute = split[split["purpose"] == "commute"]
+    assert commute.groupby("road_user")["share"].sum().to_numpy() == pytest.approx([1.0, 1.0])
+    residents = split[split["road_user"] == "resident"]
+    assert residents.groupby("purpose")["share"].sum().to_numpy() == pytest.approx(1.0)
     a = state.params.assignment
     pop = state.population
     car = pop.mode == [m.name for m in state.modes].index("car")
     pkm = state.weights * a.attendance * 2.0 * a.working_days_per_year * state.skims.car_dist_km[pop.home, pop.work]
     expected = pkm[car & pop.resident].sum()
-    resident_car = split[(split["road_user"] == "resident") & (split["mode"] == "car")]
+    resident_car = commute[(commute["road_user"] == "resident") & (commute["mode"] == "car")]
     assert resident_car["pkm_per_year"].item() == pytest.approx(expected, rel=1e-12)
 
 
@@ -72,8 +75,8 @@ def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):
         assert (table["year"] == state.year).all() and (table["experiment"] == state.labels["experiment"]).all(), name
     links = link_vkm(state, model.through_net_daily).frame
     vehicle_km = result.tables["vehicle_km"]
-    residents_other = other_local_vkm(links, state.factors)["vkm_per_year"].sum()
-    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum() + residents_other, rel=1e-12)
+    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum(), rel=1e-12)
+    assert (vehicle_km["purpose"] == vehicle_km["traffic"].where(vehicle_km["traffic"].isin(PURPOSES), "none")).all()
     assert result.commute_vkm == pytest.approx(links.loc[links["traffic"] == "commute", "vkm_per_year"].sum())
     pd.testing.assert_frame_equal(result.tables["mode_split"], model.tables["mode_split"][0])
 

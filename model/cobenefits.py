@@ -27,8 +27,8 @@ WEEKS_PER_YEAR = 365.25 / 7.0
 
 #: Co-benefit columns of :func:`cobenefits`: name → (unit, meaning).
 COBENEFIT_COLUMNS: dict[str, tuple[str, str]] = {
-    "deaths_avoided_bike": ("deaths/year", "Deaths avoided per year by resident commuters' cycling (HEAT, vs no cycling)"),
-    "deaths_avoided_walk": ("deaths/year", "Deaths avoided per year by resident commuters' walking (HEAT, vs no walking)"),
+    "deaths_avoided_bike": ("deaths/year", "Deaths avoided per year by residents' cycling, all trip purposes (HEAT, vs no cycling)"),
+    "deaths_avoided_walk": ("deaths/year", "Deaths avoided per year by residents' walking, all trip purposes (HEAT, vs no walking)"),
     "nox_diesel_car_t": ("t/year", "Exhaust NOx of diesel cars inside the boundary"),
     "pm25_non_exhaust_car_kg": ("kg/year", "Tyre and brake PM2.5 of cars inside the boundary"),
     "accident_cost_dkk": ("DKK/year", "External accident cost of car-km inside the boundary"),
@@ -139,10 +139,10 @@ class AppraisalParameters(StrictModel):
 
 
 def health_effects(mode_split: pd.DataFrame, params: AppraisalParameters) -> pd.DataFrame:
-    """Deaths avoided per year by resident commuters' walking and cycling (WHO HEAT, linear and capped).
+    """Deaths avoided per year by residents' walking and cycling (WHO HEAT, linear and capped).
 
-    Per run and mode, the mean commuter of the mode is active ``pkm / commuters / speed`` hours
-    a year; in MET-hours per week against the reference dose this scales the relative risk's
+    Per run, mode and trip purpose, the mean traveller of the mode is active ``pkm / travellers / speed``
+    hours a year; in MET-hours per week against the reference dose this scales the relative risk's
     reduction ``1 − RR`` linearly up to the cap; deaths avoided = commuters × mortality × reduction.
 
     Returns
@@ -154,13 +154,16 @@ def health_effects(mode_split: pd.DataFrame, params: AppraisalParameters) -> pd.
     rows = mode_split[(mode_split["road_user"] == "resident") & mode_split["mode"].isin(ACTIVE_MODES)]
     out = rows[list(RUN_KEYS)].drop_duplicates().reset_index(drop=True)
     for mode in ACTIVE_MODES:
-        part = rows[rows["mode"] == mode].set_index(list(RUN_KEYS))
+        # One row per purpose where mode_split has a purpose column: each purpose's travellers get
+        # their own dose, and the deaths avoided add up over the purposes of a run.
+        part = rows[rows["mode"] == mode]
         commuters = part["commuters"].to_numpy(float)
         hours = np.divide(part["pkm_per_year"].to_numpy(float), commuters * h.speed_kph[mode],
                           out=np.zeros(len(part)), where=commuters > 0)
         dose = hours / WEEKS_PER_YEAR * h.met[mode] / h.reference_met_hours_per_week
         reduction = np.minimum((1.0 - h.relative_risk[mode]) * dose, h.max_risk_reduction[mode])
-        deaths = pd.Series(commuters * h.mortality_per_year * reduction, index=part.index)
+        deaths = pd.Series(commuters * h.mortality_per_year * reduction,
+                           index=pd.MultiIndex.from_frame(part[list(RUN_KEYS)])).groupby(level=list(RUN_KEYS)).sum()
         out[f"deaths_avoided_{mode}"] = deaths.reindex(pd.MultiIndex.from_frame(out[list(RUN_KEYS)])).fillna(0.0).to_numpy()
     return out
 

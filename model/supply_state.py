@@ -41,6 +41,9 @@ class SupplyState:
         Station name → (transfer minutes saved, bike-parking minutes saved).
     parking_dkk_per_trip
         Parking charge per car trip by destination zone id (read by the mode choice).
+    municipal_fleet
+        Vehicle class → year → zero-emission share of the municipality's own vehicles set by the
+        municipal fleet lever (read by :mod:`model.local_traffic`; empty: the national stocks).
     """
 
     edges: EdgeArrays
@@ -48,6 +51,7 @@ class SupplyState:
     local_chargers: dict[int, float]
     station_improvements: dict[str, tuple[float, float]] = field(default_factory=dict)
     parking_dkk_per_trip: dict[str, float] = field(default_factory=dict)
+    municipal_fleet: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @classmethod
     def initial(
@@ -68,6 +72,10 @@ class SupplyState:
         """Follow ``path`` from ``from_year`` on; the years before keep the path they had."""
         kept = {y: v for y, v in self.local_chargers.items() if y < from_year}
         self.local_chargers = {**kept, **path}
+
+    def municipal_zero_emission(self, year: int) -> dict[str, float]:
+        """Zero-emission share of the municipal fleet by vehicle class in ``year`` (0 before a path starts)."""
+        return {vehicle: (interpolate(path, year) if year >= min(path) else 0.0) for vehicle, path in self.municipal_fleet.items()}
 
     def improve_station(self, station: str, transfer_min_saved: float, bike_parking_min_saved: float) -> None:
         """Record a station's shorter transfer and bike-parking times (read by the transit skims)."""

@@ -95,8 +95,10 @@ _GROUP_FIELDS_AFTER = [
     _field("area", "string", "Where the km were driven: inside or outside the municipal boundary.",
            enum=AREAS, required=True),
     _field("traffic", "string",
-           "Traffic type: commute (agents), other_local (residents' other purposes, scaled), "
-           "through (motorway background flow).", enum=TRAFFIC_TYPES, required=True),
+           "Traffic type: commute (agents), other_local (residents' other purposes, scaled; visitors), "
+           "service (vans serving homes and firms), bus_service (scheduled buses), municipal_fleet (the "
+           "municipality's own cars and vans), background (non-local traffic on municipal roads), "
+           "through (counted background flow).", enum=TRAFFIC_TYPES, required=True),
     _field("road_user", "string", "Whether the driver lives in Vallensbæk.", enum=ROAD_USERS,
            required=True),
 ]
@@ -222,7 +224,9 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "segment",
                 "string",
                 "Fleet segment: resident (residents' commuting cars), in_commuter "
-                "(in-commuters' cars), national (the national stock: through traffic and visitors).",
+                "(in-commuters' cars), national (the national stock: through traffic, visitors, vans), "
+                "municipal (municipally owned bus lines; the municipality's own cars and vans), regional "
+                "(regional bus lines).",
                 enum=FLEET_SEGMENTS,
                 required=True,
             ),
@@ -238,7 +242,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
             _field(
                 "new_sales_share",
                 "number",
-                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's probabilities).",
+                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's "
+                "probabilities; empty for buses and the municipal fleet, whose stock_share is a dated path).",
                 "1",
                 minimum=0,
                 maximum=1,

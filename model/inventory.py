@@ -114,7 +114,8 @@ def _road_rows(energy: pd.DataFrame, factors: EmissionFactors) -> pd.DataFrame:
 
 def _transit_rows(co2: pd.DataFrame) -> pd.DataFrame:
     """Public-transport rows of ``co2`` (already per accounting): CO2e only, no energy."""
-    rows = co2[co2["source"].isin(TRANSIT_MODES)]
+    # Bus vehicle-km rows share the source name "bus" but carry a road powertrain; they come from energy.
+    rows = co2[co2["source"].isin(TRANSIT_MODES) & (co2["powertrain"] == TRANSIT_POWERTRAIN)]
     return pd.DataFrame({
         **{k: rows[k].to_numpy() for k in (*RUN_KEYS, "accounting", "source", "area", "traffic", "road_user")},
         "powertrain": TRANSIT_POWERTRAIN, "carrier": "electricity", "road_category": NO_ROAD_CATEGORY,

@@ -19,6 +19,7 @@ assignment and :func:`link_vkm_frame` into rows of the link vehicle-km table tha
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,6 @@ import pandas as pd
 
 from model.assignment import tree_loads
 from model.edges import EdgeArrays
-from model.errors import VmobError
 from model.fleet import bus_shares, municipal_fleet_shares, stock_shares
 from model.parameters import LocalTrafficParameters, ModelParameters, interpolate
 from model.skims import car_trees
@@ -63,13 +63,23 @@ class LocalFlows:
         return self.daily[:, keep].sum(axis=1) if keep else np.zeros(self.daily.shape[0])
 
 
+class LocalTrafficWarning(UserWarning):
+    """A road named in ``local_traffic.toml`` is not in the run's network; it carries no local traffic."""
+
+
 def _named_edges(edges: EdgeArrays, roads: list[str], where: str) -> np.ndarray:
-    """Drivable non-link edges of the named roads; a one-line error names a road the network lacks."""
+    """Drivable non-link edges of the named roads.
+
+    The parameter files serve any network (the embedded one, a user's extract, the tests' tiny
+    one), so a road the network lacks is not an error: it carries nothing, and a one-line
+    :class:`LocalTrafficWarning` names the file, key and road.
+    """
     mask = np.zeros(len(edges.u), dtype=bool)
     for road in roads:
         on_road = edges.road_mask([road]) & edges.drive & ~np.char.endswith(edges.highway.astype(str), "_link")
         if not on_road.any():
-            raise VmobError(f"local_traffic.toml: key '{where}': road '{road}' is not in the network")
+            warnings.warn(f"local_traffic.toml: key '{where}': road '{road}' is not in the network; it carries no local traffic",
+                          LocalTrafficWarning, stacklevel=3)
         mask |= on_road
     return mask
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
+from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_MODES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
 from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
@@ -342,7 +342,7 @@ def _factors_schema() -> dict[str, Any]:
         _field("electricity_mj_per_kwh", "number", "Energy per kWh.", "MJ/kWh", minimum=0),
     ]
     fields += [_field(f"{m}_co2e_g_per_pkm", "number", f"CO2e per passenger-km of {m} in the year.",
-                      "g CO2e/pkm", minimum=0) for m in CO2_SOURCES if m not in VEHICLES]
+                      "g CO2e/pkm", minimum=0) for m in TRANSIT_MODES]
     fields += [
         _field("gwp100_ch4", "number", "GWP100 of CH4 (IPCC AR5).", "t CO2e/t", minimum=0),
         _field("gwp100_n2o", "number", "GWP100 of N2O (IPCC AR5).", "t CO2e/t", minimum=0),
@@ -942,7 +942,7 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
     if "inventory" in tables and s is not None:
         inv = tables["inventory"]
         # The summary's totals add road CO2 and public-transport CO2e (their only figure).
-        counted = inv["co2_fossil_t"].where(inv["source"].isin(VEHICLES), inv["co2e_t"])
+        counted = inv["co2_fossil_t"].where(inv["powertrain"] != TRANSIT_POWERTRAIN, inv["co2e_t"])
         for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
             part = inv["accounting"] == accounting
             by_code = counted[part].groupby([inv.loc[part, k] for k in [*keys, "gpc_code"]]).sum()

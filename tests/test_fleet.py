@@ -8,6 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from model.emissions import co2_g_per_km
 from model.errors import VmobError
 from model.fleet import (
     BEV,
@@ -27,7 +28,6 @@ from model.fleet import (
     van_new_sales_shares,
     van_stock_shares,
 )
-from model.emissions import co2_g_per_km
 from model.parameters import load_parameters
 from model.vocabulary import POWERTRAINS
 from tests.abm_fixtures import small_model
@@ -199,7 +199,8 @@ def test_the_truck_toll_term_reproduces_2025_and_moves_sales_with_the_toll():
     standard = trucks.standard_zero_emission_share[2025]
     term = trucks.toll.log_odds_per_dkk_per_km * trucks.toll.advantage_dkk_per_km(2025)
     assert 1.0 / (1.0 + np.exp(-(np.log(standard / (1 - standard)) + term))) == pytest.approx(0.258, abs=0.002)
-    no_toll = load_parameters({"fleet.trucks.toll.diesel_dkk_per_km": {2019: 0.0}, "fleet.trucks.toll.zero_emission_dkk_per_km": {2019: 0.0}}).fleet
+    toll = "fleet.trucks.toll."
+    no_toll = load_parameters({f"{toll}diesel_dkk_per_km": {2019: 0.0}, f"{toll}zero_emission_dkk_per_km": {2019: 0.0}}).fleet
     higher = load_parameters({"fleet.trucks.toll.diesel_dkk_per_km": {2019: 0.0, 2024: 0.0, 2025: 1.09, 2030: 2.0}}).fleet
     for year in (2027, 2030, 2034):
         without, with_toll, more = (truck_new_sales_shares(f, year)["bev"] for f in (no_toll, base, higher))

@@ -73,7 +73,8 @@ def test_the_municipal_fleet_drives_its_stated_km_and_background_its_share_of_th
 def test_van_trips_follow_households_and_jobs(params):
     base = flows_of(params)
     more = flows_of(load_parameters({"local_traffic.vans.trips_per_job_per_day": 0.36}))
-    none = flows_of(load_parameters({"local_traffic.vans.trips_per_household_per_day": 0.0, "local_traffic.vans.trips_per_job_per_day": 0.0}))
+    vans = "local_traffic.vans."
+    none = flows_of(load_parameters({f"{vans}trips_per_household_per_day": 0.0, f"{vans}trips_per_job_per_day": 0.0}))
     km = default_context().edges.length_m
     vkm = [float((f.total("van", "service") * km).sum()) for f in (none, base, more)]
     assert vkm[0] == 0.0 and vkm[0] < vkm[1] < vkm[2]
@@ -156,7 +157,8 @@ def test_a_model_year_has_vans_buses_and_background_without_double_counting_the_
 @pytest.mark.parametrize(
     ("old", "new", "key", "words"),
     [
-        ("trips_per_household_per_day = 0.19", "trips_per_household_per_day = -0.19", "vans.trips_per_household_per_day", "greater than or equal to 0"),
+        ("trips_per_household_per_day = 0.19", "trips_per_household_per_day = -0.19", "vans.trips_per_household_per_day",
+         "greater than or equal to 0"),
         ("non_local_share = 0.5", "non_local_share = 1.5", "background.non_local_share", "less than or equal to 1"),
         ("van_share = 0.10", "van_share = 0.99", "background", "must not exceed 1"),
         ("departures_per_day_per_direction = { 2019 = 30 }", "departures_per_day_per_direction = { 2019 = -30 }",
@@ -177,7 +179,11 @@ def test_bad_local_traffic_input_is_a_one_line_error_naming_file_and_key(tmp_pat
     assert "local_traffic.toml" in message and key in message and words in message
 
 
-def test_a_road_the_network_lacks_is_named(params):
+def test_a_road_the_network_lacks_is_named_and_carries_nothing(params):
+    # the parameter files serve any network, so a missing road warns instead of stopping the run
     bad = load_parameters({"local_traffic.background.roads": [{"road": "Nowhere Road", "aadt": 5000, "source": "test"}]})
-    with pytest.raises(VmobError, match=r"local_traffic.toml: key 'background.roads\[0\].road': road 'Nowhere Road'"):
-        flows_of(bad)
+    named = r"local_traffic.toml: key 'background.roads\[0\].road': road 'Nowhere Road'"
+    with pytest.warns(local_traffic.LocalTrafficWarning, match=named):
+        flows = flows_of(bad)
+    assert flows.total(traffic="background").sum() == 0.0
+    assert flows.total(traffic="service").sum() > 0.0

@@ -73,7 +73,9 @@ def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):
     links = link_vkm(state, model.through_net_daily).frame
     vehicle_km = result.tables["vehicle_km"]
     residents_other = other_local_vkm(links, state.factors)["vkm_per_year"].sum()
-    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum() + residents_other, rel=1e-12)
+    assert state.local is not None  # vans, buses, municipal fleet and background (model/local_traffic.py)
+    local = (state.local.daily * state.edges.length_m[:, None] / 1000.0).sum() * state.params.assignment.days_per_year
+    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum() + residents_other + local, rel=1e-12)
     assert result.commute_vkm == pytest.approx(links.loc[links["traffic"] == "commute", "vkm_per_year"].sum())
     pd.testing.assert_frame_equal(result.tables["mode_split"], model.tables["mode_split"][0])
 

@@ -562,6 +562,10 @@ class Cycling(Lever):
         return text + ("; counted as cycle tracks" if self.cycle_track else "")
 
 
+def _municipal_classes() -> list[Literal["car", "van"]]:
+    return ["car", "van"]
+
+
 class MunicipalFleet(Lever):
     """The plan's municipal fleet target: the municipality's own cars and larger vans zero-emission by ``target_year``.
 
@@ -580,7 +584,7 @@ class MunicipalFleet(Lever):
     kind: Literal["municipal_fleet"]
     target_year: int = Field(ge=2019, le=2100, description="Year from which the share is reached.")
     share: float = Field(default=1.0, ge=0, le=1, description="Zero-emission share of the fleet in the target year.")
-    vehicles: list[Literal["car", "van"]] = Field(default_factory=lambda: ["car", "van"], min_length=1)
+    vehicles: list[Literal["car", "van"]] = Field(default_factory=_municipal_classes, min_length=1)
 
     def check(self, context: ModelContext, where: str) -> None:
         """The target year must not come before the start."""

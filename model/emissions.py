@@ -7,7 +7,8 @@ the PHEV electric-mode row as a proxy and the Danish electricity CO2 intensity o
 (``behaviour-and-emissions.md`` §4). Trucks use one speed-independent diesel factor (assumption).
 Fuel CO2 is fossil CO2 only: the biofuel share blended into Danish pump petrol and diesel (by year)
 counts as zero, as in the national and municipal accounts.
-Rail and bus use g CO2 per passenger-km (``behaviour-and-emissions.md`` §4).
+Vans and buses use one speed-independent factor per powertrain (assumptions with cross-checks,
+``emissions.toml``). Rail (and a future bus commuting mode) use g CO2 per passenger-km (``behaviour-and-emissions.md`` §4).
 
 All numbers live in ``experiments/parameters/emissions.toml``; the method is in
 ``docs/emissions.md``.
@@ -27,15 +28,15 @@ from pydantic import Field, model_validator
 from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import PARAMETERS_DIR
-from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLES
+from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLE_POWERTRAINS, VEHICLES
 
 #: Energy carriers of the energy table.
 CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
 #: Public transport modes with a g/pkm factor; their powertrain label in the co2 table.
 TRANSIT_MODES: tuple[str, ...] = ("s_train", "light_rail", "bus")
 TRANSIT_POWERTRAIN = "electric"
-#: CO2 sources and accountings of the co2 table.
-CO2_SOURCES: tuple[str, ...] = VEHICLES + TRANSIT_MODES
+#: CO2 sources and accountings of the co2 table (bus vehicle-km and bus passenger-km share the name).
+CO2_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(VEHICLES + TRANSIT_MODES))
 ACCOUNTINGS: tuple[str, ...] = ("territorial", "resident")
 
 MJ_PER_KWH = 3.6
@@ -61,8 +62,12 @@ _CARRIERS_OF: dict[tuple[str, str], tuple[str, ...]] = {
     ("car", "diesel"): ("diesel_l",),
     ("car", "phev"): ("petrol_l", "electricity_kwh"),
     ("car", "bev"): ("electricity_kwh",),
+    ("van", "diesel"): ("diesel_l",),
+    ("van", "bev"): ("electricity_kwh",),
     ("truck", "diesel"): ("diesel_l",),
     ("truck", "bev"): ("electricity_kwh",),
+    ("bus", "diesel"): ("diesel_l",),
+    ("bus", "bev"): ("electricity_kwh",),
 }
 
 
@@ -144,6 +149,13 @@ class Cars(StrictModel):
 
 class Trucks(StrictModel):
     """The ``[trucks]`` table of ``emissions.toml``: speed-independent diesel and battery-electric consumption."""
+
+    diesel_l_per_100km: float = Field(gt=0)
+    bev_kwh_per_km: float = Field(gt=0)
+
+
+class PerKm(StrictModel):
+    """The ``[vans]`` or ``[buses]`` table of ``emissions.toml``: speed-independent diesel and battery-electric consumption."""
 
     diesel_l_per_100km: float = Field(gt=0)
     bev_kwh_per_km: float = Field(gt=0)
@@ -248,6 +260,8 @@ class EmissionFactors(StrictModel):
     fuels: Fuels
     cars: Cars
     trucks: Trucks
+    vans: PerKm
+    buses: PerKm
     electricity: Electricity
     biofuel: Biofuel
     rail: Rail
@@ -342,13 +356,15 @@ def _carriers_per_km(
     """Per-km carrier use of any vehicle/powertrain pair; plus the clamp count."""
     if vehicle == "car":
         return _car_carriers(powertrain, speed_kph, factors)
-    if vehicle == "truck":
+    if vehicle in ("van", "truck", "bus"):
+        tables: dict[str, Trucks | PerKm] = {"van": factors.vans, "truck": factors.trucks, "bus": factors.buses}
+        per_km = tables[vehicle]
         ones = np.ones(np.shape(speed_kph), dtype=float)
         if powertrain == "diesel":
-            return {"diesel_l": ones * factors.trucks.diesel_l_per_100km / 100.0}, 0
+            return {"diesel_l": ones * per_km.diesel_l_per_100km / 100.0}, 0
         if powertrain == "bev":
-            return {"electricity_kwh": ones * factors.trucks.bev_kwh_per_km}, 0
-        raise VmobError(f"Unknown truck powertrain '{powertrain}'; expected one of diesel, bev.")
+            return {"electricity_kwh": ones * per_km.bev_kwh_per_km}, 0
+        raise VmobError(f"Unknown {vehicle} powertrain '{powertrain}'; expected one of {', '.join(VEHICLE_POWERTRAINS[vehicle])}.")
     raise _unknown("vehicle", vehicle, VEHICLES)
 
 
@@ -481,15 +497,15 @@ def co2_g_per_km(
     Parameters
     ----------
     powertrain
-        ``petrol``, ``diesel``, ``phev``, ``bev`` (cars) or ``diesel``, ``bev`` (trucks).
+        ``petrol``, ``diesel``, ``phev``, ``bev`` (cars) or ``diesel``, ``bev`` (vans, trucks, buses).
     speed_kph
-        Driven speeds, km/h (ignored for trucks).
+        Driven speeds, km/h (ignored for vans, trucks and buses).
     year
         Year of the electricity intensity.
     factors
         From :func:`load_emission_factors`.
     vehicle
-        ``car`` or ``truck``.
+        ``car``, ``van``, ``truck`` or ``bus``.
 
     Returns
     -------
@@ -554,10 +570,11 @@ def vehicle_energy_and_co2(
     Parameters
     ----------
     link_vkm
-        Long table, one row per link × vehicle group, with the columns ``vehicle`` (car|truck),
+        Long table, one row per link × vehicle group, with the columns ``vehicle`` (car|van|truck|bus),
         ``powertrain`` (petrol|diesel|phev|bev), ``road_category`` (motorway|ring|urban|local),
         ``speed_limit_kph``, ``speed_kph`` (driven speed), ``area`` (inside|outside), ``traffic``
-        (a purpose of ``PURPOSES``, other_local for visitors, through), ``road_user`` (resident|non_resident), ``vkm_per_year``.
+        (a purpose of ``PURPOSES``, other_local for visitors, service, bus_service, municipal_fleet,
+        background, through), ``road_user`` (resident|non_resident), ``vkm_per_year``.
     year
         Simulated year (electricity intensity).
     factors
@@ -570,7 +587,7 @@ def vehicle_energy_and_co2(
         (petrol_l|diesel_l|electricity_kwh); values ``amount`` (litres or grid kWh per year) and
         ``energy_mj`` (MJ per year). Only the carriers a powertrain uses appear.
     co2 : pandas.DataFrame
-        Keys ``source`` (car|truck), ``area, traffic, road_user, powertrain``; value ``co2_t``.
+        Keys ``source`` (car|van|truck|bus), ``area, traffic, road_user, powertrain``; value ``co2_t``.
 
     Raises
     ------

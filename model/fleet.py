@@ -11,7 +11,17 @@ tracks the national stock. Residents have Vallensbæk's access (its dwellings an
 in-commuters, visitors and through traffic have the national average.
 
 Trucks. The national stock renews at ``trucks.turnover_per_year`` with zero-emission shares of new
-trucks from the facts to 2025 and the EU heavy-duty CO2 standards after.
+trucks from the facts to 2025 and, after, the EU heavy-duty CO2 standards plus a log-odds term for the
+Danish CO2-differentiated km toll (calibrated on 2025, the one year with both).
+
+Vans. The national van stock renews at ``vans.turnover_per_year`` with the new-van path of the EU van
+CO2 standards (no new fossil vans from 2035).
+
+Buses. The bus-km of municipally owned and of regional lines follow the operators' zero-emission paths
+(municipal lines CO2-neutral from 2022, climate plan).
+
+The municipal fleet. The municipality's own cars and vans follow the national stocks unless the
+municipal fleet lever sets a higher zero-emission share (:func:`municipal_fleet_shares`).
 
 Sources and assumptions: ``experiments/parameters/fleet.toml``; method: ``docs/emissions.md`` §2.
 """
@@ -27,7 +37,7 @@ import pandas as pd
 from model.parameters import FleetParameters, interpolate
 from model.population import Population, draw_categorical
 from model.settings import BASE_YEAR
-from model.vocabulary import POWERTRAINS, TRUCK_POWERTRAINS
+from model.vocabulary import BUS_POWERTRAINS, POWERTRAINS, TRUCK_POWERTRAINS, VAN_POWERTRAINS, VEHICLE_POWERTRAINS
 
 BEV = POWERTRAINS.index("bev")
 
@@ -68,10 +78,81 @@ def national_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]
     return dict(zip(POWERTRAINS, stock.tolist(), strict=True))
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1.0 - 1e-9)
+    return float(np.log(p / (1.0 - p)))
+
+
 def truck_new_sales_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
-    """Powertrain shares of new heavy trucks in ``year`` (diesel takes the rest)."""
-    bev = interpolate(fleet.trucks.new_sales.get("bev", {BASE_YEAR: 0.0}), year)
+    """Powertrain shares of new heavy trucks in ``year`` (diesel takes the rest).
+
+    Until ``trucks.observed_until`` the observed path; after it the EU heavy-duty standards'
+    zero-emission share with the toll's log-odds term added: ``logit(standard) + b · (diesel toll −
+    zero-emission toll)``. The standard is the floor: a toll that charges zero-emission trucks more
+    than diesel ones cannot take sales below it.
+    """
+    trucks = fleet.trucks
+    if year <= trucks.observed_until:
+        bev = interpolate(trucks.new_sales.get("bev", {BASE_YEAR: 0.0}), year)
+    else:
+        standard = interpolate(trucks.standard_zero_emission_share, year)
+        term = trucks.toll.log_odds_per_dkk_per_km * trucks.toll.advantage_dkk_per_km(year)
+        bev = max(_logistic(_logit(standard) + term), standard) if 0.0 < standard < 1.0 else standard
     return {"diesel": 1.0 - bev, "bev": bev}
+
+
+def van_new_sales_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
+    """Powertrain shares of new vans in ``year`` (EU van standards; diesel takes the rest)."""
+    bev = interpolate(fleet.vans.new_sales.get("bev", {BASE_YEAR: 0.0}), year)
+    return {"diesel": 1.0 - bev, "bev": bev}
+
+
+def van_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
+    """Powertrain shares of the national van stock in ``year``."""
+    vans = fleet.vans
+    stock = stock_path(vans.stock_2019, lambda y: van_new_sales_shares(fleet, y), vans.turnover_per_year, year, VAN_POWERTRAINS)
+    return dict(zip(VAN_POWERTRAINS, stock.tolist(), strict=True))
+
+
+def bus_shares(fleet: FleetParameters, owner: str, year: int) -> dict[str, float]:
+    """Powertrain shares of the bus-km of ``owner``'s lines (``municipal`` or ``regional``) in ``year``."""
+    zero = interpolate(fleet.buses.zero_emission_share[owner], year)
+    return {"diesel": 1.0 - zero, "bev": zero}
+
+
+def municipal_fleet_shares(fleet: FleetParameters, vehicle: str, year: int, zero_emission_share: float) -> dict[str, float]:
+    """Powertrain shares of the municipality's own cars or vans in ``year``.
+
+    The national stock of the class, with the battery-electric share raised to at least
+    ``zero_emission_share`` (the municipal fleet lever; 0 in the baseline) and the other
+    powertrains scaled down in proportion. It never lowers the zero-emission share.
+
+    Raises
+    ------
+    ValueError
+        For a class other than car or van, or a share outside [0, 1].
+    """
+    if not 0.0 <= zero_emission_share <= 1.0:
+        raise ValueError(f"the zero-emission share must lie between 0 and 1, got {zero_emission_share}")
+    if vehicle == "car":
+        stock = national_stock_shares(fleet, year)
+    elif vehicle == "van":
+        stock = van_stock_shares(fleet, year)
+    else:
+        raise ValueError(f"the municipal fleet has cars and vans, not '{vehicle}'")
+    bev = max(stock["bev"], zero_emission_share)
+    rest = 1.0 - stock["bev"]
+    return {p: (bev if p == "bev" else (share * (1.0 - bev) / rest if rest > 0 else 0.0)) for p, share in stock.items()}
+
+
+def stock_shares(fleet: FleetParameters, vehicle: str, year: int) -> dict[str, float]:
+    """Powertrain shares of the national stock of a road vehicle class other than buses in ``year``."""
+    paths: dict[str, Callable[[FleetParameters, int], dict[str, float]]] = {
+        "car": national_stock_shares, "van": van_stock_shares, "truck": truck_stock_shares,
+    }
+    if vehicle not in paths:
+        raise ValueError(f"no national stock for '{vehicle}' (known: {', '.join(paths)})")
+    return paths[vehicle](fleet, year)
 
 
 def truck_stock_shares(fleet: FleetParameters, year: int) -> dict[str, float]:
@@ -222,8 +303,13 @@ def fleet_table(
     fleet: FleetParameters,
     year: int,
     residents: ChargingAccess,
+    municipal_zero_emission: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """The ``fleet`` output rows of one year: stock and new registrations by class, segment and powertrain.
+
+    Vans (national stock) and buses (bus-km shares of municipal and regional lines) give shares
+    only; so does the municipal fleet (cars and vans) for the classes in ``municipal_zero_emission``
+    (class → the zero-emission share the municipal fleet lever sets, 0 without it).
 
     Agents' segments (residents' and in-commuters' cars) give weighted counts and shares (no rows
     for a segment without cars); the national segment (through traffic and visitors) gives shares only. ``new_sales_share`` is the
@@ -244,6 +330,14 @@ def fleet_table(
     rows += [("car", "national", p, car_stock[p], car_new[p], np.nan, np.nan) for p in POWERTRAINS]
     truck_stock, truck_new = truck_stock_shares(fleet, year), truck_new_sales_shares(fleet, year)
     rows += [("truck", "national", p, truck_stock[p], truck_new[p], np.nan, np.nan) for p in TRUCK_POWERTRAINS]
+    van_stock, van_new = van_stock_shares(fleet, year), van_new_sales_shares(fleet, year)
+    rows += [("van", "national", p, van_stock[p], van_new[p], np.nan, np.nan) for p in VAN_POWERTRAINS]
+    for owner in ("municipal", "regional"):
+        bus = bus_shares(fleet, owner, year)
+        rows += [("bus", owner, p, bus[p], np.nan, np.nan, np.nan) for p in BUS_POWERTRAINS]
+    for vehicle, share in (municipal_zero_emission or {}).items():
+        own = municipal_fleet_shares(fleet, vehicle, year, share)
+        rows += [(vehicle, "municipal", p, own[p], np.nan, np.nan, np.nan) for p in VEHICLE_POWERTRAINS[vehicle]]
     return pd.DataFrame(
         rows, columns=["vehicle", "segment", "powertrain", "stock_share", "new_sales_share", "stock_vehicles", "new_vehicles"]
     )

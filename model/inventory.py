@@ -41,9 +41,9 @@ INVENTORY_CARRIERS: tuple[str, ...] = ("petrol", "diesel", "electricity")
 #: Road category of public-transport rows, whose source factor has none.
 NO_ROAD_CATEGORY = "none"
 #: GPC sub-sector and IPCC category of each source.
-GPC_SUBSECTOR: dict[str, str] = {"car": "II.1", "truck": "II.1", "bus": "II.1", "s_train": "II.2", "light_rail": "II.2"}
+GPC_SUBSECTOR: dict[str, str] = {"car": "II.1", "van": "II.1", "truck": "II.1", "bus": "II.1", "s_train": "II.2", "light_rail": "II.2"}
 IPCC_CODE: dict[str, str] = {
-    "car": "1.A.3.b.i", "truck": "1.A.3.b.iii", "bus": "1.A.3.b.iii", "s_train": "1.A.3.c", "light_rail": "1.A.3.c",
+    "car": "1.A.3.b.i", "van": "1.A.3.b.ii", "truck": "1.A.3.b.iii", "bus": "1.A.3.b.iii", "s_train": "1.A.3.c", "light_rail": "1.A.3.c",
 }
 GPC_CODES: tuple[str, ...] = tuple(f"{sub}.{scope}" for sub in ("II.1", "II.2") for scope in (1, 2, 3))
 IPCC_CODES: tuple[str, ...] = tuple(dict.fromkeys(IPCC_CODE.values()))
@@ -114,7 +114,8 @@ def _road_rows(energy: pd.DataFrame, factors: EmissionFactors) -> pd.DataFrame:
 
 def _transit_rows(co2: pd.DataFrame) -> pd.DataFrame:
     """Public-transport rows of ``co2`` (already per accounting): CO2e only, no energy."""
-    rows = co2[co2["source"].isin(TRANSIT_MODES)]
+    # Bus vehicle-km rows share the source name "bus" but carry a road powertrain; they come from energy.
+    rows = co2[co2["source"].isin(TRANSIT_MODES) & (co2["powertrain"] == TRANSIT_POWERTRAIN)]
     return pd.DataFrame({
         **{k: rows[k].to_numpy() for k in (*RUN_KEYS, "accounting", "source", "area", "traffic", "road_user")},
         "powertrain": TRANSIT_POWERTRAIN, "carrier": "electricity", "road_category": NO_ROAD_CATEGORY,

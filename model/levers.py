@@ -584,8 +584,53 @@ class Cycling(Lever):
         return text + ("; counted as cycle tracks" if self.cycle_track else "")
 
 
+def _municipal_classes() -> list[Literal["car", "van"]]:
+    return ["car", "van"]
+
+
+class MunicipalFleet(Lever):
+    """The plan's municipal fleet target: the municipality's own cars and larger vans zero-emission by ``target_year``.
+
+    Acts on the municipal fleet of model/local_traffic.py (``local_traffic.toml``
+    ``[municipal_fleet]``: its cars and vans, driven on the municipal roads inside the
+    boundary): the zero-emission share of each class rises linearly from the start year to
+    ``share`` in ``target_year`` and is held after; each year the fleet is at least as electric
+    as the national stock of its class (fleet.py ``municipal_fleet_shares``), so the lever never
+    raises CO2. The plan counts "CO2-neutral"; battery-electric vehicles stand for it, with the
+    grid's CO2 per kWh.
+
+    Source: climate-plan.md lever 6 (all municipal passenger cars and larger vans CO2-neutral by
+    2030; 75 % of specialised vehicles, not modelled).
+    """
+
+    kind: Literal["municipal_fleet"]
+    target_year: int = Field(ge=2019, le=2100, description="Year from which the share is reached.")
+    share: float = Field(default=1.0, ge=0, le=1, description="Zero-emission share of the fleet in the target year.")
+    vehicles: list[Literal["car", "van"]] = Field(default_factory=_municipal_classes, min_length=1)
+
+    def check(self, context: ModelContext, where: str) -> None:
+        """The target year must not come before the start."""
+        if self.target_year < self.start.year:
+            raise VmobError(f"{where}.target_year: {self.target_year} is before the start ({self.start.year})")
+
+    def claims(self, context: ModelContext) -> list[Claim]:
+        """The path of each vehicle class."""
+        return [Claim("municipal fleet", "share", (self.target_year, self.share), target=v) for v in self.vehicles]
+
+    def apply(self, supply: SupplyState, date: dt.date) -> None:
+        """Set the zero-emission path of the municipal fleet's classes from the start year."""
+        path = {date.year: 0.0, self.target_year: self.share} if self.target_year > date.year else {date.year: self.share}
+        for vehicle in self.vehicles:
+            supply.municipal_fleet[vehicle] = dict(path)
+
+    def describe(self) -> str:
+        """The classes, the share and the target year."""
+        classes = _and(["cars" if v == "car" else "vans" for v in self.vehicles])
+        return f"municipal {classes}: {100 * self.share:.0f} % zero-emission by {self.target_year}, rising from {self.start}"
+
+
 LeverConfig = Annotated[
-    LaneReduction | SpeedLimit | TransitLine | StationStop | Chargers | Cycling,
+    LaneReduction | SpeedLimit | TransitLine | StationStop | Chargers | Cycling | MunicipalFleet,
     Field(discriminator="kind"),
 ]
 """One lever entry of an experiment file (``kind`` picks the class)."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_POWERTRAIN
+from model.emissions import ACCOUNTINGS, CARRIERS, CO2_SOURCES, TRANSIT_MODES, TRANSIT_POWERTRAIN
 from model.errors import VmobError
 from model.inventory import GPC_CODES, INVENTORY_CARRIERS, IPCC_CODES, NO_ROAD_CATEGORY
 from model.settings import BASE_YEAR
@@ -108,8 +108,10 @@ _GROUP_FIELDS_AFTER = [
            enum=AREAS, required=True),
     _field("traffic", "string",
            "Traffic type: the residents' and commuters' trips by purpose (commute, education, shopping, leisure, "
-           "escort, business), other_local (non-residents' visits, customers, deliveries), through (motorway "
-           "background flow).", enum=TRAFFIC_TYPES, required=True),
+           "escort, business), other_local (non-residents' visits, customers, deliveries), service (vans serving "
+           "homes and firms), bus_service (scheduled buses), municipal_fleet (the municipality's own cars and vans), "
+           "background (non-local traffic on municipal roads), through (counted background flow).",
+           enum=TRAFFIC_TYPES, required=True),
     _field("road_user", "string", "Whether the driver lives in Vallensbæk.", enum=ROAD_USERS,
            required=True),
 ]
@@ -231,7 +233,9 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "segment",
                 "string",
                 "Fleet segment: resident (residents' commuting cars), in_commuter "
-                "(in-commuters' cars), national (the national stock: through traffic and visitors).",
+                "(in-commuters' cars), national (the national stock: through traffic, visitors, vans), "
+                "municipal (municipally owned bus lines; the municipality's own cars and vans), regional "
+                "(regional bus lines).",
                 enum=FLEET_SEGMENTS,
                 required=True,
             ),
@@ -247,7 +251,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
             _field(
                 "new_sales_share",
                 "number",
-                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's probabilities).",
+                "Share of the powertrain among the segment's new vehicles bought in the year (the purchase model's "
+                "probabilities; empty for buses and the municipal fleet, whose stock_share is a dated path).",
                 "1",
                 minimum=0,
                 maximum=1,
@@ -394,7 +399,7 @@ def _factors_schema() -> dict[str, Any]:
         _field("electricity_mj_per_kwh", "number", "Energy per kWh.", "MJ/kWh", minimum=0),
     ]
     fields += [_field(f"{m}_co2e_g_per_pkm", "number", f"CO2e per passenger-km of {m} in the year.",
-                      "g CO2e/pkm", minimum=0) for m in CO2_SOURCES if m not in VEHICLES]
+                      "g CO2e/pkm", minimum=0) for m in TRANSIT_MODES]
     fields += [
         _field("gwp100_ch4", "number", "GWP100 of CH4 (IPCC AR5).", "t CO2e/t", minimum=0),
         _field("gwp100_n2o", "number", "GWP100 of N2O (IPCC AR5).", "t CO2e/t", minimum=0),
@@ -1225,7 +1230,7 @@ def check_reconciliation(tables: Mapping[str, pd.DataFrame], *, rtol: float = 1e
     if "inventory" in tables and s is not None:
         inv = tables["inventory"]
         # The summary's totals add road CO2 and public-transport CO2e (their only figure).
-        counted = inv["co2_fossil_t"].where(inv["source"].isin(VEHICLES), inv["co2e_t"])
+        counted = inv["co2_fossil_t"].where(inv["powertrain"] != TRANSIT_POWERTRAIN, inv["co2e_t"])
         for accounting, col in (("territorial", "co2_territorial_t"), ("resident", "co2_resident_t")):
             part = inv["accounting"] == accounting
             by_code = counted[part].groupby([inv.loc[part, k] for k in [*keys, "gpc_code"]]).sum()

@@ -3,7 +3,7 @@
 Every number the model uses lives in those files with its source; this module
 gives them a schema and reads them all the same way: :func:`load_parameters`
 reads every file of :data:`PARAMETER_FILES` (population, purposes, mode choice, assignment,
-fleet, network, emissions, appraisal, municipal account, ...) and the calibrated constants, applies an
+fleet, network, emissions, local traffic, appraisal, municipal account, ...) and the calibrated constants, applies an
 experiment's overrides by
 dotted path (``choice.coefficients.habit = 0.5``, ``network.speeds_kph.bike = 18``,
 ``emissions.cars.phev_utility_factor = 0.5``; see :func:`apply_overrides`) and
@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import difflib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -36,6 +36,7 @@ from model.vocabulary import (
     POWERTRAINS,
     ROAD_CATEGORIES,
     TRUCK_POWERTRAINS,
+    VAN_POWERTRAINS,
     known_modes,
 )
 
@@ -419,17 +420,94 @@ class NationalStock(StrictModel):
     turnover_per_year: float = Field(gt=0, le=1)
 
 
+def _non_negative_series(value: YearSeries) -> YearSeries:
+    if not value:
+        raise ValueError("needs at least one year")
+    bad = [year for year, v in value.items() if v < 0]
+    if bad:
+        raise ValueError(f"the value for {bad[0]} is negative ({value[bad[0]]})")
+    return value
+
+
+def _share_series(value: YearSeries) -> YearSeries:
+    if not value:
+        raise ValueError("needs at least one year")
+    bad = [year for year, v in value.items() if not 0.0 <= v <= 1.0]
+    if bad:
+        raise ValueError(f"the share for {bad[0]} must lie between 0 and 1, got {value[bad[0]]}")
+    return value
+
+
+class TruckToll(StrictModel):
+    """The ``[trucks.toll]`` table of ``fleet.toml``: the Danish CO2-differentiated km toll and its log-odds term."""
+
+    diesel_dkk_per_km: YearSeries
+    zero_emission_dkk_per_km: YearSeries
+    log_odds_per_dkk_per_km: float = Field(ge=0)
+
+    @field_validator("diesel_dkk_per_km", "zero_emission_dkk_per_km")
+    @classmethod
+    def _non_negative(cls, value: YearSeries) -> YearSeries:
+        return _non_negative_series(value)
+
+    def advantage_dkk_per_km(self, year: int) -> float:
+        """Toll saved per km by a zero-emission truck against a diesel truck in ``year``."""
+        return interpolate(self.diesel_dkk_per_km, year) - interpolate(self.zero_emission_dkk_per_km, year)
+
+
 class Trucks(StrictModel):
-    """The ``[trucks]`` table of ``fleet.toml``: the truck stock by powertrain in 2019, its turnover and new sales."""
+    """The ``[trucks]`` table of ``fleet.toml``: the truck stock by powertrain in 2019, its turnover and new sales.
+
+    New sales follow ``new_sales`` (observed) until ``observed_until``; after it the EU heavy-duty
+    standards' zero-emission share (``standard_zero_emission_share``) plus the toll's log-odds term.
+    """
+
+    stock_2019: dict[str, Share]
+    turnover_per_year: float = Field(gt=0, le=1)
+    new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
+    observed_until: int = Field(ge=2019)
+    standard_zero_emission_share: YearSeries
+    toll: TruckToll
+
+    @field_validator("standard_zero_emission_share")
+    @classmethod
+    def _standard(cls, value: YearSeries) -> YearSeries:
+        return _share_series(value)
+
+    @model_validator(mode="after")
+    def _shares(self) -> Trucks:
+        _check_fleet_shares(self.stock_2019, self.new_sales, TRUCK_POWERTRAINS, "trucks.")
+        return self
+
+
+class Vans(StrictModel):
+    """The ``[vans]`` table of ``fleet.toml``: the van stock by powertrain in 2019, its turnover and new sales (EU van standards)."""
 
     stock_2019: dict[str, Share]
     turnover_per_year: float = Field(gt=0, le=1)
     new_sales: dict[str, Annotated[YearSeries, Field(min_length=1)]]
 
     @model_validator(mode="after")
-    def _shares(self) -> Trucks:
-        _check_fleet_shares(self.stock_2019, self.new_sales, TRUCK_POWERTRAINS, "trucks.")
+    def _shares(self) -> Vans:
+        _check_fleet_shares(self.stock_2019, self.new_sales, VAN_POWERTRAINS, "vans.")
         return self
+
+
+class Buses(StrictModel):
+    """The ``[buses]`` table of ``fleet.toml``: zero-emission share of the bus-km of municipal and regional lines by year."""
+
+    zero_emission_share: dict[str, Annotated[YearSeries, Field(min_length=1)]]
+
+    @field_validator("zero_emission_share")
+    @classmethod
+    def _owners(cls, value: dict[str, YearSeries]) -> dict[str, YearSeries]:
+        if set(value) != {"municipal", "regional"}:
+            raise ValueError(f"needs exactly the owners municipal and regional, got {', '.join(sorted(value)) or 'none'}")
+        for owner, path in value.items():
+            for year, share in path.items():
+                if not 0.0 <= share <= 1.0:
+                    raise ValueError(f"{owner}.{year}: a share must lie between 0 and 1, got {share}")
+        return value
 
 
 class FleetParameters(StrictModel):
@@ -444,6 +522,8 @@ class FleetParameters(StrictModel):
     home_charging: HomeCharging
     chargers: Chargers
     trucks: Trucks
+    vans: Vans
+    buses: Buses
 
     @model_validator(mode="after")
     def _shares(self) -> FleetParameters:
@@ -468,6 +548,85 @@ class FleetParameters(StrictModel):
             shares["bev"] += shares[banned]
             shares[banned] = 0.0
         return shares
+
+
+class VanService(StrictModel):
+    """The ``[vans]`` table of ``local_traffic.toml``: van trips serving Vallensbæk's homes and firms."""
+
+    trips_per_household_per_day: float = Field(ge=0)
+    trips_per_job_per_day: float = Field(ge=0)
+    households_per_resident: float = Field(gt=0, le=1)
+    external_decay_km: float = Field(gt=0)
+
+
+class BusLine(StrictModel):
+    """One ``[[buses]]`` entry of ``local_traffic.toml``: a bus service on named roads, departures by year."""
+
+    name: str
+    owner: Literal["municipal", "regional"]
+    roads: list[str] = Field(min_length=1)
+    departures_per_day_per_direction: YearSeries
+    source: str
+
+    @field_validator("departures_per_day_per_direction")
+    @classmethod
+    def _non_negative(cls, value: YearSeries) -> YearSeries:
+        return _non_negative_series(value)
+
+
+class BackgroundRoad(StrictModel):
+    """One ``[[background.roads]]`` entry of ``local_traffic.toml``: a municipal road's AADT (both directions)."""
+
+    road: str
+    aadt: float = Field(gt=0)
+    source: str
+
+
+class Background(StrictModel):
+    """The ``[background]`` table of ``local_traffic.toml``: traffic on municipal roads that is not Vallensbæk's own."""
+
+    non_local_share: Share
+    van_share: Share
+    truck_share: Share
+    roads: list[BackgroundRoad] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _mix(self) -> Background:
+        if self.van_share + self.truck_share > 1.0 + SHARE_SUM_TOLERANCE:
+            raise ValueError("van_share + truck_share must not exceed 1")
+        return self
+
+
+class MunicipalFleet(StrictModel):
+    """The ``[municipal_fleet]`` table of ``local_traffic.toml``: the municipality's own cars and vans."""
+
+    vehicles: dict[Literal["car", "van"], Annotated[float, Field(ge=0)]]
+    km_per_vehicle_per_year: dict[Literal["car", "van"], Annotated[float, Field(ge=0)]]
+
+    @model_validator(mode="after")
+    def _same_classes(self) -> MunicipalFleet:
+        if set(self.vehicles) != set(self.km_per_vehicle_per_year):
+            raise ValueError("vehicles and km_per_vehicle_per_year must name the same classes")
+        return self
+
+
+class LocalTrafficParameters(StrictModel):
+    """Everything of ``local_traffic.toml``: vans, buses, background traffic and the municipal fleet (model/local_traffic.py)."""
+
+    peak_hour_factor: float = Field(gt=0, le=1)
+    pce: dict[Literal["car", "van", "truck", "bus"], Annotated[float, Field(gt=0, le=5)]]
+    vans: VanService
+    buses: list[BusLine]
+    background: Background
+    municipal_fleet: MunicipalFleet
+
+    @field_validator("pce")
+    @classmethod
+    def _all_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        missing = sorted({"car", "van", "truck", "bus"} - set(value))
+        if missing:
+            raise ValueError(f"lacks {', '.join(missing)}")
+        return value
 
 
 class NetworkParameters(StrictModel):
@@ -582,6 +741,7 @@ class ModelParameters(StrictModel):
     emissions: EmissionFactors
     appraisal: AppraisalParameters
     municipal_account: MunicipalAccountParameters
+    local_traffic: LocalTrafficParameters
 
 
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
@@ -595,6 +755,7 @@ PARAMETER_FILES = {
     "emissions": "emissions.toml",
     "appraisal": "appraisal.toml",
     "municipal_account": "municipal_account.toml",
+    "local_traffic": "local_traffic.toml",
 }
 #: Network rules read once, while the graph is built: an experiment cannot override them per run.
 BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")

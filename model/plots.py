@@ -483,6 +483,9 @@ _FLEET_LINES = {
     ("car", "in_commuter"): "in-commuters' cars",
     ("car", "national"): "national car stock (through traffic)",
     ("truck", "national"): "heavy trucks (through traffic)",
+    ("van", "national"): "vans (national stock)",
+    ("bus", "municipal"): "municipally owned bus lines (bus-km)",
+    ("bus", "regional"): "regional bus lines (bus-km)",
 }
 
 
@@ -497,7 +500,7 @@ def fleet_chart(
     """The reference scenario's fleet: zero-emission share of each segment's stock, and the last year's CO2 by class.
 
     Left: battery-electric share of the stock by year (mean across seeds) for residents' and
-    in-commuters' cars, the national car stock and heavy trucks. Right: territorial CO2 of the
+    in-commuters' cars, the national car stock, heavy trucks, vans and buses. Right: territorial CO2 of the
     last simulated year by vehicle class and powertrain (electricity apart from fuel). ``None``
     without rows of the reference scenario.
     """

@@ -19,7 +19,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from model import emissions
+from model import emissions, local_traffic
 from model.agents import Commuter
 from model.assignment import all_or_nothing, bpr_time_s, relative_gap
 from model.choice import ChoiceStructure, choice_structure, logsum, probabilities, utilities, vehicle_columns
@@ -383,8 +383,15 @@ class MobilityModel(mesa.Model):
         return resident_access(self.params.fleet, self.chargers_in(year), self.residents, year)
 
     def background_vph(self) -> np.ndarray:
-        """Peak-hour through traffic per edge."""
-        return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor
+        """Peak-hour through traffic per edge, plus the local vans, buses and background traffic (in PCE)."""
+        local = local_traffic.peak_preload_vph(self.local_flows(self.year), self.params.local_traffic)
+        return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor + local
+
+    def local_flows(self, year: int) -> local_traffic.LocalFlows:
+        """Daily vans, buses, municipal fleet and background traffic per edge in ``year`` (model/local_traffic.py)."""
+        return local_traffic.local_flows(
+            self.edges, self.context.zones, self.context.anchors.zone_node, self.params, year, self.supply.municipal_zero_emission(year),
+        )
 
     # --------------------------------------------------------------------- step
 
@@ -506,6 +513,7 @@ class MobilityModel(mesa.Model):
             visitor_od=visitor_od(zones, self.gravity, self.params.assignment.visitor_trips_per_job * jobs),
             params=self.params, factors=self.context.factors, rail_inside_share=self._rail_inside, labels=self.labels,
             trips=self.trip_state,
+            local=self.local_flows(year),
         )
 
     def _record(self, year: int) -> None:

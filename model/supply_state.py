@@ -117,6 +117,9 @@ class SupplyState:
         Reuse the last free-flow skims while their inputs are unchanged (:class:`SkimCache`).
     skim_builds
         How many times :meth:`skims` has built skims (cache misses and congested skims).
+    municipal_fleet
+        Vehicle class → year → zero-emission share of the municipality's own vehicles set by the
+        municipal fleet lever (read by :mod:`model.local_traffic`; empty: the national stocks).
     """
 
     edges: EdgeArrays
@@ -127,6 +130,7 @@ class SupplyState:
     cache_skims: bool = True
     skim_builds: int = 0
     _skim_cache: SkimCache | None = field(default=None, repr=False, compare=False)
+    municipal_fleet: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @classmethod
     def initial(
@@ -147,6 +151,10 @@ class SupplyState:
         """Follow ``path`` from ``from_year`` on; the years before keep the path they had."""
         kept = {y: v for y, v in self.local_chargers.items() if y < from_year}
         self.local_chargers = {**kept, **path}
+
+    def municipal_zero_emission(self, year: int) -> dict[str, float]:
+        """Zero-emission share of the municipal fleet by vehicle class in ``year`` (0 before a path starts)."""
+        return {vehicle: (interpolate(path, year) if year >= min(path) else 0.0) for vehicle, path in self.municipal_fleet.items()}
 
     def improve_station(self, station: str, transfer_min_saved: float, bike_parking_min_saved: float) -> None:
         """Record a station's shorter transfer and bike-parking times (read by the transit skims)."""

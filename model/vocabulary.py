@@ -34,23 +34,35 @@ PERSON_AGE_GROUP: dict[str, str] = {
     "child": "0-14", "youth": "15-17", "student": "18-64", "worker": "18-64", "other_adult": "18-64", "pensioner": "65+",
 }
 
-#: Road vehicle classes of the vehicle-km contract (docs/outputs.md).
-VEHICLES: tuple[str, ...] = ("car", "truck")
+#: Road vehicle classes of the vehicle-km contract (docs/outputs.md): cars, vans (light commercial
+#: vehicles up to 3.5 t), heavy trucks (the counts' long vehicles) and buses (scheduled bus services).
+VEHICLES: tuple[str, ...] = ("car", "van", "truck", "bus")
 #: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
 POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
 #: Truck powertrains.
 TRUCK_POWERTRAINS: tuple[str, ...] = ("diesel", "bev")
-#: Fleet segments: residents' commuting cars, in-commuters' cars, the national stock (through traffic, visitors).
-FLEET_SEGMENTS: tuple[str, ...] = ("resident", "in_commuter", "national")
+#: Van powertrains (the few petrol and plug-in vans are counted as diesel: docs/emissions.md §2).
+VAN_POWERTRAINS: tuple[str, ...] = ("diesel", "bev")
+#: Bus powertrains ("bev" stands for every zero-emission bus: docs/emissions.md §2).
+BUS_POWERTRAINS: tuple[str, ...] = ("diesel", "bev")
+#: Powertrains of each road vehicle class (all of them names of :data:`POWERTRAINS`).
+VEHICLE_POWERTRAINS: dict[str, tuple[str, ...]] = {
+    "car": POWERTRAINS, "van": VAN_POWERTRAINS, "truck": TRUCK_POWERTRAINS, "bus": BUS_POWERTRAINS,
+}
+#: Fleet segments: residents' commuting cars, in-commuters' cars, the national stock (through traffic,
+#: visitors, vans), the municipality's own vehicles and municipally owned bus lines, and regional bus lines.
+FLEET_SEGMENTS: tuple[str, ...] = ("resident", "in_commuter", "national", "municipal", "regional")
 #: Road categories of the network (network.toml) and of the output tables.
 ROAD_CATEGORIES: tuple[str, ...] = ("motorway", "ring", "urban", "local")
 #: Road types of the municipal account's national average factors (model/municipal_account.py).
 ACCOUNT_ROAD_TYPES: tuple[str, ...] = ("urban", "rural", "motorway")
 #: Where a vehicle-km is driven, relative to the municipal boundary.
 AREAS: tuple[str, ...] = ("inside", "outside")
-#: Kinds of road traffic: the agents' trips by purpose, non-residents' other local car trips
-#: (visitors, customers, deliveries), through traffic.
-TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", "through")
+#: Kinds of road traffic: the agents' trips by purpose, other local car trips, vans serving homes and
+#: firms (``service``), scheduled buses (``bus_service``), the municipality's own cars and vans
+#: (``municipal_fleet``), other traffic on the municipal roads (``background``), through traffic.
+LOCAL_TRAFFIC_TYPES: tuple[str, ...] = ("service", "bus_service", "municipal_fleet", "background")
+TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", *LOCAL_TRAFFIC_TYPES, "through")
 #: Who drives: residents of the municipality or not.
 ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")
 

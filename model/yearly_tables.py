@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from model import emissions
+from model import emissions, local_traffic
 from model.assignment import bpr_time_s, tree_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
@@ -73,6 +73,9 @@ class YearState:
         ``experiment``, ``scenario`` and ``seed`` written into every row.
     trips
         Residents' trips other than commuting (:class:`model.trips.TripState`); None leaves them out.
+    local
+        Vans, buses, the municipal fleet and background traffic per edge (:mod:`model.local_traffic`);
+        None leaves them out.
     """
 
     year: int
@@ -91,6 +94,7 @@ class YearState:
     rail_inside_share: dict[str, float]
     labels: dict[str, Any]
     trips: TripState | None = None
+    local: local_traffic.LocalFlows | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,9 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     if through_net_daily is None:
         # The counts are base-year totals: through traffic is the count net of the first year's
         # local traffic, then held fixed, so that fewer local cars (a lever) mean fewer cars in all.
-        through_net_daily = np.maximum(state.through.daily_per_direction - local_per_day, 0.0)
+        # The vans of model/local_traffic.py that use the counted roads are in the counts too.
+        counted_local = local_per_day + (state.local.total() if state.local is not None else 0.0)
+        through_net_daily = np.maximum(state.through.daily_per_direction - counted_local, 0.0)
     truck = state.through.truck_share
     for powertrain in POWERTRAINS:
         groups.append(("car", powertrain, "through", "non_resident"))
@@ -377,6 +383,15 @@ def link_volumes(state: YearState, commute_daily: np.ndarray, purposes_daily: np
     })
 
 
+def _local_vkm(state: YearState) -> pd.DataFrame | None:
+    """Link vehicle-km of the year's vans, buses, municipal fleet and background traffic (None without them)."""
+    if state.local is None:
+        return None
+    a = state.params.assignment
+    congested_kph = state.edges.length_m / bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta) * 3.6
+    return local_traffic.link_vkm_frame(state.edges, state.local, congested_kph, a.peak_period_vkm_share, a.days_per_year)
+
+
 def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearTables:
     """The year's rows of ``mode_split``, ``vehicle_km``, ``energy`` and ``co2``, and its link volumes.
 
@@ -392,6 +407,7 @@ def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearT
     vkm = links.frame
     commute_vkm = float(vkm.loc[vkm["traffic"] == "commute", "vkm_per_year"].sum())
     volumes = link_volumes(state, links.commute_daily, links.purposes_daily)
+    vkm = pd.concat([vkm, _local_vkm(state)], ignore_index=True)
     energy, vehicle_co2 = emissions.vehicle_energy_and_co2(vkm, state.year, state.factors)
     rail = split[split["mode"].isin(RAIL_MODES)]
     rail_pkm = pd.concat(

@@ -315,7 +315,7 @@ def test_clamping_in_table_warns_once(factors):
     [
         ("powertrain", "hydrogen", "Unknown powertrain 'hydrogen'"),
         ("road_category", "highway", "Unknown road category 'highway'"),
-        ("vehicle", "bus", "Unknown vehicle 'bus'"),
+        ("vehicle", "tram", "Unknown vehicle 'tram'"),
     ],
 )
 def test_unknown_values_are_named(factors, column, value, match):

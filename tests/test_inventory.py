@@ -14,7 +14,7 @@ from model.inventory import GPC_CODES, IPCC_CODES, RUN_KEYS, inventory_table
 from model.outputs import SCHEMAS, check_reconciliation, write_tables
 from tests.abm_fixtures import small_model
 
-ROAD = ("car", "truck")
+ROAD = ("car", "van", "truck", "bus")  # road vehicles (bus vehicle-km; no bus commuting mode is simulated)
 KEYS = list(RUN_KEYS)
 
 

@@ -80,8 +80,8 @@ def test_a_mode_list_naming_an_unregistered_mode_is_refused():
 def test_the_vocabulary_refuses_unknown_nests_and_conflicting_registrations():
     with pytest.raises(ValueError, match="unknown nest 'air'"):
         Mode("plane", nest="air", rule="car")
-    with pytest.raises(ValueError, match="unknown vehicle 'bus'"):
-        Mode("bus", nest="public_transport", rule="car", vehicle="bus")
+    with pytest.raises(ValueError, match="unknown vehicle 'tram'"):
+        Mode("tram", nest="public_transport", rule="car", vehicle="tram")
     with pytest.raises(ValueError, match="already registered differently"):
         register_mode(Mode("car", nest="active", rule="bike"))
     assert [m.nest for m in mode_table(("bike", "s_train"))] == ["active", "public_transport"]

@@ -75,7 +75,9 @@ def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):
         assert (table["year"] == state.year).all() and (table["experiment"] == state.labels["experiment"]).all(), name
     links = link_vkm(state, model.through_net_daily).frame
     vehicle_km = result.tables["vehicle_km"]
-    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum(), rel=1e-12)
+    assert state.local is not None  # vans, buses, municipal fleet and background (model/local_traffic.py)
+    local = (state.local.daily * state.edges.length_m[:, None] / 1000.0).sum() * state.params.assignment.days_per_year
+    assert vehicle_km["vkm_per_year"].sum() == pytest.approx(links["vkm_per_year"].sum() + local, rel=1e-12)
     assert (vehicle_km["purpose"] == vehicle_km["traffic"].where(vehicle_km["traffic"].isin(PURPOSES), "none")).all()
     assert result.commute_vkm == pytest.approx(links.loc[links["traffic"] == "commute", "vkm_per_year"].sum())
     pd.testing.assert_frame_equal(result.tables["mode_split"], model.tables["mode_split"][0])

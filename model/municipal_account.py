@@ -36,6 +36,10 @@ COLUMNS: tuple[str, ...] = (
 )
 _GROUP = [*RUN_KEYS, "vehicle", "road_category"]
 
+#: The fleet segment whose shares stand for a class's national stock when the fleet table has no
+#: ``national`` rows for it (buses: the regional lines under the EU clean-bus rule; assumption).
+NATIONAL_PROXY_SEGMENT = "regional"
+
 
 class MunicipalAccountParameters(StrictModel):
     """``municipal_account.toml``: road type of each road category, national average speed of each road type."""
@@ -72,7 +76,8 @@ def national_factors(fleet: pd.DataFrame, factors: EmissionFactors, account: Mun
     Parameters
     ----------
     fleet
-        The run's ``fleet`` table; only its ``national`` segment's ``stock_share`` is used.
+        The run's ``fleet`` table; its ``national`` segment's ``stock_share`` is used (for a class
+        without one, buses, the :data:`NATIONAL_PROXY_SEGMENT`'s).
     factors
         Emission factors of the run.
     account
@@ -89,6 +94,10 @@ def national_factors(fleet: pd.DataFrame, factors: EmissionFactors, account: Mun
         A vehicle class of the fleet table has no national segment.
     """
     national = fleet[fleet["segment"] == "national"]
+    # Buses have no national segment (model/fleet.py: municipal and regional lines); the regional
+    # lines, which follow the EU clean-bus rule, stand in for the national bus stock (assumption).
+    proxy = fleet[(fleet["segment"] == NATIONAL_PROXY_SEGMENT) & ~fleet["vehicle"].isin(national["vehicle"].unique())]
+    national = pd.concat([national, proxy], ignore_index=True)
     rows = []
     for road_type in ACCOUNT_ROAD_TYPES:
         speed = account.speed_kph[road_type]

@@ -13,6 +13,7 @@ from model.errors import VmobError
 from model.municipal_account import comparison, comparison_markdown, municipal_account_table, national_factors
 from model.parameters import PARAMETER_FILES, load_parameters, load_section
 from model.settings import PARAMETERS_DIR
+from model.vocabulary import VEHICLES
 from tests.abm_fixtures import small_model
 
 KEYS = ["experiment", "scenario", "seed", "year"]
@@ -36,7 +37,7 @@ def test_the_account_counts_every_vehicle_km_inside_the_boundary(tables):
 
 def test_the_model_column_is_the_territorial_road_co2(tables):
     account, co2 = tables["municipal_account"], tables["co2"]
-    road = co2[(co2["accounting"] == "territorial") & co2["source"].isin(["car", "truck"])]
+    road = co2[(co2["accounting"] == "territorial") & co2["source"].isin(list(VEHICLES))]
     assert account["co2_model_t"].sum() == pytest.approx(road["co2_t"].sum(), rel=1e-9)
 
 

@@ -41,6 +41,9 @@ class SupplyState:
         Station name → (transfer minutes saved, bike-parking minutes saved).
     parking_dkk_per_trip
         Parking charge per car trip by destination zone id (read by the mode choice).
+    speed_limit_compliance
+        Share of a change in a posted limit that drivers take up in their driven speed
+        (``network.toml`` ``[limit_change]``; read by the speed-limit lever).
     """
 
     edges: EdgeArrays
@@ -48,6 +51,7 @@ class SupplyState:
     local_chargers: dict[int, float]
     station_improvements: dict[str, tuple[float, float]] = field(default_factory=dict)
     parking_dkk_per_trip: dict[str, float] = field(default_factory=dict)
+    speed_limit_compliance: float = 1.0
 
     @classmethod
     def initial(

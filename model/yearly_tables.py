@@ -20,13 +20,13 @@ import pandas as pd
 import shapely
 
 from model import emissions
-from model.assignment import bpr_time_s, tree_loads
+from model.assignment import bpr_time_s, class_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
 from model.fleet import national_stock_shares, truck_stock_shares
 from model.parameters import ModelParameters
 from model.population import Gravity, Population
-from model.skims import Skims, car_trees
+from model.skims import Skims
 from model.through_traffic import ThroughTraffic
 from model.vocabulary import POWERTRAINS, RAIL_MODES, ROAD_USERS, Mode
 from model.zones import Zones
@@ -182,8 +182,9 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     for powertrain in POWERTRAINS:
         groups.append(("car", powertrain, "other_local", "non_resident"))
         loads.append(state.visitor_od * stock[powertrain])
-    trees = car_trees(edges, time_s, state.zone_nodes)
-    daily = tree_loads(trees, np.stack(loads, axis=-1), len(edges.u))  # edges × groups, vehicles/day
+    routes = state.skims.car_routes
+    layer_class = [routes.of_powertrain[POWERTRAINS.index(group[1])] for group in groups]
+    daily = class_loads(edges, time_s, state.zone_nodes, routes, np.stack(loads, axis=-1), layer_class)  # edges × groups, vehicles/day
     commute_daily = daily[:, :n_commute].sum(axis=1)
     visitor_daily = daily[:, n_commute:].sum(axis=1)
     annual = np.column_stack([daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:] * a.visitor_days_per_year])

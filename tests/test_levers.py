@@ -115,9 +115,13 @@ def test_lane_reduction_lowers_volume_and_speed_on_the_narrowed_roads(ctx, param
     assert (model.edges.lanes_total[outside] == e.lanes_total[outside]).all()  # Brøndby's part is not narrowed
     for year in (2021, 2022):
         got, base = links(model, year), links(baseline_short, year)
-        assert got["car_commute_daily"][narrowed].sum() < base["car_commute_daily"][narrowed].sum()
         # congested speed down = travel time up on the narrowed links
         assert got["congested_speed_kph"][narrowed].mean() < base["congested_speed_kph"][narrowed].mean()
+        # commuters' cars leave the links the narrowing slows (they may move to another narrowed road
+        # that stays uncongested, e.g. from Søndre Ringvej to Vejlegårdsvej)
+        slowed = narrowed & (got["congested_speed_kph"] < base["congested_speed_kph"] - 1.0).to_numpy()
+        assert slowed.any()
+        assert got["car_commute_daily"][slowed].sum() < base["car_commute_daily"][slowed].sum()
         assert (got["lanes_total"][narrowed] == 2).all()
 
 
@@ -138,7 +142,10 @@ def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, pa
     posted_110 = (e.road_category == "motorway") & np.isclose(e.maxspeed_kph, 110) & e.drive
     assert np.allclose(model.edges.maxspeed_kph[posted_110], 80)
     assert (model.edges.speed_kph[posted_110] < e.speed_kph[posted_110]).all()
-    assert np.allclose(model.edges.speed_kph[posted_110], 80 * 1.05)  # motorway compliance kept
+    # drivers take up the network's compliance share of the cut: 115.5 → 104.5 km/h, not 84
+    compliance = params.network.limit_change.compliance
+    assert np.allclose(model.edges.speed_kph[posted_110], e.speed_kph[posted_110] * (1 - compliance * (1 - 80 / 110)))
+    assert np.allclose(model.edges.speed_kph[posted_110], 110 * 1.05 * (1 - 0.35 * 30 / 110))
     assert np.array_equal(model.edges.speed_kph[~posted_110], e.speed_kph[~posted_110])
     got, base = links(model, 2021), links(baseline_short, 2021)
     # route choice: commuters' cars leave the slower motorways
@@ -170,12 +177,12 @@ def test_municipal_speed_limit_touches_only_50_roads_inside(ctx, params, baselin
     assert target.any()
     assert np.allclose(model.edges.maxspeed_kph[target], 40)
     assert np.array_equal(model.edges.maxspeed_kph[~target], e.maxspeed_kph[~target])
-    # free-flow car times inside the municipality rise, none fall
+    # free-flow generalised car minutes (time and per-km cost) rise for some pairs, fall for none
     from model.skims import build_skims
 
     date = dt.date(2021, 7, 1)
-    after = build_skims(model.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_time_min
-    before = build_skims(ctx.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_time_min
+    after = build_skims(model.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_generalised_min
+    before = build_skims(ctx.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_generalised_min
     assert (after >= before - 1e-9).all() and (after > before + 1e-6).any()
 
 

@@ -9,6 +9,8 @@ time + km × the class's seconds per km, and the gap is measured on that cost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from model.edges import EdgeArrays
@@ -56,7 +58,8 @@ def link_costs_s(edges: EdgeArrays, time_s: np.ndarray, seconds_per_km: tuple[fl
 
 
 def class_loads(
-    edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, routes: CarRouteClasses, od: np.ndarray, layer_class: np.ndarray,
+    edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, routes: CarRouteClasses, od: np.ndarray,
+    layer_class: Sequence[int] | np.ndarray,
 ) -> np.ndarray:
     """Edge volumes of demand layers, each loaded on the least-cost paths of its route class.
 

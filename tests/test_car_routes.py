@@ -25,7 +25,7 @@ from model.levers import LaneReduction, SpeedLimit, driven_speed_kph
 from model.parameters import load_parameters
 from model.settings import PARAMETERS_DIR
 from model.simulation import MobilityModel, ModelContext
-from model.skims import CarRouteClasses, car_route_classes, car_route_trees, car_trees, with_car
+from model.skims import CarRouteClasses, car_route_classes, car_route_trees, car_trees, skim_settings, with_car
 from model.vocabulary import POWERTRAINS
 from tests.test_assignment import road_network
 
@@ -50,22 +50,15 @@ def test_a_costly_km_takes_the_short_slow_road_and_a_cheap_one_the_fast_detour()
     assert costly_km.time_s[0, 1] == pytest.approx(216.0) and costly_km.dist_km[0, 1] == pytest.approx(3.0)
     assert costly_km.generalised_s[0, 1] == pytest.approx(216.0 + 40.0 * 3.0)
     # the skims carry each class's own route; generalised minutes = time + km × minutes per km
-    skims = dataclasses.replace(
-        _empty_skims(2), car_routes=CarRouteClasses(("cheap", "costly"), (5.0, 40.0), (1, 1, 1, 0)),
-    )
-    settings_ = _Settings()
-    out = with_car(skims, [cheap_km, costly_km], settings_)
+    params = load_parameters()
+    classes = CarRouteClasses(("cheap", "costly"), (5.0, 40.0), (1, 1, 1, 0))
+    out = with_car(_empty_skims(2), [cheap_km, costly_km], skim_settings(params.choice, params.network.speeds_kph, classes))
+    assert out.car_routes == classes
     assert out.car_class_dist_km[:, 0, 1] == pytest.approx([5.0, 3.0])
     assert out.car_generalised_min[1, 0, 1] == pytest.approx((216.0 + 120.0) / 60.0)
     assert out.car_dist_km[0, 1] == pytest.approx(5.0), "car_dist_km is the first class's"
-    assert out.car_generalised_min[:, 0, 0] == pytest.approx([2.0 + 5.0 / 60.0, 2.0 + 40.0 / 60.0])
-
-
-@dataclasses.dataclass
-class _Settings:
-    intra_zone_km: float = 1.0
-    intra_zone_car_kph: float = 30.0
-    car_routes: CarRouteClasses = CarRouteClasses(("cheap", "costly"), (5.0, 40.0), (1, 1, 1, 0))
+    intra_min = params.choice.access.intra_zone_km / params.choice.access.intra_zone_car_kph * 60.0
+    assert out.car_generalised_min[:, 0, 0] == pytest.approx([intra_min + 5.0 / 60.0, intra_min + 40.0 / 60.0])
 
 
 def _empty_skims(n: int):

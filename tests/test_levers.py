@@ -379,6 +379,21 @@ def test_bad_lever_in_an_experiment_file_names_the_key_path(tmp_path: Path) -> N
     assert "scenarios.plan.levers[1]" in message and "lanes_to" in message and "must be below lanes_from" in message
 
 
+@pytest.mark.parametrize("compliance", [1.05, -0.2])
+def test_speed_limit_compliance_outside_0_1_is_one_line_naming_file_and_key(tmp_path: Path, compliance: float) -> None:
+    path = tmp_path / "bad_compliance.toml"
+    path.write_text(
+        'name = "bad"\nquestion = "?"\n[scenarios.plan]\n'
+        'levers = [{ kind = "speed_limit", start = 2028-01-01, road_category = ["motorway"], limit_kph = 80, '
+        f'compliance = {compliance} }}]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(VmobError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "scenarios.plan.levers[0]" in message and "compliance" in message
+
+
 def test_experiment_files_in_the_repository_are_valid(ctx) -> None:
     folder = Path(__file__).resolve().parents[1] / "experiments"
     files = sorted(folder.glob("*.toml"))

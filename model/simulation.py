@@ -32,7 +32,16 @@ from model.parameters import ChoiceParameters, ModelParameters, load_parameters
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.random_streams import RandomStreams
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
-from model.skims import Skims, SkimSettings, ZoneGraph, car_route_classes, car_route_trees, skim_settings, with_car
+from model.skims import (
+    Skims,
+    SkimSettings,
+    ZoneGraph,
+    car_route_classes,
+    car_route_trees,
+    free_flow_car_km,
+    skim_settings,
+    with_car,
+)
 from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit
@@ -197,7 +206,8 @@ class MobilityModel(mesa.Model):
         )
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
-            context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
+            context.zones, free_flow_car_km(self.edges, context.anchors.zone_node, self.skim_settings),
+            self.params.population, self.params.population.jobs.count_in(start_year),
         )
         self.population: Population = synthesize(
             context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction,

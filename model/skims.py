@@ -434,6 +434,18 @@ def with_car(skims: Skims, trees: list[CarTrees], settings: SkimSettings) -> Ski
     )
 
 
+def free_flow_car_km(edges: EdgeArrays, zone_nodes: np.ndarray, settings: SkimSettings) -> np.ndarray:
+    """Zone × zone km along the free-flow fastest car paths (``intra_zone_km`` within a zone).
+
+    A distance that depends on the network alone, not on costs or values of time: the
+    workplace gravity model is calibrated on it, so the synthetic population stays the same
+    when a cost parameter changes (as elasticities by finite differences need).
+    """
+    km = car_trees(edges, edges.free_flow_time_s, zone_nodes).dist_km
+    np.fill_diagonal(km, settings.intra_zone_km)
+    return km
+
+
 def _fill_intra_zone(skims: Skims, settings: SkimSettings) -> None:
     diag = np.arange(skims.bike_dist_km.shape[0])
     skims.bike_dist_km[diag, diag] = settings.intra_zone_km

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 BENCH = Path(__file__).resolve().parent
 CACHE = ROOT / "networks" / "cache" / "bench"
 
-from model.choice import car_cost_per_km, probabilities, transit_fare_dkk, utilities
+from model.choice import probabilities, transit_fare_dkk, utilities
 from model.population import Population, draw_categorical, weights_in
 from model.simulation import MobilityModel, ModelContext
 from model.vocabulary import MODES
@@ -144,7 +144,8 @@ def plain_mesa_choice(model: MobilityModel) -> tuple[object, list[float]]:
     coef = params.coefficients
     zones = model.context.zones
     ratio = model.skim_settings.bike_kph / model.skim_settings.ebike_kph
-    per_km = car_cost_per_km(params).tolist()
+    generalised = skims.car_generalised_min.tolist()  # route class × home × work
+    route_class = list(skims.car_routes.of_powertrain)
     parking = [params.costs.parking_dkk_per_trip.get(z, 0.0) for z in zones.ids]
     fare = transit_fare_dkk(zones.straight_line_km(), params).tolist()
     constants = [params.constants[m] for m in MODES]
@@ -168,8 +169,7 @@ def plain_mesa_choice(model: MobilityModel) -> tuple[object, list[float]]:
             beta_cost = beta_t / self.vot
             V = [0.0] * 5
             av = [False] * 5
-            car_km = L["car_dist_km"][h][w]
-            V[0] = beta_t * L["car_time_min"][h][w] + beta_cost * (car_km * per_km[max(self.powertrain, 0)] + parking[w])
+            V[0] = beta_t * generalised[route_class[max(self.powertrain, 0)]][h][w] + beta_cost * parking[w]
             av[0] = self.car_available
             bike_km = L["bike_dist_km"][h][w]
             bike_min = L["bike_time_min"][h][w] * (ratio if self.ebike else 1.0)
@@ -376,7 +376,7 @@ def case_loading(nodes: int = 50_000, zone_counts: tuple[int, ...] = (300, 600))
         trees_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.reset_peak()
         start = time.process_time()
-        all_or_nothing(trees, od, len(edges.u))
+        all_or_nothing([trees], od[..., None], len(edges.u))
         loaded = time.process_time() - start
         loading_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()

@@ -2,15 +2,19 @@
 
 The simulation runs the method of successive averages with the mode choice in
 the loop (:meth:`model.simulation.MobilityModel.step`); this module holds the
-pieces: all-or-nothing loading, BPR link times and the relative gap.
+pieces: all-or-nothing loading, BPR link times and the relative gap. Cars are
+routed in classes (:class:`model.skims.CarRouteClasses`) on generalised cost,
+time + km × the class's seconds per km, and the gap is measured on that cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from model.edges import EdgeArrays
-from model.skims import CarTrees, tree_edges
+from model.skims import CarRouteClasses, CarTrees, car_trees, tree_edges
 
 #: Tree entries (origins × nodes × OD layers) accumulated at once; bounds the loading's memory
 #: (about 40 bytes per entry) whatever the number of zones.
@@ -23,22 +27,68 @@ def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: fl
     return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
 
 
-def all_or_nothing(trees: CarTrees, od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, float]:
-    """Load an OD matrix on the fastest paths of ``trees``.
+def all_or_nothing(trees: list[CarTrees], od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, float]:
+    """Load each route class's OD matrix on its least-cost paths.
+
+    Parameters
+    ----------
+    trees
+        One :class:`~model.skims.CarTrees` per route class (:func:`model.skims.car_route_trees`).
+    od_vph
+        ``zones × zones × classes`` demand (vehicles per hour).
+    n_edges
+        Number of edges in the network's :class:`~model.edges.EdgeArrays`.
 
     Returns
     -------
     volume
-        Auxiliary edge volumes (vehicles per hour).
+        Auxiliary edge volumes per class, ``n_edges × classes`` (vehicles per hour).
     shortest_total
-        Σ demand × shortest-path time (vehicle-seconds), for the relative gap.
+        Σ demand × least generalised cost over all classes (vehicle-seconds), for the relative gap.
     """
-    flat = od_vph.ravel()
-    return tree_loads(trees, od_vph, n_edges), float(flat @ trees.time_s.ravel())
+    volume = np.column_stack([tree_loads(t, od_vph[..., c], n_edges) for c, t in enumerate(trees)])
+    reached = [np.isfinite(t.generalised_s) for t in trees]
+    shortest = sum(float(od_vph[..., c][r] @ t.generalised_s[r]) for c, (t, r) in enumerate(zip(trees, reached, strict=True)))
+    return volume, shortest
+
+
+def link_costs_s(edges: EdgeArrays, time_s: np.ndarray, seconds_per_km: tuple[float, ...]) -> np.ndarray:
+    """Generalised seconds of every edge for every route class, ``n_edges × classes``: time + km × seconds per km."""
+    return time_s[:, None] + (edges.length_m / 1000.0)[:, None] * np.asarray(seconds_per_km)[None, :]
+
+
+def class_loads(
+    edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, routes: CarRouteClasses, od: np.ndarray,
+    layer_class: Sequence[int] | np.ndarray,
+) -> np.ndarray:
+    """Edge volumes of demand layers, each loaded on the least-cost paths of its route class.
+
+    Parameters
+    ----------
+    edges, time_s, zone_nodes
+        Network, edge times (s) and zone nodes the paths are found on.
+    routes
+        The route classes.
+    od
+        ``zones × zones × layers`` demand.
+    layer_class
+        Route class index of each layer.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_edges × layers`` volumes, in the units of ``od``.
+    """
+    volume = np.zeros((len(edges.u), od.shape[2]))
+    for c, seconds in enumerate(routes.seconds_per_km):
+        layers = np.flatnonzero(np.asarray(layer_class) == c)
+        if len(layers):
+            volume[:, layers] = tree_loads(car_trees(edges, time_s, zone_nodes, seconds), od[..., layers], len(edges.u))
+    return volume
 
 
 def tree_loads(trees: CarTrees, od: np.ndarray, n_edges: int) -> np.ndarray:
-    """Edge volumes of OD matrices loaded on the fastest paths of ``trees``.
+    """Edge volumes of OD matrices loaded on the least-cost paths of ``trees``.
 
     Each origin's demand is put on its destinations' nodes and accumulated up the
     origin's shortest-path tree: the load on the tree edge into a node is the demand of
@@ -48,7 +98,7 @@ def tree_loads(trees: CarTrees, od: np.ndarray, n_edges: int) -> np.ndarray:
     Parameters
     ----------
     trees
-        Fastest paths from every zone node.
+        Least-cost paths of one route class from every zone node.
     od
         ``zones × zones`` demand, or ``zones × zones × layers`` for several demand
         layers at once (e.g. vehicle groups). Unreachable pairs and a zone to itself
@@ -110,7 +160,11 @@ def _accumulate(
     return tree_edge.ravel()[entries], flow[:, entries]
 
 
-def relative_gap(time_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:
-    """``(Σ t·V − Σ d·t_sp) / Σ t·V`` over the agents' own volumes (background flow excluded)."""
-    total = float(time_s @ agent_volume)
+def relative_gap(cost_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:
+    """``(Σ g·V − Σ d·g_sp) / Σ g·V`` on generalised cost, over the agents' own volumes (background flow excluded).
+
+    ``cost_s`` and ``agent_volume`` are ``n_edges × classes`` (:func:`link_costs_s`), or one
+    column each for a single class; ``shortest_total`` is from :func:`all_or_nothing`.
+    """
+    total = float(np.sum(cost_s * agent_volume))
     return max(total - shortest_total, 0.0) / total if total > 0 else 0.0

@@ -136,12 +136,15 @@ class ModeRule:
 
 
 def car_terms(x: ChoiceInputs, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Driving: in-vehicle time, per-km running and ownership cost by powertrain, parking."""
+    """Driving: generalised minutes of the route class (time + per-km running and ownership cost), parking.
+
+    The route part is the least generalised cost of the agent's route class
+    (:class:`model.skims.CarRouteClasses`), so a slower link never makes driving more attractive.
+    """
     h, w = x.home, x.work
-    car_km = x.skims.car_dist_km[h, w]
-    per_km = car_cost_per_km(x.params)[np.maximum(x.population.powertrain, 0)]
+    route_class = x.skims.car_routes.of_agents(x.population.powertrain)
     parking = np.array([x.parking_dkk_per_trip.get(z, 0.0) for z in x.zones.ids])[w]
-    utility = x.beta_time * x.skims.car_time_min[h, w] + x.beta_cost * (car_km * per_km + parking)
+    utility = x.beta_time * x.skims.car_generalised_min[route_class, h, w] + x.beta_cost * parking
     return utility, x.population.car_available
 
 

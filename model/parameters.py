@@ -324,6 +324,21 @@ class AssignmentParameters(StrictModel):
     days_per_year: float = Field(gt=0, le=366)
     visitor_trips_per_job: float = Field(ge=0)
     visitor_days_per_year: float = Field(gt=0, le=366)
+    route_classes: dict[str, list[str]] = Field(min_length=1)
+
+    @field_validator("route_classes")
+    @classmethod
+    def _every_powertrain_once(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        named = [p for members in value.values() for p in members]
+        unknown = sorted(set(named) - set(POWERTRAINS))
+        if unknown:
+            raise ValueError(f"unknown powertrain {', '.join(unknown)} (known: {', '.join(POWERTRAINS)})")
+        twice = sorted({p for p in named if named.count(p) > 1})
+        missing = [p for p in POWERTRAINS if p not in named]
+        if twice or missing:
+            raise ValueError("every powertrain must be in exactly one class"
+                             + (f"; twice: {', '.join(twice)}" if twice else "") + (f"; missing: {', '.join(missing)}" if missing else ""))
+        return value
 
 
 class Replacement(StrictModel):
@@ -629,6 +644,21 @@ class LocalTrafficParameters(StrictModel):
         return value
 
 
+class LimitChange(StrictModel):
+    """The ``[limit_change]`` table of ``network.toml``: how much of a new posted limit drivers take up."""
+
+    compliance: float = Field(ge=0, le=1)
+    compliance_low: float = Field(ge=0, le=1)
+    compliance_high: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _inside_range(self) -> LimitChange:
+        if not self.compliance_low <= self.compliance <= self.compliance_high:
+            raise ValueError(f"compliance {self.compliance} must lie in [compliance_low, compliance_high] = "
+                             f"[{self.compliance_low}, {self.compliance_high}]")
+        return self
+
+
 class NetworkParameters(StrictModel):
     """Tag-to-attribute rules of ``network.toml`` (read by :mod:`model.network`) and the non-car speeds."""
 
@@ -638,6 +668,7 @@ class NetworkParameters(StrictModel):
     compliance: dict[str, Annotated[float, Field(gt=0, le=2)]]
     road_category: dict[str, list[str]]
     speeds_kph: dict[str, Annotated[float, Field(gt=0, le=60)]]
+    limit_change: LimitChange
 
     @field_validator("compliance")
     @classmethod

@@ -21,7 +21,7 @@ import pandas as pd
 
 from model import emissions, local_traffic
 from model.agents import Commuter
-from model.assignment import all_or_nothing, bpr_time_s, relative_gap
+from model.assignment import all_or_nothing, bpr_time_s, link_costs_s, relative_gap
 from model.choice import ChoiceStructure, choice_structure, logsum, probabilities, utilities, vehicle_columns
 from model.destinations import destinations_path_for, load_destination_sizes
 from model.edges import EdgeArrays, edge_arrays
@@ -35,7 +35,16 @@ from model.persons import synthesize_persons
 from model.population import Population, calibrate_gravity, draw_categorical, synthesize, weights_in
 from model.random_streams import RandomStreams
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
-from model.skims import Skims, SkimSettings, ZoneGraph, car_trees, skim_settings, with_car
+from model.skims import (
+    Skims,
+    SkimSettings,
+    ZoneGraph,
+    car_route_classes,
+    car_route_trees,
+    free_flow_car_km,
+    skim_settings,
+    with_car,
+)
 from model.supply_state import SupplyState
 from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit
@@ -303,10 +312,14 @@ class MobilityModel(mesa.Model):
             context.edges, context.transit, self.params.fleet.chargers.baseline_local, self.params.choice.costs.parking_dkk_per_trip,
         )
         apply_network_parameters(self.supply.edges, context.network.parameters, self.params.network)
-        self.skim_settings: SkimSettings = skim_settings(self.params.choice, self.params.network.speeds_kph)
+        self.supply.speed_limit_compliance = self.params.network.limit_change.compliance
+        self.skim_settings: SkimSettings = skim_settings(
+            self.params.choice, self.params.network.speeds_kph, car_route_classes(self.params)
+        )
         free_flow = self._skims(reference_date(start_year), None)
         self.gravity = calibrate_gravity(
-            context.zones, free_flow.car_dist_km, self.params.population, self.params.population.jobs.count_in(start_year)
+            context.zones, free_flow_car_km(self.edges, context.anchors.zone_node, self.skim_settings),
+            self.params.population, self.params.population.jobs.count_in(start_year),
         )
         self.population: Population = synthesize(
             context.zones, self.gravity, self.params.population, self.params.fleet, sample_fraction,
@@ -474,9 +487,12 @@ class MobilityModel(mesa.Model):
         P = None
         base = self._skims(date, None)
         n_edges = len(self.edges.u)
+        routes = self.skim_settings.car_routes
+        agent_class = routes.of_agents(self.population.powertrain)
+        class_volume = np.zeros((n_edges, len(routes.names)))
         for k in range(1, a.max_iterations + 1):
             time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
-            trees = car_trees(self.edges, time_s, zone_nodes)
+            trees = car_route_trees(self.edges, time_s, zone_nodes, routes)
             self.skims = with_car(base, trees, self.skim_settings)
             V, available = utilities(
                 self.population, self.skims, self.context.zones, choice, ratio, habit=not first,
@@ -485,11 +501,12 @@ class MobilityModel(mesa.Model):
             structure = choice_structure(choice)
             P = habit_steady_state(V, available, habit, structure=structure) if first else probabilities(V, available, structure)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
-            od = self._car_od_vph(car_share * self.weights)
+            od = np.stack([self._car_od_vph(car_share * self.weights * (agent_class == c)) for c in range(len(routes.names))], axis=-1)
             aux, shortest = all_or_nothing(trees, od, n_edges)
             if k > 1:
-                gaps.append(relative_gap(time_s, self.agent_volume, shortest))
-            self.agent_volume = aux if k == 1 and not self.agent_volume.any() else self.agent_volume + (aux - self.agent_volume) / k
+                gaps.append(relative_gap(link_costs_s(self.edges, time_s, routes.seconds_per_km), class_volume, shortest))
+            class_volume = aux if k == 1 else class_volume + (aux - class_volume) / k
+            self.agent_volume = class_volume.sum(axis=1)
             if gaps and gaps[-1] < a.relative_gap:
                 break
         self.gap_history[year] = gaps

@@ -25,7 +25,55 @@ from model.vocabulary import MODE_TABLE, Mode
 from model.zones import Zones
 
 if TYPE_CHECKING:
-    from model.parameters import ChoiceParameters
+    from model.parameters import ChoiceParameters, ModelParameters
+
+
+@dataclass(frozen=True)
+class CarRouteClasses:
+    """Classes of cars routed together on generalised time: time + km × ``seconds_per_km``.
+
+    Attributes
+    ----------
+    names
+        Class names (``assignment.toml`` ``[route_classes]``).
+    seconds_per_km
+        Perceived money cost of a km in seconds of travel time (DKK per km ÷ value of time), per class.
+    of_powertrain
+        Class index of each powertrain of :data:`model.vocabulary.POWERTRAINS`.
+    """
+
+    names: tuple[str, ...]
+    seconds_per_km: tuple[float, ...]
+    of_powertrain: tuple[int, ...]
+
+    def of_agents(self, powertrain: np.ndarray) -> np.ndarray:
+        """Class index per agent from its powertrain index (agents without a car: the first class)."""
+        return np.asarray(self.of_powertrain)[np.maximum(powertrain, 0)]
+
+
+#: One class routed on time alone (skims built without the parameters, e.g. in tests).
+TIME_ONLY = CarRouteClasses(("time",), (0.0,), (0, 0, 0, 0))
+
+
+def car_route_classes(params: ModelParameters) -> CarRouteClasses:
+    """Route classes from ``assignment.toml``, the per-km costs of ``mode_choice.toml`` and the value of time.
+
+    A class's DKK per km is the mean of its powertrains' perceived cost per km (running plus
+    the perceived share of ownership, as in the car utility); the value of time is the
+    harmonic mean of the population's log-normal one, ``mean × exp(−log_sd²)``, so that the
+    average weight of a km is the one agents' own values of time give.
+    """
+    from model.choice import car_cost_per_km
+    from model.vocabulary import POWERTRAINS
+
+    per_km = dict(zip(POWERTRAINS, car_cost_per_km(params.choice), strict=True))
+    vot = params.population.value_of_time
+    dkk_per_s = vot.mean_dkk_per_hour * float(np.exp(-vot.log_sd**2)) / 3600.0
+    classes = params.assignment.route_classes
+    names = tuple(classes)
+    seconds = tuple(float(np.mean([per_km[p] for p in classes[name]])) / dkk_per_s for name in names)
+    of_powertrain = tuple(next(k for k, name in enumerate(names) if p in classes[name]) for p in POWERTRAINS)
+    return CarRouteClasses(names, seconds, of_powertrain)
 
 
 
@@ -56,15 +104,18 @@ class SkimSettings:
     intra_zone_car_kph: float
     rail_time_factor: float
     headway_factor: float
+    car_routes: CarRouteClasses = TIME_ONLY
 
 
-def skim_settings(choice: ChoiceParameters, speeds_kph: Mapping[str, float]) -> SkimSettings:
-    """Skim settings from the mode-choice parameters and the network's mode speeds."""
+def skim_settings(
+    choice: ChoiceParameters, speeds_kph: Mapping[str, float], car_routes: CarRouteClasses = TIME_ONLY,
+) -> SkimSettings:
+    """Skim settings from the mode-choice parameters, the network's mode speeds and the car route classes."""
     coef = choice.coefficients
     return SkimSettings(
         bike_kph=speeds_kph["bike"], ebike_kph=speeds_kph["ebike"], walk_kph=speeds_kph["walk"],
         wait_weight=coef.wait_weight, access_weight=coef.access_weight, transfer_penalty_min=coef.transfer_penalty_min,
-        **choice.access.model_dump(),
+        car_routes=car_routes, **choice.access.model_dump(),
     )
 
 
@@ -94,7 +145,12 @@ class TransitSkim:
 
 @dataclass
 class Skims:
-    """Zone × zone level of service. Index order is :class:`model.zones.Zones`'."""
+    """Zone × zone level of service. Index order is :class:`model.zones.Zones`'.
+
+    Car skims are per route class (:class:`CarRouteClasses`), ``classes × zones × zones``:
+    time, distance and generalised minutes (time + km × the class's minutes per km) along
+    the class's routes. ``car_time_min`` and ``car_dist_km`` are the first class's.
+    """
 
     car_time_min: np.ndarray
     car_dist_km: np.ndarray
@@ -105,6 +161,10 @@ class Skims:
     walk_dist_km: np.ndarray
     transit: dict[str, TransitSkim]
     stations: tuple[str, ...]
+    car_class_time_min: np.ndarray
+    car_class_dist_km: np.ndarray
+    car_generalised_min: np.ndarray
+    car_routes: CarRouteClasses
 
 
 class ZoneGraph:
@@ -220,7 +280,12 @@ def trace_path(pred_row: np.ndarray, origin: int, target: int, index: EdgeIndex,
 
 @dataclass
 class CarTrees:
-    """Fastest car paths from every zone node, for skims and all-or-nothing loading."""
+    """Least-cost car paths of one route class from every zone node, for skims and all-or-nothing loading.
+
+    The cost of an edge is its time plus its length × ``seconds_per_km``; ``cost_s`` is the
+    least cost between zones, ``time_s`` and ``dist_km`` the time and distance along those
+    paths (``inf`` where a zone cannot be reached).
+    """
 
     zone_nodes: np.ndarray
     time_s: np.ndarray  # zones × zones
@@ -229,16 +294,37 @@ class CarTrees:
     index: EdgeIndex
     positions: np.ndarray  # drive-edge position in EdgeArrays, by position in the tree's edge list
     tree_edge: np.ndarray | None = None  # from tree_edges(pred, index); computed when first needed
+    cost_s: np.ndarray | None = None  # zones × zones generalised seconds; time_s when seconds_per_km = 0
+    seconds_per_km: float = 0.0
+
+    @property
+    def generalised_s(self) -> np.ndarray:
+        """Least generalised seconds between zones (the travel time for a time-only class)."""
+        return self.time_s if self.cost_s is None else self.cost_s
 
 
-def car_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray) -> CarTrees:
-    """Fastest car paths between all zone nodes under the given edge times (s)."""
+def car_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, seconds_per_km: float = 0.0) -> CarTrees:
+    """Least-cost car paths between all zone nodes: edge time (s) + km × ``seconds_per_km``."""
     mask = edges.drive
     positions = np.flatnonzero(mask)
-    dist, pred, index = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], time_s[mask], zone_nodes)
+    km = edges.length_m[mask] / 1000.0
+    cost = time_s[mask] + seconds_per_km * km
+    dist, pred, index = shortest_trees(edges.n_nodes, edges.u[mask], edges.v[mask], cost, zone_nodes)
     tree_edge = tree_edges(pred, index)
-    sums = path_sums(pred, tree_edge, (edges.length_m[mask] / 1000.0)[:, None])[..., 0]
-    return CarTrees(zone_nodes, dist[:, zone_nodes], sums[:, zone_nodes], pred, index, positions, tree_edge)
+    dist_km = path_sums(pred, tree_edge, km[:, None])[:, zone_nodes, 0]
+    if seconds_per_km == 0.0:
+        return CarTrees(zone_nodes, dist[:, zone_nodes], dist_km, pred, index, positions, tree_edge)
+    cost_s = dist[:, zone_nodes]
+    # The cost of a path is its time plus its km × seconds_per_km, so the time is what remains.
+    return CarTrees(
+        zone_nodes, np.maximum(cost_s - seconds_per_km * dist_km, 0.0), dist_km, pred, index, positions, tree_edge,
+        cost_s=cost_s, seconds_per_km=seconds_per_km,
+    )
+
+
+def car_route_trees(edges: EdgeArrays, time_s: np.ndarray, zone_nodes: np.ndarray, routes: CarRouteClasses) -> list[CarTrees]:
+    """:func:`car_trees` of every route class."""
+    return [car_trees(edges, time_s, zone_nodes, s) for s in routes.seconds_per_km]
 
 
 def _undirected_skim(
@@ -287,9 +373,9 @@ def build_skims(
     n = len(zones.ids)
     zone_nodes = anchors.zone_node
     time_s = edges.free_flow_time_s if car_time_s is None else car_time_s
-    trees = car_trees(edges, time_s, zone_nodes)
-    if not np.all(np.isfinite(trees.time_s)):
-        i, j = np.argwhere(~np.isfinite(trees.time_s))[0]
+    trees = car_route_trees(edges, time_s, zone_nodes, settings.car_routes)
+    if not np.all(np.isfinite(trees[0].time_s)):
+        i, j = np.argwhere(~np.isfinite(trees[0].time_s))[0]
         raise VmobError(f"no car route from zone '{zones.ids[i]}' to '{zones.ids[j]}' on this network")
 
     bike_mask = edges.bike
@@ -316,6 +402,10 @@ def build_skims(
         walk_dist_km=walk_dist[:, :nz],
         transit={},
         stations=anchors.stations,
+        car_class_time_min=np.empty((0, nz, nz)),
+        car_class_dist_km=np.empty((0, nz, nz)),
+        car_generalised_min=np.empty((0, nz, nz)),
+        car_routes=settings.car_routes,
     )
     _fill_intra_zone(skims, settings)
     skims = with_car(skims, trees, settings)
@@ -332,14 +422,33 @@ def build_skims(
     return skims
 
 
-def with_car(skims: Skims, trees: CarTrees, settings: SkimSettings) -> Skims:
-    """The same skims with car times and distances from ``trees`` (e.g. congested)."""
-    car_time = trees.time_s / 60.0
-    car_dist = trees.dist_km.copy()
-    diag = np.arange(car_time.shape[0])
-    car_dist[diag, diag] = settings.intra_zone_km
-    car_time[diag, diag] = settings.intra_zone_km / settings.intra_zone_car_kph * 60.0
-    return replace(skims, car_time_min=car_time, car_dist_km=car_dist)
+def with_car(skims: Skims, trees: list[CarTrees], settings: SkimSettings) -> Skims:
+    """The same skims with car times, distances and generalised minutes from each class's ``trees`` (e.g. congested).
+
+    A trip within a zone is ``intra_zone_km`` at ``intra_zone_car_kph`` in every class.
+    """
+    diag = np.arange(trees[0].time_s.shape[0])
+    time = np.stack([t.time_s for t in trees]) / 60.0
+    dist = np.stack([t.dist_km for t in trees])
+    dist[:, diag, diag] = settings.intra_zone_km
+    time[:, diag, diag] = settings.intra_zone_km / settings.intra_zone_car_kph * 60.0
+    per_km = np.array([t.seconds_per_km for t in trees])[:, None, None] / 60.0
+    return replace(
+        skims, car_time_min=time[0], car_dist_km=dist[0], car_class_time_min=time, car_class_dist_km=dist,
+        car_generalised_min=time + per_km * dist, car_routes=settings.car_routes,
+    )
+
+
+def free_flow_car_km(edges: EdgeArrays, zone_nodes: np.ndarray, settings: SkimSettings) -> np.ndarray:
+    """Zone × zone km along the free-flow fastest car paths (``intra_zone_km`` within a zone).
+
+    A distance that depends on the network alone, not on costs or values of time: the
+    workplace gravity model is calibrated on it, so the synthetic population stays the same
+    when a cost parameter changes (as elasticities by finite differences need).
+    """
+    km = car_trees(edges, edges.free_flow_time_s, zone_nodes).dist_km
+    np.fill_diagonal(km, settings.intra_zone_km)
+    return km
 
 
 def _fill_intra_zone(skims: Skims, settings: SkimSettings) -> None:

@@ -120,6 +120,9 @@ class SupplyState:
     municipal_fleet
         Vehicle class → year → zero-emission share of the municipality's own vehicles set by the
         municipal fleet lever (read by :mod:`model.local_traffic`; empty: the national stocks).
+    speed_limit_compliance
+        Share of a change in a posted limit that drivers take up in their driven speed
+        (``network.toml`` ``[limit_change]``; read by the speed-limit lever).
     """
 
     edges: EdgeArrays
@@ -131,6 +134,7 @@ class SupplyState:
     skim_builds: int = 0
     _skim_cache: SkimCache | None = field(default=None, repr=False, compare=False)
     municipal_fleet: dict[str, dict[int, float]] = field(default_factory=dict)
+    speed_limit_compliance: float = 1.0
 
     @classmethod
     def initial(

@@ -22,13 +22,13 @@ import pandas as pd
 import shapely
 
 from model import emissions, local_traffic
-from model.assignment import bpr_time_s, tree_loads
+from model.assignment import bpr_time_s, class_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
 from model.fleet import national_stock_shares, truck_stock_shares
 from model.parameters import ModelParameters
 from model.population import Gravity, Population
-from model.skims import Skims, car_trees
+from model.skims import Skims
 from model.through_traffic import ThroughTraffic
 from model.vocabulary import NO_PURPOSE, POWERTRAINS, PURPOSES, RAIL_MODES, ROAD_USERS, TRIP_PURPOSES, Mode
 from model.zones import Zones
@@ -275,8 +275,9 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
     groups_trips, loads_trips = purpose_od(state)
     groups += groups_trips
     loads += loads_trips
-    trees = car_trees(edges, time_s, state.zone_nodes)
-    daily = tree_loads(trees, np.stack(loads, axis=-1), len(edges.u))  # edges × groups, vehicles/day
+    routes = state.skims.car_routes
+    layer_class = [routes.of_powertrain[POWERTRAINS.index(group[1])] for group in groups]
+    daily = class_loads(edges, time_s, state.zone_nodes, routes, np.stack(loads, axis=-1), layer_class)  # edges × groups, vehicles/day
     commute_daily = daily[:, :n_commute].sum(axis=1)
     visitor_daily = daily[:, n_commute:n_visitor].sum(axis=1)
     purposes_daily = daily[:, n_visitor:].sum(axis=1)

@@ -55,7 +55,8 @@ def test_all_or_nothing_puts_each_od_total_on_its_only_path():
     zone_nodes = np.array([0, 2])
     trees = car_trees(edges, edges.free_flow_time_s, zone_nodes)
     od = np.array([[0.0, 300.0], [120.0, 0.0]])
-    volume, shortest = all_or_nothing(trees, od, len(edges.u))
+    volume, shortest = all_or_nothing([trees], od[..., None], len(edges.u))
+    volume = volume[:, 0]
     # Edges 0: 0→1, 1: 1→2 carry the 300 eastbound; 2: 1→0, 3: 2→1 the 120 westbound.
     np.testing.assert_allclose(volume, [300.0, 300.0, 120.0, 120.0])
     trip_s = edges.free_flow_time_s[:2].sum()
@@ -67,7 +68,8 @@ def test_relative_gap_is_zero_at_equilibrium_and_positive_off_it():
     edges = line_network()
     trees = car_trees(edges, edges.free_flow_time_s, np.array([0, 2]))
     od = np.array([[0.0, 300.0], [120.0, 0.0]])
-    volume, shortest = all_or_nothing(trees, od, len(edges.u))
+    volume, shortest = all_or_nothing([trees], od[..., None], len(edges.u))
+    volume = volume[:, 0]
     assert relative_gap(edges.free_flow_time_s, volume, shortest) == pytest.approx(0.0, abs=1e-12)
     # Loading cars on an edge no shortest path uses (a detour) opens a gap.
     detour = volume + np.array([0.0, 0.0, 50.0, 0.0])
@@ -87,10 +89,10 @@ def test_congestion_moves_traffic_to_a_faster_alternative():
     edges.keys = [(int(a), int(b), 0) for a, b in zip(edges.u, edges.v, strict=True)]
     od = np.array([[0.0, 3000.0], [0.0, 0.0]])
     free = car_trees(edges, edges.free_flow_time_s, np.array([0, 1]))
-    volume, _ = all_or_nothing(free, od, 6)
+    volume = all_or_nothing([free], od[..., None], 6)[0][:, 0]
     assert volume[0] == 3000.0 and volume[1] == 0.0, "free flow: everyone on the direct road"
     congested = car_trees(edges, bpr_time_s(edges, volume, 0.15, 4.0), np.array([0, 1]))
-    moved, _ = all_or_nothing(congested, od, 6)
+    moved = all_or_nothing([congested], od[..., None], 6)[0][:, 0]
     assert moved[1] == 3000.0 and moved[2] == 3000.0, "a jammed direct road sends the next iteration round the bypass"
 
 

@@ -115,9 +115,13 @@ def test_lane_reduction_lowers_volume_and_speed_on_the_narrowed_roads(ctx, param
     assert (model.edges.lanes_total[outside] == e.lanes_total[outside]).all()  # Brøndby's part is not narrowed
     for year in (2021, 2022):
         got, base = links(model, year), links(baseline_short, year)
-        assert got["car_commute_daily"][narrowed].sum() < base["car_commute_daily"][narrowed].sum()
         # congested speed down = travel time up on the narrowed links
         assert got["congested_speed_kph"][narrowed].mean() < base["congested_speed_kph"][narrowed].mean()
+        # commuters' cars leave the links the narrowing slows (they may move to another narrowed road
+        # that stays uncongested, e.g. from Søndre Ringvej to Vejlegårdsvej)
+        slowed = narrowed & (got["congested_speed_kph"] < base["congested_speed_kph"] - 1.0).to_numpy()
+        assert slowed.any()
+        assert got["car_commute_daily"][slowed].sum() < base["car_commute_daily"][slowed].sum()
         assert (got["lanes_total"][narrowed] == 2).all()
 
 
@@ -138,15 +142,20 @@ def test_motorway_limit_lowers_speed_shifts_cars_and_through_traffic_co2(ctx, pa
     posted_110 = (e.road_category == "motorway") & np.isclose(e.maxspeed_kph, 110) & e.drive
     assert np.allclose(model.edges.maxspeed_kph[posted_110], 80)
     assert (model.edges.speed_kph[posted_110] < e.speed_kph[posted_110]).all()
-    assert np.allclose(model.edges.speed_kph[posted_110], 80 * 1.05)  # motorway compliance kept
+    # drivers take up the network's compliance share of the cut: 115.5 → 104.5 km/h, not 84
+    compliance = params.network.limit_change.compliance
+    assert np.allclose(model.edges.speed_kph[posted_110], e.speed_kph[posted_110] * (1 - compliance * (1 - 80 / 110)))
+    assert np.allclose(model.edges.speed_kph[posted_110], 110 * 1.05 * (1 - 0.35 * 30 / 110))
     assert np.array_equal(model.edges.speed_kph[~posted_110], e.speed_kph[~posted_110])
     got, base = links(model, 2021), links(baseline_short, 2021)
     # route choice: commuters' cars leave the slower motorways
     assert got["car_commute_daily"][posted_110].sum() < base["car_commute_daily"][posted_110].sum()
-    # mode choice: fewer car commuters in 2021 (residents and in-commuters together), and no higher resident car share
+    # mode choice: no more car commuters in 2021 (residents and in-commuters together), and no higher resident car share
     s, b = summary(model), summary(baseline_short)
+    # (drivers take up 35 % of the cut, so motorway times rise 10 %: at this sample no commuter may
+    # switch in 2021; that a slower network never adds car commuters is tests/test_car_routes.py's property)
     car_got, car_base = car_commuters(model, 2021), car_commuters(baseline_short, 2021)
-    assert car_got < car_base
+    assert car_got <= car_base
     assert s.loc[2021, "share_car"] <= b.loc[2021, "share_car"]
     # through traffic: same vehicle-km, less CO2 per km at the lower speed
     assert s.loc[2021, "co2_through_t"] < b.loc[2021, "co2_through_t"]
@@ -170,12 +179,12 @@ def test_municipal_speed_limit_touches_only_50_roads_inside(ctx, params, baselin
     assert target.any()
     assert np.allclose(model.edges.maxspeed_kph[target], 40)
     assert np.array_equal(model.edges.maxspeed_kph[~target], e.maxspeed_kph[~target])
-    # free-flow car times inside the municipality rise, none fall
+    # free-flow generalised car minutes (time and per-km cost) rise for some pairs, fall for none
     from model.skims import build_skims
 
     date = dt.date(2021, 7, 1)
-    after = build_skims(model.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_time_min
-    before = build_skims(ctx.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_time_min
+    after = build_skims(model.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_generalised_min
+    before = build_skims(ctx.edges, ctx.zones, model.transit, ctx.anchors, date, model.skim_settings).car_generalised_min
     assert (after >= before - 1e-9).all() and (after > before + 1e-6).any()
 
 
@@ -370,6 +379,21 @@ def test_bad_lever_in_an_experiment_file_names_the_key_path(tmp_path: Path) -> N
         load_config(path)
     message = str(info.value)
     assert "scenarios.plan.levers[1]" in message and "lanes_to" in message and "must be below lanes_from" in message
+
+
+@pytest.mark.parametrize("compliance", [1.05, -0.2])
+def test_speed_limit_compliance_outside_0_1_is_one_line_naming_file_and_key(tmp_path: Path, compliance: float) -> None:
+    path = tmp_path / "bad_compliance.toml"
+    path.write_text(
+        'name = "bad"\nquestion = "?"\n[scenarios.plan]\n'
+        'levers = [{ kind = "speed_limit", start = 2028-01-01, road_category = ["motorway"], limit_kph = 80, '
+        f'compliance = {compliance} }}]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(VmobError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "scenarios.plan.levers[0]" in message and "compliance" in message
 
 
 def test_experiment_files_in_the_repository_are_valid(ctx) -> None:

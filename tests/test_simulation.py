@@ -30,8 +30,8 @@ def base_2019():
 
 @pytest.fixture(scope="module")
 def congested_2019():
-    """Every link's BPR alpha raised from 0.15 to 3: congestion bites hard."""
-    model = small_model(parameters=load_parameters({"assignment.bpr_alpha": 3.0}))
+    """Every link's BPR alpha raised from 0.15 to 6: congestion bites hard (the gap, on generalised cost, needs two steps)."""
+    model = small_model(parameters=load_parameters({"assignment.bpr_alpha": 6.0}))
     model.run()
     return model
 

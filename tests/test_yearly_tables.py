@@ -47,10 +47,15 @@ def test_commute_vehicle_km_equal_daily_cars_times_route_length(stepped):
     car = (pop.mode == [m.name for m in state.modes].index("car")) & (pop.powertrain >= 0)
     n = state.n_zones
     cars = state.weights * a.attendance * 2.0 / a.car_occupancy * car
-    od = np.bincount(pop.home * n + pop.work, weights=cars, minlength=n * n).reshape(n, n)
-    np.fill_diagonal(od, 0.0)
-    trees = car_trees(state.edges, bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta), state.zone_nodes)
-    expected = (od * trees.dist_km).sum() * a.working_days_per_year
+    time_s = bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta)
+    routes = state.skims.car_routes
+    route_class = routes.of_agents(pop.powertrain)
+    expected = 0.0
+    for c, seconds_per_km in enumerate(routes.seconds_per_km):  # each route class on its own least-cost routes
+        od = np.bincount(pop.home * n + pop.work, weights=cars * (route_class == c), minlength=n * n).reshape(n, n)
+        np.fill_diagonal(od, 0.0)
+        trees = car_trees(state.edges, time_s, state.zone_nodes, seconds_per_km)
+        expected += (od * trees.dist_km).sum() * a.working_days_per_year
     assert commute["vkm_per_year"].sum() == pytest.approx(expected, rel=1e-9)
     assert (result.commute_daily >= 0).all() and result.commute_daily.max() > 0
 

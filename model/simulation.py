@@ -541,7 +541,11 @@ class MobilityModel(mesa.Model):
         self.link_records.append(result.link_volumes)
         for name, table in result.tables.items():
             self.tables[name].append(table)
-        fleet = fleet_table(self.population, self.weights, self.bought_new, self.params.fleet, year, self.residents_charging_access(year))
+        lever_shares = self.supply.municipal_zero_emission(year)
+        municipal: dict[str, float] = {v: lever_shares.get(v, 0.0) for v in self.params.local_traffic.municipal_fleet.vehicles}
+        fleet = fleet_table(
+            self.population, self.weights, self.bought_new, self.params.fleet, year, self.residents_charging_access(year), municipal,
+        )
         self.tables["fleet"].append(fleet.assign(**self.labels, year=year))
 
     # ------------------------------------------------------------------- public

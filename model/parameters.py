@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -140,14 +141,20 @@ class ValueOfTime(StrictModel):
         return value
 
 
+def _refuse_unknown(value: Iterable[str], known: Iterable[str], what: str) -> None:
+    """Raise a ValueError naming the keys of ``value`` that are not in ``known``."""
+    known = tuple(known)
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+
+
 def _require_keys(value: dict[str, Any], known: tuple[str, ...], what: str) -> None:
     """Raise a ValueError naming missing and unknown keys of a table keyed by a vocabulary."""
     missing = [k for k in known if k not in value]
-    unknown = sorted(set(value) - set(known))
     if missing:
         raise ValueError(f"lacks {what} {', '.join(missing)} (every one of {', '.join(known)} is needed)")
-    if unknown:
-        raise ValueError(f"unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+    _refuse_unknown(value, known, what)
 
 
 class Households(StrictModel):
@@ -188,9 +195,7 @@ class PopulationParameters(StrictModel):
     @field_validator("taste_sd")
     @classmethod
     def _taste_modes(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(known_modes()))
-        if unknown:
-            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
+        _refuse_unknown(value, known_modes(), "mode")
         return value
 
 
@@ -288,9 +293,7 @@ class ChoiceParameters(StrictModel):
     @field_validator("nests")
     @classmethod
     def _known_nests(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(NESTS))
-        if unknown:
-            raise ValueError(f"unknown nest {', '.join(unknown)} (known: {', '.join(NESTS)})")
+        _refuse_unknown(value, NESTS, "nest")
         return value
 
     @model_validator(mode="after")
@@ -384,9 +387,7 @@ class Rules(StrictModel):
     @field_validator("banned_powertrains")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(POWERTRAINS))
-        if unknown:
-            raise ValueError(f"unknown powertrain {', '.join(unknown)} (known: {', '.join(POWERTRAINS)})")
+        _refuse_unknown(value, POWERTRAINS, "powertrain")
         if "bev" in value:
             raise ValueError("bev cannot be banned: it is what the banned sales go to")
         return value
@@ -673,17 +674,13 @@ class NetworkParameters(StrictModel):
     @field_validator("compliance")
     @classmethod
     def _categories(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(ROAD_CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown road category {', '.join(unknown)} (known: {', '.join(ROAD_CATEGORIES)})")
+        _refuse_unknown(value, ROAD_CATEGORIES, "road category")
         return value
 
     @field_validator("road_category")
     @classmethod
     def _category_keys(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(value) - set(ROAD_CATEGORIES) - {"ring_roads"})
-        if unknown:
-            raise ValueError(f"unknown road category {', '.join(unknown)} (known: {', '.join(ROAD_CATEGORIES)}, ring_roads)")
+        _refuse_unknown(value, (*ROAD_CATEGORIES, "ring_roads"), "road category")
         return value
 
     @field_validator("speeds_kph")
@@ -709,17 +706,13 @@ class PurposeChoice(StrictModel):
     @field_validator("inside_only")
     @classmethod
     def _groups(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(PERSON_GROUPS))
-        if unknown:
-            raise ValueError(f"unknown person group {', '.join(unknown)} (known: {', '.join(PERSON_GROUPS)})")
+        _refuse_unknown(value, PERSON_GROUPS, "person group")
         return value
 
     @field_validator("constants")
     @classmethod
     def _modes(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(known_modes()))
-        if unknown:
-            raise ValueError(f"unknown mode {', '.join(unknown)} (known: {', '.join(known_modes())})")
+        _refuse_unknown(value, known_modes(), "mode")
         return value
 
 

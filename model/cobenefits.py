@@ -43,7 +43,7 @@ NOT_COMPUTED: tuple[str, ...] = (
     "road-abrasion PM2.5 and all non-exhaust PM2.5 of trucks (no rate in the facts)",
     "the number of accidents (no Danish accidents per vehicle-km in the facts); only their external cost is valued",
     "accident, noise and air-pollution costs of trucks (car values only)",
-    "health of walking to and from public transport, and of trips other than commuting",
+    "health of walking to and from public transport",
 )
 
 

@@ -21,10 +21,13 @@ from model.skims import CarRouteClasses, CarTrees, car_trees, tree_edges
 CHUNK_ENTRIES = 2**22
 
 
-def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``."""
+def bpr_time_s(
+    edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float, congestible: np.ndarray | None = None,
+) -> np.ndarray:
+    """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``; free-flow time where ``congestible`` is False."""
     capacity = np.where(edges.capacity_vph > 0, edges.capacity_vph, np.inf)
-    return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
+    time_s = edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
+    return time_s if congestible is None else np.where(congestible, time_s, edges.free_flow_time_s)
 
 
 def all_or_nothing(trees: list[CarTrees], od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, float]:

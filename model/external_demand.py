@@ -191,13 +191,14 @@ class Fit:
 
     target: np.ndarray  # sections (per class: light, truck)
     fitted: np.ndarray
+    at_bound: np.ndarray  # sections whose multiplier reached ESTIMATE_BOUND: the pairs passing them cannot carry the count
     unknowns: int  # gate pairs with a nonzero prior (per class)
     equations: int  # independent counts (rank of the incidence)
 
 
 def entropy_fit(
     prior: np.ndarray, incidence: np.ndarray, target: np.ndarray, iterations: int = 100, bound: float = np.inf,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """The matrix closest to ``prior`` (minimum information) with ``incidence @ T = target``.
 
     Solves the convex dual by damped Newton steps: ``T = prior · exp(Aᵀλ)`` with ``λ`` minimising
@@ -206,6 +207,11 @@ def entropy_fit(
     ``bound`` limits every ``|λ|``: a count no pair can reach otherwise drives its ``λ`` to infinity and
     the pairs that touch it only slightly to absurd sizes; with a bound such a count is met as far as a
     factor ``exp(bound)`` per section allows, and the rest stays near the prior.
+
+    Returns
+    -------
+    T, multipliers
+        The fitted matrix (flat) and each count's ``λ`` (``±bound`` where the bound holds it).
     """
     scale = max(float(target.max()), 1.0)
     t, v = prior / scale, target / scale
@@ -232,7 +238,7 @@ def entropy_fit(
         else:
             break
         lam, value, T = trial, trial_value, trial_T
-    return T * scale
+    return T * scale, lam
 
 
 @dataclass
@@ -314,10 +320,13 @@ def estimate(
     fitted: dict[str, np.ndarray] = {}
     for group, target in targets.items():
         use = (target > 0) & explained
-        scaled = _scaled(prior, A[use], target[use])
-        flat = entropy_fit(scaled.ravel(), A[use], target[use], bound=ESTIMATE_BOUND) if use.any() else np.zeros(prior.size)
+        at_bound = np.zeros(len(target), dtype=bool)
+        flat = np.zeros(prior.size)
+        if use.any():
+            flat, multipliers = entropy_fit(_scaled(prior, A[use], target[use]).ravel(), A[use], target[use], bound=ESTIMATE_BOUND)
+            at_bound[use] = np.abs(multipliers) >= ESTIMATE_BOUND * (1.0 - 1e-9)
         fitted[group] = flat.reshape(prior.shape)
-        fits[group] = Fit(target, A @ flat, int((prior > 0).sum()), rank)
+        fits[group] = Fit(target, A @ flat, at_bound, int((prior > 0).sum()), rank)
     daily = {"car": fitted["light"] * (1.0 - van_share), "van": fitted["light"] * van_share, "truck": fitted["truck"]}
     motorway = motorway_km >= 0.5 * np.where(total_km > 0, total_km, np.inf)
     return ExternalDemand(gates, daily, motorway, fits)

@@ -17,9 +17,9 @@ All numbers live in ``experiments/parameters/emissions.toml``; the method is in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import PARAMETERS_DIR
 from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLE_POWERTRAINS, VEHICLES
+
+if TYPE_CHECKING:
+    from model.edges import EdgeArrays
 
 #: Energy carriers of the energy table.
 CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
@@ -634,6 +637,74 @@ def _link_codes(link_vkm: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarr
     if vkm.isna().any() or (vkm < 0).any():
         raise VmobError("Column 'vkm_per_year' of the vehicle-km table has missing or negative values.")
     return [codes for codes, _ in coded], [vocabulary for _, vocabulary in coded]
+
+
+def split_link_vkm(
+    edges: EdgeArrays,
+    vkm: np.ndarray,
+    groups: Sequence[tuple[str, str, str, str]],
+    congested_kph: np.ndarray,
+    peak_share: float,
+    *,
+    inside_only: Collection[str] = (),
+) -> pd.DataFrame:
+    """Rows of the link vehicle-km table (:data:`LINK_VKM_COLUMNS`) from vehicle-km per edge and group.
+
+    Each group's km on an edge are split by the edge's ``inside_share`` into ``inside`` and
+    ``outside``, and by ``peak_share`` into km at the congested peak speed and the rest at the
+    free-flow speed; parts without km are left out.
+
+    Parameters
+    ----------
+    edges
+        The network's edges (``inside_share``, ``speed_kph`` free flow, ``road_category``, ``maxspeed_kph``).
+    vkm
+        Vehicle-km per year, edges × groups.
+    groups
+        ``(vehicle, powertrain, traffic, road_user)`` of each column of ``vkm``.
+    congested_kph
+        Peak driven speed per edge.
+    peak_share
+        Share of the km driven in the peak.
+    inside_only
+        Traffic types whose km outside the boundary are left out (through traffic: its counts hold
+        at Vallensbæk only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per edge, group, area and speed regime with km, in that nesting (groups outermost).
+    """
+    # One piece per group × area × speed regime; the pieces' columns are concatenated once
+    # (one DataFrame per piece cost more than the rest of the year's step).
+    labels: list[tuple[str, str, str, str, str]] = []
+    piece, edge_at, speed_at, value_at = [], [], [], []
+    for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
+        used = vkm[:, g] > 0
+        if not used.any():
+            continue
+        used_at = np.flatnonzero(used)
+        outside = 0.0 if traffic in inside_only else 1.0 - edges.inside_share[used]
+        for area, share in (("inside", edges.inside_share[used]), ("outside", outside)):
+            for speed, fraction in ((congested_kph[used], peak_share), (edges.speed_kph[used], 1.0 - peak_share)):
+                values = vkm[used, g] * share * fraction
+                keep = values > 0
+                if not keep.any():
+                    continue
+                piece.append(np.full(int(keep.sum()), len(labels)))
+                labels.append((vehicle, powertrain, area, traffic, user))
+                edge_at.append(used_at[keep])
+                speed_at.append(speed[keep])
+                value_at.append(values[keep])
+    if not labels:
+        return pd.DataFrame({c: pd.Series(dtype=float if c.endswith(("kph", "year")) else object) for c in LINK_VKM_COLUMNS})
+    label = np.array(labels, dtype=object)[np.concatenate(piece)]
+    at = np.concatenate(edge_at)
+    return pd.DataFrame({
+        "vehicle": label[:, 0], "powertrain": label[:, 1], "road_category": edges.road_category[at],
+        "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int), "speed_kph": np.concatenate(speed_at),
+        "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4], "vkm_per_year": np.concatenate(value_at),
+    })
 
 
 def vehicle_energy_and_co2(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from model.emissions import (
     load_emission_factors,
     rail_co2_t,
     rail_co2_table,
+    split_link_vkm,
     split_rail_pkm,
     vehicle_energy_and_co2,
 )
@@ -477,3 +479,35 @@ def test_unknown_value_in_a_later_row_is_named(factors):
     rail = pd.DataFrame({"mode": ["s_train", "tram"], "area": ["inside"] * 2, "road_user": ["resident"] * 2, "pkm_per_year": [1.0, 2.0]})
     with pytest.raises(VmobError, match="Unknown public-transport mode 'tram' in column 'mode'"):
         rail_co2_table(rail, 2030, factors)
+
+
+# ---- the link vehicle-km splitter -------------------------------------------------------------------
+
+
+def test_split_link_vkm_keeps_the_km_and_splits_them(factors):
+    edges = SimpleNamespace(
+        inside_share=np.array([1.0, 0.25, 0.0]), speed_kph=np.array([50.0, 80.0, 110.0]),
+        road_category=np.array(["local", "urban", "motorway"], dtype=object), maxspeed_kph=np.array([50.0, 79.6, 110.0]),
+    )
+    vkm = np.array([[100.0, 10.0, 0.0], [200.0, 20.0, 0.0], [300.0, 0.0, 0.0]])
+    groups = [("car", "bev", "commute", "resident"), ("truck", "diesel", "through", "non_resident"),
+              ("van", "diesel", "service", "non_resident")]
+    congested = np.array([30.0, 60.0, 90.0])
+    rows = split_link_vkm(edges, vkm, groups, congested, 0.4, inside_only=("through",))
+    assert list(rows.columns) == list(LINK_VKM_COLUMNS)
+    commute = rows[rows["traffic"] == "commute"]
+    assert commute["vkm_per_year"].sum() == pytest.approx(600.0)  # every km, inside or outside
+    by_area = commute.groupby("area")["vkm_per_year"].sum()
+    assert by_area["inside"] == pytest.approx(100.0 + 0.25 * 200.0)
+    at_peak = commute[commute["speed_kph"] == commute["road_category"].map({"local": 30.0, "urban": 60.0, "motorway": 90.0})]
+    assert at_peak["vkm_per_year"].sum() == pytest.approx(0.4 * 600.0)
+    through = rows[rows["traffic"] == "through"]
+    assert set(through["area"]) == {"inside"}  # the km outside the boundary are left out
+    assert through["vkm_per_year"].sum() == pytest.approx(10.0 + 0.25 * 20.0)
+    assert "service" not in set(rows["traffic"])  # a group without km gives no rows
+    assert set(rows["speed_limit_kph"]) == {50, 80, 110} and (rows["vkm_per_year"] > 0).all()
+    # the rows are what vehicle_energy_and_co2 takes
+    energy, _ = vehicle_energy_and_co2(rows, 2030, factors)
+    assert set(energy["vehicle"]) == {"car", "truck"}
+    empty = split_link_vkm(edges, np.zeros((3, 1)), groups[:1], congested, 0.4)
+    assert empty.empty and list(empty.columns) == list(LINK_VKM_COLUMNS)

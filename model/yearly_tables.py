@@ -336,37 +336,8 @@ def _vkm_frame(
     edges: EdgeArrays, vkm: np.ndarray, groups: list[tuple[str, str, str, str]], congested_kph: np.ndarray, peak: float,
 ) -> pd.DataFrame:
     """Long link-vkm rows: per group, area and speed regime (congested peak, free-flow off-peak)."""
-    # One piece per group × area × speed regime; the pieces' columns are concatenated once
-    # (one DataFrame per piece cost more than the rest of the year's step).
-    labels: list[tuple[str, str, str, str, str]] = []
-    piece, edge_at, speed_at, value_at = [], [], [], []
-    for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
-        used = vkm[:, g] > 0
-        if not used.any():
-            continue
-        used_at = np.flatnonzero(used)
-        # The counts hold at Vallensbæk only, so through traffic is kept inside the boundary.
-        outside = 0.0 if traffic == "through" else 1.0 - edges.inside_share[used]
-        for area, share in (("inside", edges.inside_share[used]), ("outside", outside)):
-            for speed, fraction in ((congested_kph[used], peak), (edges.speed_kph[used], 1.0 - peak)):
-                values = vkm[used, g] * share * fraction
-                keep = values > 0
-                if not keep.any():
-                    continue
-                piece.append(np.full(int(keep.sum()), len(labels)))
-                labels.append((vehicle, powertrain, area, traffic, user))
-                edge_at.append(used_at[keep])
-                speed_at.append(speed[keep])
-                value_at.append(values[keep])
-    label = np.array(labels, dtype=object)[np.concatenate(piece)]
-    at = np.concatenate(edge_at)
-    return pd.DataFrame({
-        "vehicle": label[:, 0], "powertrain": label[:, 1],
-        "road_category": edges.road_category[at],
-        "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int),
-        "speed_kph": np.concatenate(speed_at), "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4],
-        "vkm_per_year": np.concatenate(value_at),
-    })
+    # The counts hold at Vallensbæk only, so through traffic is kept inside the boundary.
+    return emissions.split_link_vkm(edges, vkm, groups, congested_kph, peak, inside_only=("through",))
 
 
 def link_volumes(state: YearState, commute_daily: np.ndarray, purposes_daily: np.ndarray | None = None) -> pd.DataFrame:

@@ -17,9 +17,9 @@ All numbers live in ``experiments/parameters/emissions.toml``; the method is in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from model.errors import VmobError
 from model.files import StrictModel, load_toml_model
 from model.settings import PARAMETERS_DIR
 from model.vocabulary import AREAS, POWERTRAINS, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLE_POWERTRAINS, VEHICLES
+
+if TYPE_CHECKING:
+    from model.edges import EdgeArrays
 
 #: Energy carriers of the energy table.
 CARRIERS: tuple[str, ...] = ("petrol_l", "diesel_l", "electricity_kwh")
@@ -526,7 +529,7 @@ def _co2_g(carriers: Mapping[str, np.ndarray], year: int, factors: EmissionFacto
     return np.asarray(total, dtype=float)
 
 
-def _carrier_mj(carrier: str, amount: pd.Series, factors: EmissionFactors) -> pd.Series:
+def _carrier_mj(carrier: str, amount: np.ndarray, factors: EmissionFactors) -> np.ndarray:
     """Energy content of a carrier amount, MJ."""
     if carrier == "electricity_kwh":
         return amount * MJ_PER_KWH
@@ -547,19 +550,155 @@ def _check_vocabulary(df: pd.DataFrame, column: str, allowed: tuple[str, ...], w
         )
 
 
-def _check_link_table(link_vkm: pd.DataFrame) -> None:
+# The tables below are summed on integer codes, not on text keys: each key column is coded by the
+# rank of its value in the sorted vocabulary, the codes are combined into one integer (mixed radix,
+# first key most significant) and summed with ``np.bincount``. Ascending combined codes are then the
+# rows of a sorted ``groupby`` on the text columns, and the text is written once, for the output rows.
+
+
+def _lexical_codes(values: pd.Series, allowed: tuple[str, ...], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of a key column: each value's rank in the sorted vocabulary ``allowed``.
+
+    Returns
+    -------
+    codes : numpy.ndarray
+        int64, one per row.
+    vocabulary : numpy.ndarray
+        ``sorted(allowed)`` as objects: ``vocabulary[codes]`` gives the values back.
+
+    Raises
+    ------
+    VmobError
+        For a value outside ``allowed`` (the message of :func:`_check_vocabulary`).
+    """
+    vocabulary = np.array(sorted(allowed), dtype=object)
+    index = pd.Index(vocabulary)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the codes of the categories only
+        of_category = index.get_indexer(values.cat.categories)
+        codes = np.where(values.cat.codes >= 0, of_category[values.cat.codes], -1)
+    else:
+        codes = index.get_indexer(values.to_numpy())
+    if (codes < 0).any():
+        bad = sorted(set(values[codes < 0]), key=str)
+        raise VmobError(
+            f"Unknown {what} '{bad[0]}' in column '{values.name}'; expected one of {', '.join(allowed)}."
+        )
+    return codes.astype(np.int64, copy=False), vocabulary
+
+
+def _sum_by_keys(
+    codes: list[np.ndarray], sizes: list[int], values: np.ndarray
+) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Sums of ``values`` per combination of key codes, like a sorted ``groupby().sum()``.
+
+    Parameters
+    ----------
+    codes
+        One code array per key column (codes ``0 .. sizes[k] - 1``), all as long as ``values``.
+    sizes
+        The number of codes of each key column.
+    values
+        The values to sum; missing values count as zero, as in pandas.
+
+    Returns
+    -------
+    codes : tuple of numpy.ndarray
+        Per key column, the codes of the combinations that occur, in ascending order of the
+        combined code (the first key most significant).
+    sums : numpy.ndarray
+        The sum of each combination.
+    """
+    size = int(np.prod(sizes))
+    key = np.ravel_multi_index(codes, sizes) if len(values) else np.zeros(0, dtype=np.intp)
+    present = np.flatnonzero(np.bincount(key, minlength=size))
+    sums = np.bincount(key, weights=np.where(np.isnan(values), 0.0, values), minlength=size)
+    return np.unravel_index(present, sizes), sums[present].astype(float, copy=False)  # float also without rows
+
+
+def _link_codes(link_vkm: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Codes and sorted vocabularies of the key columns of a link table, after checking it.
+
+    Raises
+    ------
+    VmobError
+        A missing column, an unknown value (the first checked column with one is named), missing
+        or negative vehicle-km.
+    """
     missing = [c for c in LINK_VKM_COLUMNS if c not in link_vkm.columns]
     if missing:
         raise VmobError(f"Vehicle-km table lacks the column '{missing[0]}'.")
-    _check_vocabulary(link_vkm, "vehicle", VEHICLES, "vehicle")
-    _check_vocabulary(link_vkm, "powertrain", POWERTRAINS, "powertrain")
-    _check_vocabulary(link_vkm, "road_category", ROAD_CATEGORIES, "road category")
-    _check_vocabulary(link_vkm, "area", AREAS, "area")
-    _check_vocabulary(link_vkm, "traffic", TRAFFIC_TYPES, "traffic type")
-    _check_vocabulary(link_vkm, "road_user", ROAD_USERS, "road user")
+    vocabularies = {
+        "vehicle": (VEHICLES, "vehicle"), "powertrain": (POWERTRAINS, "powertrain"),
+        "road_category": (ROAD_CATEGORIES, "road category"), "area": (AREAS, "area"),
+        "traffic": (TRAFFIC_TYPES, "traffic type"), "road_user": (ROAD_USERS, "road user"),
+    }
+    coded = [_lexical_codes(link_vkm[column], *vocabularies[column]) for column in _GROUP_KEYS]
     vkm = pd.to_numeric(link_vkm["vkm_per_year"], errors="coerce")
     if vkm.isna().any() or (vkm < 0).any():
         raise VmobError("Column 'vkm_per_year' of the vehicle-km table has missing or negative values.")
+    return [codes for codes, _ in coded], [vocabulary for _, vocabulary in coded]
+
+
+def split_link_vkm(
+    edges: EdgeArrays,
+    vkm: np.ndarray,
+    groups: Sequence[tuple[str, str, str, str]],
+    congested_kph: np.ndarray,
+    peak_share: float,
+) -> pd.DataFrame:
+    """Rows of the link vehicle-km table (:data:`LINK_VKM_COLUMNS`) from vehicle-km per edge and group.
+
+    Each group's km on an edge are split by the edge's ``inside_share`` into ``inside`` and
+    ``outside``, and by ``peak_share`` into km at the congested peak speed and the rest at the
+    free-flow speed; parts without km are left out.
+
+    Parameters
+    ----------
+    edges
+        The network's edges (``inside_share``, ``speed_kph`` free flow, ``road_category``, ``maxspeed_kph``).
+    vkm
+        Vehicle-km per year, edges × groups.
+    groups
+        ``(vehicle, powertrain, traffic, road_user)`` of each column of ``vkm``.
+    congested_kph
+        Peak driven speed per edge.
+    peak_share
+        Share of the km driven in the peak.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per edge, group, area and speed regime with km, in that nesting (groups outermost).
+    """
+    # One piece per group × area × speed regime; the pieces' columns are concatenated once
+    # (one DataFrame per piece cost more than the rest of the year's step).
+    labels: list[tuple[str, str, str, str, str]] = []
+    piece, edge_at, speed_at, value_at = [], [], [], []
+    for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
+        used = vkm[:, g] > 0
+        if not used.any():
+            continue
+        used_at = np.flatnonzero(used)
+        for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
+            for speed, fraction in ((congested_kph[used], peak_share), (edges.speed_kph[used], 1.0 - peak_share)):
+                values = vkm[used, g] * share * fraction
+                keep = values > 0
+                if not keep.any():
+                    continue
+                piece.append(np.full(int(keep.sum()), len(labels)))
+                labels.append((vehicle, powertrain, area, traffic, user))
+                edge_at.append(used_at[keep])
+                speed_at.append(speed[keep])
+                value_at.append(values[keep])
+    if not labels:
+        return pd.DataFrame({c: pd.Series(dtype=float if c.endswith(("kph", "year")) else object) for c in LINK_VKM_COLUMNS})
+    label = np.array(labels, dtype=object)[np.concatenate(piece)]
+    at = np.concatenate(edge_at)
+    return pd.DataFrame({
+        "vehicle": label[:, 0], "powertrain": label[:, 1], "road_category": edges.road_category[at],
+        "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int), "speed_kph": np.concatenate(speed_at),
+        "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4], "vkm_per_year": np.concatenate(value_at),
+    })
 
 
 def vehicle_energy_and_co2(
@@ -585,9 +724,11 @@ def vehicle_energy_and_co2(
     energy : pandas.DataFrame
         Keys ``vehicle, powertrain, road_category, area, traffic, road_user, carrier``
         (petrol_l|diesel_l|electricity_kwh); values ``amount`` (litres or grid kWh per year) and
-        ``energy_mj`` (MJ per year). Only the carriers a powertrain uses appear.
+        ``energy_mj`` (MJ per year). Only the carriers a powertrain uses appear. Rows sorted by
+        the keys (as text).
     co2 : pandas.DataFrame
-        Keys ``source`` (car|van|truck|bus), ``area, traffic, road_user, powertrain``; value ``co2_t``.
+        Keys ``source`` (car|van|truck|bus), ``area, traffic, road_user, powertrain``; value
+        ``co2_t``. Rows sorted by the keys (as text).
 
     Raises
     ------
@@ -600,35 +741,55 @@ def vehicle_energy_and_co2(
     SpeedClampWarning
         Once per call, with the number of link rows whose speed was clamped.
     """
-    _check_link_table(link_vkm)
-    df = link_vkm[_GROUP_KEYS].copy()
+    codes, vocabularies = _link_codes(link_vkm)
+    sizes = [len(v) for v in vocabularies]
     vkm = link_vkm["vkm_per_year"].to_numpy(dtype=float)
     speed = link_vkm["speed_kph"].to_numpy(dtype=float)
-    for carrier in CARRIERS:
-        df[carrier] = np.nan
+    carriers = np.array(sorted(CARRIERS), dtype=object)
+
+    # Per-km carrier use for each (vehicle, powertrain) pair in the order the pairs first occur (so
+    # that the first pair without factors is the one named); one piece of rows per pair × carrier.
+    vehicles, powertrains = vocabularies[0], vocabularies[1]
+    pair_of_row, pairs = pd.factorize(codes[0] * sizes[1] + codes[1])
+    row_pieces: list[np.ndarray] = [np.zeros(0, dtype=np.intp)]  # an empty first piece for a table without rows
+    carrier_pieces: list[np.ndarray] = [np.zeros(0, dtype=np.intp)]
+    amount_pieces: list[np.ndarray] = [np.zeros(0)]
     n_clamped = 0
-    for (vehicle, powertrain), idx in df.groupby(["vehicle", "powertrain"], sort=False).indices.items():
-        per_km, n = _carriers_per_km(vehicle, powertrain, speed[idx], factors)
+    for i, pair in enumerate(pairs):
+        idx = np.flatnonzero(pair_of_row == i)
+        per_km, n = _carriers_per_km(vehicles[pair // sizes[1]], powertrains[pair % sizes[1]], speed[idx], factors)
         n_clamped += n
         for carrier, value in per_km.items():
-            df.iloc[idx, df.columns.get_loc(carrier)] = value * vkm[idx]
+            amount = value * vkm[idx]
+            keep = ~np.isnan(amount)
+            row_pieces.append(idx[keep])
+            carrier_pieces.append(np.full(int(keep.sum()), list(carriers).index(carrier)))
+            amount_pieces.append(amount[keep])
     _warn_clamped(n_clamped)
 
-    energy = df.melt(id_vars=_GROUP_KEYS, value_vars=list(CARRIERS), var_name="carrier", value_name="amount")
-    energy = energy.dropna(subset=["amount"])
-    energy = energy.groupby([*_GROUP_KEYS, "carrier"], as_index=False, sort=True)["amount"].sum()
-    energy["energy_mj"] = 0.0
-    for carrier in CARRIERS:
-        mask = energy["carrier"] == carrier
-        energy.loc[mask, "energy_mj"] = _carrier_mj(carrier, energy.loc[mask, "amount"], factors)
+    rows = np.concatenate(row_pieces)
+    row_codes = [c[rows] for c in codes] + [np.concatenate(carrier_pieces)]
+    (*energy_codes, carrier_code), amount = _sum_by_keys(row_codes, [*sizes, len(carriers)], np.concatenate(amount_pieces))
+    energy_mj = np.empty_like(amount)
+    tonnes = np.empty_like(amount)
+    kg = fossil_co2_kg_per_unit(year, factors)
+    for c, carrier in enumerate(carriers):
+        at = carrier_code == c
+        energy_mj[at] = _carrier_mj(carrier, amount[at], factors)
+        tonnes[at] = amount[at] * kg[carrier] / 1000.0
+    energy = pd.DataFrame({
+        **{column: vocabularies[k][energy_codes[k]] for k, column in enumerate(_GROUP_KEYS)},
+        "carrier": carriers[carrier_code], "amount": amount, "energy_mj": energy_mj,
+    })
 
-    tonnes = energy_co2_t(energy, year, factors)
-    co2 = (
-        energy.assign(co2_t=tonnes, source=energy["vehicle"])
-        .groupby(_CO2_KEYS, as_index=False, sort=True)["co2_t"]
-        .sum()
-    )
-    return energy.reset_index(drop=True), co2
+    # The CO2 keys (source = vehicle, area, traffic, road_user, powertrain) as positions in _GROUP_KEYS.
+    order = [_GROUP_KEYS.index(k) for k in ("vehicle", "area", "traffic", "road_user", "powertrain")]
+    co2_codes, co2_t = _sum_by_keys([energy_codes[k] for k in order], [sizes[k] for k in order], tonnes)
+    co2 = pd.DataFrame({
+        **{column: vocabularies[k][co2_codes[j]] for j, (column, k) in enumerate(zip(_CO2_KEYS, order, strict=True))},
+        "co2_t": co2_t,
+    })
+    return energy, co2
 
 
 def transit_g_per_pkm(mode: str, year: int, factors: EmissionFactors) -> float:
@@ -693,26 +854,27 @@ def rail_co2_table(rail_pkm: pd.DataFrame, year: int, factors: EmissionFactors) 
     pandas.DataFrame
         Columns ``source, area, traffic, road_user, powertrain`` (= ``electric``), ``co2_t``.
     """
-    _check_vocabulary(rail_pkm, "mode", TRANSIT_MODES, "public-transport mode")
-    _check_vocabulary(rail_pkm, "area", AREAS, "area")
-    _check_vocabulary(rail_pkm, "road_user", ROAD_USERS, "road user")
+    modes, mode_vocabulary = _lexical_codes(rail_pkm["mode"], TRANSIT_MODES, "public-transport mode")
+    areas, area_vocabulary = _lexical_codes(rail_pkm["area"], AREAS, "area")
+    users, user_vocabulary = _lexical_codes(rail_pkm["road_user"], ROAD_USERS, "road user")
     if "traffic" in rail_pkm:
-        _check_vocabulary(rail_pkm, "traffic", TRAFFIC_TYPES, "traffic type")
+        traffic, traffic_vocabulary = _lexical_codes(rail_pkm["traffic"], TRAFFIC_TYPES, "traffic type")
+    else:
+        traffic_vocabulary = np.array(sorted(TRAFFIC_TYPES), dtype=object)
+        traffic = np.full(len(rail_pkm), list(traffic_vocabulary).index("commute"))
     pkm = pd.to_numeric(rail_pkm["pkm_per_year"], errors="coerce")
     if pkm.isna().any() or (pkm < 0).any():
         raise VmobError("Column 'pkm_per_year' of the rail table has missing or negative values.")
-    g = rail_pkm["mode"].map({m: transit_g_per_pkm(m, year, factors) for m in rail_pkm["mode"].unique()})
-    out = pd.DataFrame(
-        {
-            "source": rail_pkm["mode"].to_numpy(),
-            "area": rail_pkm["area"].to_numpy(),
-            "traffic": rail_pkm["traffic"].to_numpy() if "traffic" in rail_pkm else "commute",
-            "road_user": rail_pkm["road_user"].to_numpy(),
-            "powertrain": TRANSIT_POWERTRAIN,
-            "co2_t": (pkm * g / 1e6).to_numpy(),
-        }
-    )
-    return out.groupby(_CO2_KEYS, as_index=False, sort=True)["co2_t"].sum()
+    g = np.zeros(len(mode_vocabulary))
+    for code in np.unique(modes):
+        g[code] = transit_g_per_pkm(mode_vocabulary[code], year, factors)
+    vocabularies = [mode_vocabulary, area_vocabulary, traffic_vocabulary, user_vocabulary]
+    sizes = [len(v) for v in vocabularies]
+    codes, co2_t = _sum_by_keys([modes, areas, traffic, users], sizes, pkm.to_numpy(dtype=float) * g[modes] / 1e6)
+    return pd.DataFrame({
+        **{column: vocabularies[k][codes[k]] for k, column in enumerate(_CO2_KEYS[:4])},
+        "powertrain": np.full(len(co2_t), TRANSIT_POWERTRAIN, dtype=object), "co2_t": co2_t,
+    })
 
 
 def split_rail_pkm(
@@ -768,9 +930,23 @@ def co2_accounting(vehicle_co2: pd.DataFrame, rail_co2: pd.DataFrame | None = No
         Columns ``source, powertrain, area, traffic, road_user, accounting, co2_t``.
     """
     frames = [vehicle_co2] + ([rail_co2] if rail_co2 is not None else [])
-    allrows = pd.concat(frames, ignore_index=True)
-    territorial = allrows[allrows["area"] == "inside"].assign(accounting="territorial")
-    resident = allrows[allrows["road_user"] == "resident"].assign(accounting="resident")
-    out = pd.concat([territorial, resident], ignore_index=True)
-    keys = ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
-    return out.groupby(keys, as_index=False, sort=True)["co2_t"].sum()[[*keys, "co2_t"]]
+    column = {k: np.concatenate([f[k].to_numpy() for f in frames]) for k in (*_CO2_KEYS, "co2_t")}
+    territorial = np.flatnonzero(column["area"] == "inside")
+    resident = np.flatnonzero(column["road_user"] == "resident")
+    rows = np.concatenate([territorial, resident])
+    keys = ["source", "powertrain", "area", "traffic", "road_user"]
+    codes, vocabularies = [], []
+    for k in keys:  # sorted codes of the values present, -1 for missing keys (left out, as by groupby)
+        k_codes, k_values = pd.factorize(column[k], sort=True)
+        codes.append(k_codes[rows])
+        vocabularies.append(np.asarray(k_values, dtype=object))
+    accountings = np.array(sorted(ACCOUNTINGS), dtype=object)
+    codes.append(np.repeat([list(accountings).index("territorial"), list(accountings).index("resident")],
+                           [len(territorial), len(resident)]))
+    vocabularies.append(accountings)
+    keep = np.logical_and.reduce([c >= 0 for c in codes])
+    sizes = [len(v) for v in vocabularies]
+    out_codes, co2_t = _sum_by_keys([c[keep] for c in codes], sizes, column["co2_t"][rows][keep].astype(float))
+    return pd.DataFrame({
+        **{k: vocabularies[j][out_codes[j]] for j, k in enumerate([*keys, "accounting"])}, "co2_t": co2_t,
+    })

@@ -29,6 +29,7 @@ import pandas as pd
 
 from model.assignment import tree_loads
 from model.edges import EdgeArrays
+from model.emissions import split_link_vkm
 from model.fleet import bus_shares, municipal_fleet_shares, stock_shares
 from model.parameters import LocalTrafficParameters, ModelParameters, interpolate
 from model.skims import car_trees
@@ -207,29 +208,5 @@ def link_vkm_frame(
     Each group's yearly km on an edge are split by the edge's inside share into ``inside`` and
     ``outside``, and by ``peak_share`` into km at the congested peak speed and the rest at free flow.
     """
-    km = edges.length_m / 1000.0
-    labels: list[tuple[str, str, str, str, str]] = []
-    label_at, edge_at, speed_at, value_at = [], [], [], []
-    for g, (vehicle, powertrain, traffic, user) in enumerate(flows.groups):
-        used = np.flatnonzero(flows.daily[:, g] > 0)
-        vkm = flows.daily[used, g] * days_per_year * km[used]
-        for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
-            for speed, fraction in ((congested_kph[used], peak_share), (edges.speed_kph[used], 1.0 - peak_share)):
-                values = vkm * share * fraction
-                keep = values > 0
-                if not keep.any():
-                    continue
-                label_at.append(np.full(int(keep.sum()), len(labels)))
-                labels.append((vehicle, powertrain, area, traffic, user))
-                edge_at.append(used[keep])
-                speed_at.append(speed[keep])
-                value_at.append(values[keep])
-    if not labels:
-        return pd.DataFrame({c: pd.Series(dtype=float if c.endswith(("kph", "year")) else object) for c in LINK_COLUMNS})
-    label = np.array(labels, dtype=object)[np.concatenate(label_at)]
-    at = np.concatenate(edge_at)
-    return pd.DataFrame({
-        "vehicle": label[:, 0], "powertrain": label[:, 1], "road_category": edges.road_category[at],
-        "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int), "speed_kph": np.concatenate(speed_at),
-        "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4], "vkm_per_year": np.concatenate(value_at),
-    })
+    vkm = flows.daily * days_per_year * (edges.length_m / 1000.0)[:, None]
+    return split_link_vkm(edges, vkm, flows.groups, congested_kph, peak_share)

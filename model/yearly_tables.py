@@ -326,7 +326,7 @@ def link_vkm(state: YearState) -> LinkVkm:
                 columns.append(state.external_daily[p][:, x] * share * a.days_per_year)
         speed = edges.length_m / state.period_time_s[p] * 3.6
         frames.append(_vkm_frame(edges, np.column_stack(columns) * km, groups, speed, 1.0))
-    frame = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
     return LinkVkm(frame, local.commute_daily, local.purposes_daily)
 
 
@@ -360,37 +360,7 @@ def _vkm_frame(
     edges: EdgeArrays, vkm: np.ndarray, groups: list[tuple[str, str, str, str]], congested_kph: np.ndarray, peak: float,
 ) -> pd.DataFrame:
     """Long link-vkm rows: per group, area and speed regime (congested peak, free-flow off-peak)."""
-    # One piece per group × area × speed regime; the pieces' columns are concatenated once
-    # (one DataFrame per piece cost more than the rest of the year's step).
-    labels: list[tuple[str, str, str, str, str]] = []
-    piece, edge_at, speed_at, value_at = [], [], [], []
-    for g, (vehicle, powertrain, traffic, user) in enumerate(groups):
-        used = vkm[:, g] > 0
-        if not used.any():
-            continue
-        used_at = np.flatnonzero(used)
-        for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
-            for speed, fraction in ((congested_kph[used], peak), (edges.speed_kph[used], 1.0 - peak)):
-                values = vkm[used, g] * share * fraction
-                keep = values > 0
-                if not keep.any():
-                    continue
-                piece.append(np.full(int(keep.sum()), len(labels)))
-                labels.append((vehicle, powertrain, area, traffic, user))
-                edge_at.append(used_at[keep])
-                speed_at.append(speed[keep])
-                value_at.append(values[keep])
-    if not piece:
-        return pd.DataFrame()
-    label = np.array(labels, dtype=object)[np.concatenate(piece)]
-    at = np.concatenate(edge_at)
-    return pd.DataFrame({
-        "vehicle": label[:, 0], "powertrain": label[:, 1],
-        "road_category": edges.road_category[at],
-        "speed_limit_kph": np.rint(edges.maxspeed_kph[at]).astype(int),
-        "speed_kph": np.concatenate(speed_at), "area": label[:, 2], "traffic": label[:, 3], "road_user": label[:, 4],
-        "vkm_per_year": np.concatenate(value_at),
-    })
+    return emissions.split_link_vkm(edges, vkm, groups, congested_kph, peak)
 
 
 def link_volumes(state: YearState, commute_daily: np.ndarray, purposes_daily: np.ndarray | None = None) -> pd.DataFrame:

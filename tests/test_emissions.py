@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from model.emissions import (
+    LINK_VKM_COLUMNS,
+    TRANSIT_MODES,
     SpeedClampWarning,
+    _carriers_per_km,
     biofuel_energy_share,
     co2_accounting,
     co2_g_per_km,
@@ -21,11 +25,13 @@ from model.emissions import (
     load_emission_factors,
     rail_co2_t,
     rail_co2_table,
+    split_link_vkm,
     split_rail_pkm,
     vehicle_energy_and_co2,
 )
 from model.errors import VmobError
 from model.settings import PARAMETERS_DIR
+from model.vocabulary import AREAS, PURPOSES, ROAD_CATEGORIES, ROAD_USERS, TRAFFIC_TYPES, VEHICLE_POWERTRAINS, VEHICLES
 
 SPEEDS = np.array([50.0, 80.0, 90.0, 110.0, 130.0])
 
@@ -352,3 +358,155 @@ def test_rail_factors(factors):
 def test_split_rail_pkm():
     df = split_rail_pkm({"s_train": 100.0}, {"s_train": 0.25})
     assert df.set_index("area")["pkm_per_year"].to_dict() == {"inside": 25.0, "outside": 75.0}
+
+
+# ---- the coded tables equal a plain pandas groupby (issue 20, item 3) ------------------------------
+
+
+def _reference_energy_and_co2(links: pd.DataFrame, year: int, factors) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables by the textbook route: per-row carrier use, melt to carriers, groupby on the text keys."""
+    keys = ["vehicle", "powertrain", "road_category", "area", "traffic", "road_user"]
+    rows = []
+    for row in links.itertuples(index=False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SpeedClampWarning)
+            per_km, _ = _carriers_per_km(row.vehicle, row.powertrain, np.array([row.speed_kph]), factors)
+        for carrier, value in per_km.items():
+            rows.append({**{k: getattr(row, k) for k in keys}, "carrier": carrier, "amount": float(value[0]) * row.vkm_per_year})
+    long = pd.DataFrame(rows, columns=[*keys, "carrier", "amount"])
+    energy = long.groupby([*keys, "carrier"], as_index=False, sort=True)["amount"].sum()
+    mj_per_unit = {"electricity_kwh": 3.6, "petrol_l": 1 / factors.fuels.petrol.litres_per_mj,
+                   "diesel_l": 1 / factors.fuels.diesel.litres_per_mj}
+    energy["energy_mj"] = energy["amount"] * energy["carrier"].map(mj_per_unit)
+    co2 = (
+        energy.assign(source=energy["vehicle"], co2_t=energy_co2_t(energy, year, factors))
+        .groupby(["source", "area", "traffic", "road_user", "powertrain"], as_index=False, sort=True)["co2_t"].sum()
+    )
+    return energy, co2
+
+
+def _random_links(seed: int, n_extra: int) -> pd.DataFrame:
+    """Every vehicle/powertrain pair on every road category, then random rows, shuffled.
+
+    Speeds span the curves' valid ranges and beyond (clamped), a tenth of the vehicle-km are zero.
+    """
+    rng = np.random.default_rng(seed)
+    pairs = [(v, p) for v in VEHICLES for p in VEHICLE_POWERTRAINS[v]]
+    full = [(v, p, r) for (v, p), r in itertools.product(pairs, ROAD_CATEGORIES)]
+    drawn = [(*pairs[i], ROAD_CATEGORIES[j]) for i, j in zip(rng.integers(len(pairs), size=n_extra),
+                                                            rng.integers(len(ROAD_CATEGORIES), size=n_extra), strict=True)]
+    vehicle, powertrain, road = (np.array(c, dtype=object) for c in zip(*(full + drawn), strict=True))
+    n = len(vehicle)
+    links = pd.DataFrame({
+        "vehicle": vehicle, "powertrain": powertrain, "road_category": road,
+        "speed_limit_kph": rng.choice([30, 50, 80, 110, 130], size=n),
+        "speed_kph": rng.uniform(1.0, 140.0, size=n),
+        "area": rng.choice(np.array(AREAS, dtype=object), size=n),
+        "traffic": rng.choice(np.array(TRAFFIC_TYPES, dtype=object), size=n),
+        "road_user": rng.choice(np.array(ROAD_USERS, dtype=object), size=n),
+        "vkm_per_year": np.where(rng.random(n) < 0.1, 0.0, rng.lognormal(8.0, 2.0, size=n)),
+    })
+    return links.iloc[rng.permutation(n)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_coded_tables_equal_a_pandas_groupby(factors, seed):
+    links = _random_links(seed, n_extra=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpeedClampWarning)
+        energy, co2 = vehicle_energy_and_co2(links, 2030, factors)
+    want_energy, want_co2 = _reference_energy_and_co2(links, 2030, factors)
+    # same columns, dtypes, row order and values (sums in another order: the last bits may differ)
+    pd.testing.assert_frame_equal(energy, want_energy, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(co2, want_co2, check_exact=False, rtol=1e-12)
+    assert set(zip(energy["vehicle"], energy["powertrain"], energy["road_category"], strict=True)) == {
+        (v, p, r) for v in VEHICLES for p in VEHICLE_POWERTRAINS[v] for r in ROAD_CATEGORIES
+    }
+    # the accountings of the coded tables equal those of the plain ones, rail rows included
+    rng = np.random.default_rng(seed)
+    n = 40
+    rail_pkm = pd.DataFrame({
+        "mode": rng.choice(np.array(TRANSIT_MODES, dtype=object), size=n),
+        "area": rng.choice(np.array(AREAS, dtype=object), size=n),
+        "road_user": rng.choice(np.array(ROAD_USERS, dtype=object), size=n),
+        "traffic": rng.choice(np.array(PURPOSES, dtype=object), size=n),
+        "pkm_per_year": rng.uniform(0.0, 1e6, size=n),
+    })
+    rail = rail_co2_table(rail_pkm, 2030, factors)
+    g = rail_pkm["mode"].map({m: rail_co2_t({m: 1e6}, 2030, factors)[m] for m in TRANSIT_MODES})
+    want_rail = (
+        rail_pkm.assign(source=rail_pkm["mode"], powertrain="electric", co2_t=rail_pkm["pkm_per_year"] * g / 1e6)
+        .groupby(["source", "area", "traffic", "road_user", "powertrain"], as_index=False, sort=True)["co2_t"].sum()
+    )
+    pd.testing.assert_frame_equal(rail, want_rail, check_exact=False, rtol=1e-12)
+    both = pd.concat([want_co2, want_rail], ignore_index=True)
+    stacked = pd.concat([both[both["area"] == "inside"].assign(accounting="territorial"),
+                         both[both["road_user"] == "resident"].assign(accounting="resident")])
+    keys = ["source", "powertrain", "area", "traffic", "road_user", "accounting"]
+    want_accounts = stacked.groupby(keys, as_index=False, sort=True)["co2_t"].sum()
+    pd.testing.assert_frame_equal(co2_accounting(co2, rail), want_accounts, check_exact=False, rtol=1e-12)
+
+
+def test_categorical_keys_give_the_same_tables(factors):
+    links = _random_links(4, n_extra=100)
+    coded = links.astype({k: "category" for k in ("vehicle", "powertrain", "road_category", "area", "traffic", "road_user")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpeedClampWarning)
+        for got, want in zip(vehicle_energy_and_co2(coded, 2030, factors), vehicle_energy_and_co2(links, 2030, factors), strict=True):
+            pd.testing.assert_frame_equal(got, want)
+    coded["traffic"] = coded["traffic"].cat.add_categories(["ferry"])
+    coded.loc[3, "traffic"] = "ferry"
+    with pytest.raises(VmobError, match="Unknown traffic type 'ferry' in column 'traffic'"):
+        vehicle_energy_and_co2(coded, 2030, factors)
+
+
+def test_tables_without_rows(factors):
+    links = pd.DataFrame({c: pd.Series(dtype=float if c.endswith(("kph", "year")) else object) for c in LINK_VKM_COLUMNS})
+    energy, co2 = vehicle_energy_and_co2(links, 2030, factors)
+    assert energy.empty and co2.empty
+    assert list(energy.columns) == ["vehicle", "powertrain", "road_category", "area", "traffic", "road_user", "carrier",
+                                    "amount", "energy_mj"]
+    assert energy["amount"].dtype == float and co2["co2_t"].dtype == float
+    accounts = co2_accounting(co2)
+    assert accounts.empty and list(accounts.columns)[-2:] == ["accounting", "co2_t"]
+
+
+def test_unknown_value_in_a_later_row_is_named(factors):
+    links = _random_links(5, n_extra=50)
+    links.loc[len(links) - 1, "area"] = "abroad"
+    with pytest.raises(VmobError, match="Unknown area 'abroad' in column 'area'; expected one of inside, outside"):
+        vehicle_energy_and_co2(links, 2030, factors)
+    rail = pd.DataFrame({"mode": ["s_train", "tram"], "area": ["inside"] * 2, "road_user": ["resident"] * 2, "pkm_per_year": [1.0, 2.0]})
+    with pytest.raises(VmobError, match="Unknown public-transport mode 'tram' in column 'mode'"):
+        rail_co2_table(rail, 2030, factors)
+
+
+# ---- the link vehicle-km splitter -------------------------------------------------------------------
+
+
+def test_split_link_vkm_keeps_the_km_and_splits_them(factors):
+    edges = SimpleNamespace(
+        inside_share=np.array([1.0, 0.25, 0.0]), speed_kph=np.array([50.0, 80.0, 110.0]),
+        road_category=np.array(["local", "urban", "motorway"], dtype=object), maxspeed_kph=np.array([50.0, 79.6, 110.0]),
+    )
+    vkm = np.array([[100.0, 10.0, 0.0], [200.0, 20.0, 0.0], [300.0, 0.0, 0.0]])
+    groups = [("car", "bev", "commute", "resident"), ("truck", "diesel", "through", "non_resident"),
+              ("van", "diesel", "service", "non_resident")]
+    congested = np.array([30.0, 60.0, 90.0])
+    rows = split_link_vkm(edges, vkm, groups, congested, 0.4)
+    assert list(rows.columns) == list(LINK_VKM_COLUMNS)
+    commute = rows[rows["traffic"] == "commute"]
+    assert commute["vkm_per_year"].sum() == pytest.approx(600.0)  # every km, inside or outside
+    by_area = commute.groupby("area")["vkm_per_year"].sum()
+    assert by_area["inside"] == pytest.approx(100.0 + 0.25 * 200.0)
+    at_peak = commute[commute["speed_kph"] == commute["road_category"].map({"local": 30.0, "urban": 60.0, "motorway": 90.0})]
+    assert at_peak["vkm_per_year"].sum() == pytest.approx(0.4 * 600.0)
+    through = rows[rows["traffic"] == "through"]
+    assert through.groupby("area")["vkm_per_year"].sum().to_dict() == pytest.approx({"inside": 10.0 + 0.25 * 20.0, "outside": 15.0})
+    assert "service" not in set(rows["traffic"])  # a group without km gives no rows
+    assert set(rows["speed_limit_kph"]) == {50, 80, 110} and (rows["vkm_per_year"] > 0).all()
+    # the rows are what vehicle_energy_and_co2 takes
+    energy, _ = vehicle_energy_and_co2(rows, 2030, factors)
+    assert set(energy["vehicle"]) == {"car", "truck"}
+    empty = split_link_vkm(edges, np.zeros((3, 1)), groups[:1], congested, 0.4)
+    assert empty.empty and list(empty.columns) == list(LINK_VKM_COLUMNS)

@@ -454,6 +454,36 @@ def headline_table(summary: pd.DataFrame, labels: Iterable[str], reference: str 
     return pd.DataFrame(rows)
 
 
+#: Leakage columns of the report: summary measure, heading, scale (to millions for vehicle-km).
+LEAKAGE_MEASURES: tuple[tuple[str, str, float], ...] = (
+    ("vkm_inside_per_year", "Vehicle-km inside (M/year)", 1e-6),
+    ("vkm_outside_per_year", "Vehicle-km outside (M/year)", 1e-6),
+    ("vkm_evaporated_per_year", "Vehicle-km evaporated (M/year)", 1e-6),
+    ("co2_territorial_t", "CO2 inside (t/year)", 1.0),
+    ("co2_outside_t", "CO2 outside (t/year)", 1.0),
+    ("co2_evaporated_t", "CO2 evaporated (t/year)", 1.0),
+)
+
+
+def leakage_table(summary: pd.DataFrame, reference: str = REFERENCE_SCENARIO) -> pd.DataFrame:
+    """Per scenario and headline year: change against the reference inside and outside the boundary, and evaporated.
+
+    A fall inside with a rise outside is traffic (and CO2) moved across the boundary (leakage); the
+    evaporated change is through traffic no longer driven because its travel times rose (its
+    whole trips' kilometres, on the modelled network inside and outside the boundary).
+    """
+    compared = change_vs_baseline(summary, reference)
+    compared = compared[compared["year"].isin(headline_years(summary))].set_index(["scenario", "year", "measure"])["change"]
+    rows = []
+    for label, year in dict.fromkeys((s, y) for s, y, _ in compared.index):
+        row = {"Scenario": label, "Year": str(year)}
+        for measure, title, scale in LEAKAGE_MEASURES:
+            value = compared.get((label, year, measure), np.nan)
+            row[title] = "–" if pd.isna(value) else f"{value * scale:+,.{1 if scale < 1 else 0}f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------- effects, co-benefits, costs
 
 
@@ -793,6 +823,7 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
             "rows": [[str(v) for v in row] for row in headline.itertuples(index=False)],
             "rule": "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headline.columns))) + "|",
         },
+        "leakage": _table_context(leakage_table(summary)),
         "purposes": _table_context(purpose_table(results.tables["mode_split"], results.labels, years[-1])),
         "purpose_year": years[-1],
         "figures": [

@@ -21,7 +21,7 @@ import pandas as pd
 
 from model import emissions, local_traffic
 from model.agents import Commuter
-from model.assignment import bpr_time_s, link_costs_s, tree_loads
+from model.assignment import all_or_nothing, bpr_time_s, link_costs_s, relative_gap
 from model.choice import ChoiceStructure, choice_structure, logsum, probabilities, utilities, vehicle_columns
 from model.destinations import destinations_path_for, load_destination_sizes
 from model.edges import EdgeArrays, edge_arrays
@@ -623,10 +623,8 @@ class MobilityModel(mesa.Model):
         external_trees = trees[self.external_route]
         external = self._external_od_vph(period, external_trees, year, update=k == 1)
         self.period_trees[period], self.period_time_s[period] = external_trees, time_s
-        aux = np.column_stack(
-            [tree_loads(trees[c], commute_od[..., c], n_edges) for c in range(self.n_routes)]
-            + [tree_loads(external_trees, external, n_edges).reshape(n_edges, -1)]
-        )
+        layer_trees = [*trees[: self.n_routes], *[external_trees] * len(EXTERNAL_CLASSES)]
+        aux, shortest = all_or_nothing(layer_trees, np.concatenate([commute_od, external], axis=-1), n_edges, self.layer_pce)
         current = self.volume[period]
         seen = None
         if self._incidence is not None:
@@ -637,16 +635,8 @@ class MobilityModel(mesa.Model):
             if seen is not None and self._incidence is not None:
                 self._incidence[period] = seen
             return np.inf
-        shortest = sum(
-            self.layer_pce[layer] * float(np.where(np.isfinite(tree.generalised_s), demand * tree.generalised_s, 0.0).sum())
-            for layer, (tree, demand) in enumerate(
-                [(trees[c], commute_od[..., c]) for c in range(self.n_routes)]
-                + [(external_trees, external[..., x]) for x in range(len(EXTERNAL_CLASSES))]
-            )
-        )
-        cost = link_costs_s(self.edges, time_s, tuple(self.layer_seconds_per_km))
-        total = float(((cost * current) @ self.layer_pce).sum())
-        gap = abs(total - shortest) / total if total > 0 else 0.0
+        cost = link_costs_s(self.edges, time_s, tuple(self.layer_seconds_per_km)) * self.layer_pce
+        gap = relative_gap(cost, current, shortest)
         alpha = self._line_search(period, current, aux - current)
         current += alpha * (aux - current)
         if seen is not None and self._incidence is not None:  # the incidence that goes with the volumes

@@ -386,7 +386,6 @@ class MobilityModel(mesa.Model):
         self.period_time_s: dict[str, np.ndarray] = {}
         self.period_trees: dict[str, CarTrees] = {}
         self.period_gaps: dict[tuple[int, str], float] = {}
-        self.evaporated: dict[int, np.ndarray] = {}  # year → external vkm not driven, by class (_evaporated_vkm)
         self._incidence: dict[str, np.ndarray] | None = None  # while fitting: per period, the sections × gates × gates incidence
         #: Per count: the base year's count, local and through traffic at its point (set by _fit_external).
         self.count_fit: pd.DataFrame | None = None

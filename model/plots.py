@@ -751,7 +751,8 @@ def car_volume_change_map(
     seeds = int(link_volumes.loc[link_volumes["scenario"] == scenario, "seed"].nunique())
     ax.set_title(f"Commuter car traffic in {year}: '{scenario}' against '{reference}' (mean of {_seeds_text(seeds)})",
                  fontsize=11)
-    _footer(figure, "Commuters' cars only (through traffic on the motorways is a fixed background flow). "
+    _footer(figure, "Commuters' cars only (the change in routed through traffic is in the report's table "
+            "'Traffic moved across the boundary'). "
             f"Colour scale clipped at ±{scale:,.0f} cars/day (98th percentile of the changes). EPSG:25832.", source)
     return _save(figure, out_dir, f"car_volume_change_{slug(scenario)}_{year}")
 

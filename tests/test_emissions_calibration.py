@@ -64,9 +64,7 @@ def test_motorway_through_within_10_percent(baseline):
 
 
 def test_motorway_through_gap_is_as_documented(baseline):
-    """Regression guard for the documented gaps: motorway through +15 % to +35 % above the plan's 45 %,
-    territorial +5 % to +15 %, cars -15 % to -5 % of half the plan.
-    """
+    """Regression guard for the documented gaps (motorway through, territorial and cars against the plan)."""
     assert 1.15 < baseline["motorway_through"] / THROUGH_T < 1.35
     assert 1.05 < baseline["territorial"] / TERRITORIAL_T < 1.15
     assert 0.85 < baseline["cars"] / CARS_T < 0.95

@@ -62,8 +62,8 @@ FIGURES_DIR = "figures"
 FIGURE_LIST = ".report-files.json"
 FIGURE_SUFFIXES = (".png", ".svg")
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
-VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
-VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_kph")
+VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", *plots.TRAFFIC_COLUMNS, "lanes_total", "maxspeed_kph")
+VOLUME_NUMBERS = ("seed", "year", *plots.TRAFFIC_COLUMNS, "lanes_total", "maxspeed_kph")
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
 #: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
 MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
@@ -384,8 +384,9 @@ def _maps(results: Results, out: Path, source: str) -> list[tuple[str, Path, str
                                            boundary=results.boundary, source=source)
         maps.append((
             f"Car traffic on the network, {label} against {ref}, {year}", path,
-            f"Change in commuters' cars per day on each road in {year} (both directions together): red roads carry "
-            f"more cars in '{label}' than in '{ref}', blue roads fewer, grey roads about the same. Roads outlined in "
+            f"Change in vehicles per day on each road in {year} (both directions together: commuters' and residents' "
+            f"cars and the routed through traffic): red roads carry more in '{label}' than in '{ref}', blue roads "
+            "fewer, grey roads about the same, so diverted traffic shows where it went. Roads outlined in "
             "yellow have fewer lanes, roads outlined in violet a lower speed limit than in the baseline. "
             "Motorways and ring roads have a dark edge and their names.",
         ))

@@ -21,34 +21,48 @@ from model.skims import CarRouteClasses, CarTrees, car_trees, tree_edges
 CHUNK_ENTRIES = 2**22
 
 
-def bpr_time_s(edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``."""
+def bpr_time_s(
+    edges: EdgeArrays, volume_vph: np.ndarray, alpha: float, beta: float, congestible: np.ndarray | None = None,
+) -> np.ndarray:
+    """Congested time per edge: ``t0 · (1 + alpha · (V / C) ** beta)``; free-flow time where ``congestible`` is False."""
     capacity = np.where(edges.capacity_vph > 0, edges.capacity_vph, np.inf)
-    return edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
+    time_s = edges.free_flow_time_s * (1.0 + alpha * (volume_vph / capacity) ** beta)
+    return time_s if congestible is None else np.where(congestible, time_s, edges.free_flow_time_s)
 
 
-def all_or_nothing(trees: list[CarTrees], od_vph: np.ndarray, n_edges: int) -> tuple[np.ndarray, float]:
-    """Load each route class's OD matrix on its least-cost paths.
+def all_or_nothing(
+    trees: list[CarTrees], od_vph: np.ndarray, n_edges: int, weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """Load each demand layer's OD matrix on the least-cost paths of its trees.
 
     Parameters
     ----------
     trees
-        One :class:`~model.skims.CarTrees` per route class (:func:`model.skims.car_route_trees`).
+        One :class:`~model.skims.CarTrees` per layer (e.g. per route class, :func:`model.skims.car_route_trees`);
+        layers that share a trees object are loaded in one pass.
     od_vph
-        ``zones × zones × classes`` demand (vehicles per hour).
+        ``zones × zones × layers`` demand (vehicles per hour).
     n_edges
         Number of edges in the network's :class:`~model.edges.EdgeArrays`.
+    weights
+        Per layer, the weight of a vehicle in ``shortest_total`` (passenger-car equivalents); 1 if omitted.
 
     Returns
     -------
     volume
-        Auxiliary edge volumes per class, ``n_edges × classes`` (vehicles per hour).
+        Auxiliary edge volumes per layer, ``n_edges × layers`` (vehicles per hour).
     shortest_total
-        Σ demand × least generalised cost over all classes (vehicle-seconds), for the relative gap.
+        Σ weight × demand × least generalised cost over all layers, for the relative gap.
     """
-    volume = np.column_stack([tree_loads(t, od_vph[..., c], n_edges) for c, t in enumerate(trees)])
-    reached = [np.isfinite(t.generalised_s) for t in trees]
-    shortest = sum(float(od_vph[..., c][r] @ t.generalised_s[r]) for c, (t, r) in enumerate(zip(trees, reached, strict=True)))
+    volume = np.zeros((n_edges, od_vph.shape[2]))
+    for tree in {id(t): t for t in trees}.values():
+        layers = [layer for layer, t in enumerate(trees) if t is tree]
+        volume[:, layers] = tree_loads(tree, od_vph[..., layers], n_edges)
+    weight = np.ones(len(trees)) if weights is None else weights
+    shortest = 0.0
+    for layer, tree in enumerate(trees):
+        reached = np.isfinite(tree.generalised_s)
+        shortest += float(weight[layer] * (od_vph[..., layer][reached] @ tree.generalised_s[reached]))
     return volume, shortest
 
 
@@ -160,11 +174,13 @@ def _accumulate(
     return tree_edge.ravel()[entries], flow[:, entries]
 
 
-def relative_gap(cost_s: np.ndarray, agent_volume: np.ndarray, shortest_total: float) -> float:
-    """``(Σ g·V − Σ d·g_sp) / Σ g·V`` on generalised cost, over the agents' own volumes (background flow excluded).
+def relative_gap(cost_s: np.ndarray, volume: np.ndarray, shortest_total: float) -> float:
+    """``|Σ g·V − Σ d·g_sp| / Σ g·V`` on generalised cost, over the assigned layers (a fixed preload excluded).
 
-    ``cost_s`` and ``agent_volume`` are ``n_edges × classes`` (:func:`link_costs_s`), or one
-    column each for a single class; ``shortest_total`` is from :func:`all_or_nothing`.
+    ``cost_s`` and ``volume`` are ``n_edges × layers`` (:func:`link_costs_s`, weighted as the
+    ``shortest_total`` of :func:`all_or_nothing` is), or one column each for a single layer. In
+    absolute value: with the mode choice and elastic demand in the loop ``V`` mixes earlier
+    iterations' demand, and a gap clipped at zero could end the loop on a mismatch.
     """
-    total = float(np.sum(cost_s * agent_volume))
-    return max(total - shortest_total, 0.0) / total if total > 0 else 0.0
+    total = float(np.sum(cost_s * volume))
+    return abs(total - shortest_total) / total if total > 0 else 0.0

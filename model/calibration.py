@@ -165,7 +165,8 @@ def calibrate(
     error = np.inf
     for iteration in range(1, max_iterations + 1):
         trial = load_parameters({**overrides, **{f"choice.constants.{m}": v for m, v in constants.items()}}, calibrated=False)
-        model.agent_volume[:] = 0.0
+        for volume in model.volume.values():  # every trial starts like a fresh model (commuters and through traffic)
+            volume[:] = 0.0
         shares = expected_resident_shares(model, trial.choice)
         if iteration == 1:
             check_reachable(targets, share_bounds(model))

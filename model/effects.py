@@ -23,6 +23,7 @@ LABEL_SEPARATOR = "__"
 EFFECT_FIGURES: tuple[str, ...] = (
     "share_car", "share_bike", "share_walk", "share_s_train", "share_light_rail",
     "co2_territorial_t", "co2_resident_t", "co2_through_t", "vkm_total_per_year", "vkm_inside_per_year",
+    "vkm_outside_per_year", "co2_outside_t", "vkm_evaporated_per_year", "co2_evaporated_t",
 )
 #: Columns of the ``effects`` table, in contract order (schema: model.outputs.SCHEMAS["effects"]).
 EFFECT_COLUMNS: tuple[str, ...] = (

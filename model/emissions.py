@@ -17,7 +17,7 @@ All numbers live in ``experiments/parameters/emissions.toml``; the method is in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -645,8 +645,6 @@ def split_link_vkm(
     groups: Sequence[tuple[str, str, str, str]],
     congested_kph: np.ndarray,
     peak_share: float,
-    *,
-    inside_only: Collection[str] = (),
 ) -> pd.DataFrame:
     """Rows of the link vehicle-km table (:data:`LINK_VKM_COLUMNS`) from vehicle-km per edge and group.
 
@@ -666,9 +664,6 @@ def split_link_vkm(
         Peak driven speed per edge.
     peak_share
         Share of the km driven in the peak.
-    inside_only
-        Traffic types whose km outside the boundary are left out (through traffic: its counts hold
-        at Vallensbæk only).
 
     Returns
     -------
@@ -684,8 +679,7 @@ def split_link_vkm(
         if not used.any():
             continue
         used_at = np.flatnonzero(used)
-        outside = 0.0 if traffic in inside_only else 1.0 - edges.inside_share[used]
-        for area, share in (("inside", edges.inside_share[used]), ("outside", outside)):
+        for area, share in (("inside", edges.inside_share[used]), ("outside", 1.0 - edges.inside_share[used])):
             for speed, fraction in ((congested_kph[used], peak_share), (edges.speed_kph[used], 1.0 - peak_share)):
                 values = vkm[used, g] * share * fraction
                 keep = values > 0

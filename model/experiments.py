@@ -159,7 +159,7 @@ def _json_default(value: Any) -> Any:
 
 def input_digests(inputs: Inputs, context: ModelContext) -> dict[str, str]:
     """Digests of every file a run reads: network with boundary, zones, transit, counts, parameters."""
-    from model.through_traffic import DEFAULT_COUNTS
+    from model.external_demand import DEFAULT_COUNTS
     from model.transit import DEFAULT_TRANSIT
     from model.zones import DEFAULT_ZONES
 

@@ -1,20 +1,22 @@
-"""Local road traffic besides the agents and the counted through traffic: a pure layer.
+"""Local road traffic besides the agents and the through traffic: a pure layer.
 
-Four kinds of vehicles drive on Vallensbæk's roads that the agents do not carry and the motorway
-counts do not hold (``experiments/parameters/local_traffic.toml``, method in docs/emissions.md §8):
+Three kinds of vehicles serve Vallensbæk that the agents do not carry
+(``experiments/parameters/local_traffic.toml``, method in docs/emissions.md §8):
 
 - **vans serving homes and firms** (traffic ``service``): trips per household and per job, each
   between a home zone and an external zone (jobs × distance decay), on the fastest free-flow path;
 - **scheduled buses** (``bus_service``): departures per day on the roads of each line group;
 - **the municipality's own cars and vans** (``municipal_fleet``): its fleet's km, spread by length over
-  the municipal roads inside the boundary;
-- **background traffic on the municipal roads** (``background``): the part of each road's AADT whose
-  trips neither start nor end in Vallensbæk, as cars, vans and trucks.
+  the municipal roads inside the boundary.
+
+Traffic with neither end in Vallensbæk, on the motorways and the municipal roads alike, is through
+traffic (:mod:`model.external_demand`).
 
 :func:`local_flows` gives daily vehicles per directed edge for each (vehicle, powertrain, traffic,
-road user) group of a year; :func:`peak_preload_vph` turns them into the peak-hour preload of the
-assignment and :func:`link_vkm_frame` into rows of the link vehicle-km table that
-:mod:`model.emissions` turns into energy and CO2. Nothing here keeps state.
+road user) group of a year; :func:`daily_pce` turns them into the preload of the assignment's
+periods, :func:`by_count_class` into the classes of the traffic counts, and :func:`link_vkm_frame`
+into rows of the link vehicle-km table that :mod:`model.emissions` turns into energy and CO2.
+Nothing here keeps state.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from model.emissions import split_link_vkm
 from model.fleet import bus_shares, municipal_fleet_shares, stock_shares
 from model.parameters import LocalTrafficParameters, ModelParameters, interpolate
 from model.skims import car_trees
+from model.vocabulary import EXTERNAL_CLASSES
 from model.zones import Zones
 
 #: Road categories the municipal fleet drives on.
@@ -125,7 +128,7 @@ def local_flows(
     year: int,
     municipal_zero_emission: dict[str, float] | None = None,
 ) -> LocalFlows:
-    """Daily vehicles per directed edge of vans, buses, the municipal fleet and background traffic in ``year``.
+    """Daily vehicles per directed edge of vans, buses and the municipal fleet in ``year``.
 
     Parameters
     ----------
@@ -173,26 +176,28 @@ def local_flows(
         zero = (municipal_zero_emission or {}).get(own_class, 0.0)
         for powertrain, share in municipal_fleet_shares(fleet, own_class, year, zero).items():
             add((own_class, powertrain, "municipal_fleet", "non_resident"), density * km_per_day * share)
-    # Background traffic on the municipal roads.
-    bg = lt.background
-    per_direction = np.zeros(len(edges.u))
-    for i, road in enumerate(bg.roads):
-        on_road = _named_edges(edges, [road.road], f"background.roads[{i}].road")
-        per_direction[on_road] = road.aadt / 2.0 * bg.non_local_share
-    mix = {"car": 1.0 - bg.van_share - bg.truck_share, "van": bg.van_share, "truck": bg.truck_share}
-    for vehicle, vehicle_share in mix.items():
-        for powertrain, share in stock_shares(fleet, vehicle, year).items():
-            add((vehicle, powertrain, "background", "non_resident"), per_direction * vehicle_share * share)
     groups = tuple(g for g, v in columns.items() if np.any(v > 0))
     daily = np.column_stack([columns[g] for g in groups]) if groups else np.zeros((len(edges.u), 0))
     return LocalFlows(groups, daily)
 
 
-def peak_preload_vph(flows: LocalFlows, lt: LocalTrafficParameters) -> np.ndarray:
-    """Peak-hour passenger-car equivalents per edge of the local flows (the assignment's preload)."""
+def daily_pce(flows: LocalFlows, lt: LocalTrafficParameters) -> np.ndarray:
+    """Passenger-car equivalents per edge and day of the local flows (the assignment's preload, by period's share)."""
     per_class: dict[str, float] = {str(vehicle): value for vehicle, value in lt.pce.items()}
     pce = np.array([per_class[vehicle] for vehicle, _, _, _ in flows.groups])
-    return flows.daily @ pce * lt.peak_hour_factor if flows.groups else np.zeros(flows.daily.shape[0])
+    return flows.daily @ pce if flows.groups else np.zeros(flows.daily.shape[0])
+
+
+def by_count_class(flows: LocalFlows) -> np.ndarray:
+    """Daily vehicles per edge in the classes of the counts, ``edges × EXTERNAL_CLASSES``.
+
+    Cars and vans are light vehicles; trucks and buses are the counts' long vehicles (>= 5.8 m),
+    counted in the ``truck`` column.
+    """
+    out = np.zeros((flows.daily.shape[0], len(EXTERNAL_CLASSES)))
+    for g, (vehicle, _, _, _) in enumerate(flows.groups):
+        out[:, EXTERNAL_CLASSES.index("truck" if vehicle == "bus" else vehicle)] += flows.daily[:, g]
+    return out
 
 
 def link_vkm_frame(

@@ -110,7 +110,7 @@ _GROUP_FIELDS_AFTER = [
            "Traffic type: the residents' and commuters' trips by purpose (commute, education, shopping, leisure, "
            "escort, business), other_local (non-residents' visits, customers, deliveries), service (vans serving "
            "homes and firms), bus_service (scheduled buses), municipal_fleet (the municipality's own cars and vans), "
-           "background (non-local traffic on municipal roads), through (counted background flow).",
+           "through (cars, vans and trucks with neither end in Vallensbæk, estimated from the traffic counts and routed).",
            enum=TRAFFIC_TYPES, required=True),
     _field("road_user", "string", "Whether the driver lives in Vallensbæk.", enum=ROAD_USERS,
            required=True),
@@ -213,8 +213,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
                    "t/year", minimum=0),
             _field("co2_resident_t", "number", "Transport CO2 of residents, anywhere.", "t/year",
                    minimum=0),
-            _field("co2_through_t", "number", "Territorial CO2 of through traffic on the counted roads (the motorways and "
-                   "Søndre Ringvej; traffic_counts.toml).", "t/year", minimum=0),
+            _field("co2_through_t", "number", "Territorial CO2 of through traffic: trips with neither end in Vallensbæk, "
+                   "estimated from the counts (traffic_counts.toml) and routed on any road.", "t/year", minimum=0),
             _field("co2_territorial_change_vs_2019_pct", "number",
                    "Change of co2_territorial_t against the same run's 2019 value; empty without a "
                    "2019 row.", "%"),
@@ -222,6 +222,15 @@ def _schemas() -> dict[str, dict[str, Any]]:
                    minimum=0),
             _field("vkm_inside_per_year", "number", "Vehicle-km inside the boundary.", "vkm/year",
                    minimum=0),
+            _field("vkm_outside_per_year", "number", "Vehicle-km outside the boundary on the modelled network "
+                   "(vkm_total_per_year less vkm_inside_per_year); a lever's change here against its baseline is "
+                   "leakage.", "vkm/year", minimum=0),
+            _field("co2_outside_t", "number", "Road vehicles' CO2 outside the boundary on the modelled network, "
+                   "all road users.", "t/year", minimum=0),
+            _field("vkm_evaporated_per_year", "number", "Through vehicle-km not driven because travel times rose "
+                   "since 2019 (elastic demand, traffic.toml); negative: induced.", "vkm/year"),
+            _field("co2_evaporated_t", "number", "CO2 of vkm_evaporated_per_year at the year's mean CO2 per km "
+                   "of through traffic; negative: induced.", "t/year"),
         ],
         "primaryKey": list(RUN_KEYS),
     }
@@ -515,13 +524,18 @@ def columns(table: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def summary_table(mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.DataFrame) -> pd.DataFrame:
+def summary_table(
+    mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.DataFrame, traffic: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The summary table from the other three, one row per (experiment, scenario, seed, year).
 
     Parameters
     ----------
     mode_split, co2, vehicle_km
         Tables in contract layout (with the run keys).
+    traffic
+        Per run and year ``co2_outside_t``, ``vkm_evaporated_per_year`` and ``co2_evaporated_t``
+        (:meth:`model.simulation.MobilityModel.results`); zero where not given.
 
     Returns
     -------
@@ -544,7 +558,10 @@ def summary_table(mode_split: pd.DataFrame, co2: pd.DataFrame, vehicle_km: pd.Da
         "co2_through_t": terr[terr["traffic"] == "through"].groupby(keys)["co2_t"].sum(),
         "vkm_total_per_year": vehicle_km.groupby(keys)["vkm_per_year"].sum(),
         "vkm_inside_per_year": vehicle_km[vehicle_km["area"] == "inside"].groupby(keys)["vkm_per_year"].sum(),
+        "vkm_outside_per_year": vehicle_km[vehicle_km["area"] == "outside"].groupby(keys)["vkm_per_year"].sum(),
     }
+    for col in ("co2_outside_t", "vkm_evaporated_per_year", "co2_evaporated_t"):
+        parts[col] = traffic.groupby(keys)[col].sum() if traffic is not None else 0.0 * parts["vkm_total_per_year"]
     out = shares.join(pd.DataFrame(parts), how="outer").reset_index()
     for col in parts:
         out[col] = out[col].fillna(0.0)
@@ -632,7 +649,8 @@ REFERENCE_SCENARIO = "baseline"
 #: Summary columns compared with the reference scenario.
 CHANGE_MEASURES: tuple[str, ...] = (
     "co2_territorial_t", "co2_resident_t", "co2_through_t", *(f"share_{m}" for m in MODES),
-    "vkm_total_per_year", "vkm_inside_per_year",
+    "vkm_total_per_year", "vkm_inside_per_year", "vkm_outside_per_year", "co2_outside_t", "vkm_evaporated_per_year",
+    "co2_evaporated_t",
 )
 #: Excel number formats by schema unit: the unit is shown with the number, the cell stays a number.
 UNIT_FORMATS = {

@@ -30,9 +30,11 @@ from model.municipal_account import MunicipalAccountParameters
 from model.settings import CALIBRATION_DIR, PARAMETERS_DIR
 from model.vocabulary import (
     AGE_GROUPS,
+    EXTERNAL_CLASSES,
     FALLBACK_MODE,
     GENERATED_PURPOSES,
     NESTS,
+    PERIODS,
     PERSON_GROUPS,
     POWERTRAINS,
     ROAD_CATEGORIES,
@@ -323,10 +325,10 @@ class AssignmentParameters(StrictModel):
     peak_hour_share: float = Field(gt=0, le=1)
     peak_period_vkm_share: float = Field(ge=0, le=1)
     car_occupancy: float = Field(ge=1)
-    through_peak_hour_factor: float = Field(gt=0, le=1)
     days_per_year: float = Field(gt=0, le=366)
     visitor_trips_per_job: float = Field(ge=0)
     visitor_days_per_year: float = Field(gt=0, le=366)
+    congestion_buffer_km: float = Field(ge=0)
     route_classes: dict[str, list[str]] = Field(min_length=1)
 
     @field_validator("route_classes")
@@ -590,29 +592,6 @@ class BusLine(StrictModel):
         return _non_negative_series(value)
 
 
-class BackgroundRoad(StrictModel):
-    """One ``[[background.roads]]`` entry of ``local_traffic.toml``: a municipal road's AADT (both directions)."""
-
-    road: str
-    aadt: float = Field(gt=0)
-    source: str
-
-
-class Background(StrictModel):
-    """The ``[background]`` table of ``local_traffic.toml``: traffic on municipal roads that is not Vallensbæk's own."""
-
-    non_local_share: Share
-    van_share: Share
-    truck_share: Share
-    roads: list[BackgroundRoad] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _mix(self) -> Background:
-        if self.van_share + self.truck_share > 1.0 + SHARE_SUM_TOLERANCE:
-            raise ValueError("van_share + truck_share must not exceed 1")
-        return self
-
-
 class MunicipalFleet(StrictModel):
     """The ``[municipal_fleet]`` table of ``local_traffic.toml``: the municipality's own cars and vans."""
 
@@ -627,13 +606,11 @@ class MunicipalFleet(StrictModel):
 
 
 class LocalTrafficParameters(StrictModel):
-    """Everything of ``local_traffic.toml``: vans, buses, background traffic and the municipal fleet (model/local_traffic.py)."""
+    """Everything of ``local_traffic.toml``: vans, buses and the municipal fleet (model/local_traffic.py)."""
 
-    peak_hour_factor: float = Field(gt=0, le=1)
     pce: dict[Literal["car", "van", "truck", "bus"], Annotated[float, Field(gt=0, le=5)]]
     vans: VanService
     buses: list[BusLine]
-    background: Background
     municipal_fleet: MunicipalFleet
 
     @field_validator("pce")
@@ -753,6 +730,92 @@ class PurposeParameters(StrictModel):
         return value
 
 
+class Period(StrictModel):
+    """One period of the day in ``traffic.toml``: its hours, its share of the day's road traffic, its commute."""
+
+    hours: float = Field(gt=0, le=24)
+    external_share: Share
+    commute: Literal["outbound", "return", "none"]
+
+
+class Elasticity(StrictModel):
+    """External demand's elasticity with respect to travel time: short run (one year) and long run."""
+
+    short_run: float
+    long_run: float
+
+    @model_validator(mode="after")
+    def _negative(self) -> Elasticity:
+        for key in ("short_run", "long_run"):
+            value = getattr(self, key)
+            if not value < 0:
+                raise ValueError(f"{key}: an elasticity of traffic with respect to travel time must be negative "
+                                 f"(traffic falls when travel time rises), got {value}")
+        if abs(self.short_run) > abs(self.long_run):
+            raise ValueError(f"short_run ({self.short_run}) must not exceed long_run ({self.long_run}) in size")
+        return self
+
+
+class Growth(StrictModel):
+    """Growth index of external vehicle-km by class and road type (``motorway`` or ``other``), base year = 1."""
+
+    enabled: bool
+    index: dict[str, dict[str, YearSeries]]
+
+    @field_validator("index")
+    @classmethod
+    def _classes(cls, value: dict[str, dict[str, YearSeries]]) -> dict[str, dict[str, YearSeries]]:
+        for klass, by_type in value.items():
+            if klass not in EXTERNAL_CLASSES:
+                raise ValueError(f"index.{klass}: unknown class (known: {', '.join(EXTERNAL_CLASSES)})")
+            if set(by_type) != {"motorway", "other"}:
+                raise ValueError(f"index.{klass}: needs exactly the road types motorway and other")
+            for road_type, series in by_type.items():
+                if not series or any(v <= 0 for v in series.values()):
+                    raise ValueError(f"index.{klass}.{road_type}: needs positive values by year")
+        missing = set(EXTERNAL_CLASSES) - set(value)
+        if missing:
+            raise ValueError(f"index: lacks {', '.join(sorted(missing))}")
+        return value
+
+    def factor(self, klass: str, year: int) -> tuple[float, float]:
+        """Index (motorway, other) of a class in ``year``; 1 when growth is off."""
+        if not self.enabled:
+            return 1.0, 1.0
+        by_type = self.index[klass]
+        return interpolate(by_type["motorway"], year), interpolate(by_type["other"], year)
+
+
+class TrafficParameters(StrictModel):
+    """Everything of ``traffic.toml``: external demand's estimation, the periods, elasticity and growth."""
+
+    van_share_of_light: Share
+    prior_decay_per_km: float = Field(ge=0)
+    estimation_rounds: int = Field(ge=0, le=20)
+    count_tolerance: float = Field(gt=0, lt=1)
+    periods: dict[str, Period]
+    elasticity: Elasticity
+    growth: Growth
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, value: dict[str, Period]) -> dict[str, Period]:
+        if list(value) != list(PERIODS):
+            raise ValueError(f"needs the periods {', '.join(PERIODS)}, in this order")
+        if abs(sum(p.external_share for p in value.values()) - 1.0) > SHARE_SUM_TOLERANCE:
+            raise ValueError("external_share must sum to 1 over the periods")
+        if sum(p.hours for p in value.values()) > 24.0:
+            raise ValueError("the periods' hours add up to more than 24")
+        if value[PERIODS[0]].commute != "outbound":
+            raise ValueError(f"{PERIODS[0]}.commute: the first period carries the outbound commute (the mode choice is in its loop)")
+        return value
+
+    def per_hour(self, period: str) -> float:
+        """Share of a day's road traffic in one hour of ``period``."""
+        p = self.periods[period]
+        return p.external_share / p.hours
+
+
 class ModelParameters(StrictModel):
     """Everything behavioural and technical the simulation needs, in one object."""
 
@@ -766,6 +829,7 @@ class ModelParameters(StrictModel):
     appraisal: AppraisalParameters
     municipal_account: MunicipalAccountParameters
     local_traffic: LocalTrafficParameters
+    traffic: TrafficParameters
 
 
 #: Section of :class:`ModelParameters` → its file in the parameter folder.
@@ -780,6 +844,7 @@ PARAMETER_FILES = {
     "appraisal": "appraisal.toml",
     "municipal_account": "municipal_account.toml",
     "local_traffic": "local_traffic.toml",
+    "traffic": "traffic.toml",
 }
 #: Network rules read once, while the graph is built: an experiment cannot override them per run.
 BUILD_TIME_PARAMETERS = ("network.default_maxspeed_kph", "network.default_lanes_per_direction", "network.road_category")

@@ -54,6 +54,8 @@ RAIL_STYLES = {
     "s_train": _Style("S-train", "#6a1b6e", 2.6),
     "light_rail": _Style("light rail (Letbane)", "#1f6fb2", 2.6, (0, (4, 2))),
 }
+#: Columns of ``link_volumes`` summed for the road-traffic change maps: vehicles per day on each edge.
+TRAFFIC_COLUMNS: tuple[str, ...] = ("car_commute_daily", "car_purposes_daily", "through_daily")
 #: Scale bar lengths to choose from, m: the longest that fits a fifth of the panel (1 km in the municipality panel).
 SCALE_BARS_M = (1000.0, 2000.0, 5000.0, 10000.0)
 #: Stations closer than this to an already labelled one get their label below the marker, m.
@@ -646,10 +648,12 @@ def car_volume_change_map(
     boundary: Any = None,
     source: str = "",
 ) -> Path:
-    """Map the change in commuters' daily cars between a scenario and the reference in one year.
+    """Map the change in daily road vehicles between a scenario and the reference in one year.
 
-    Each road is coloured by ``car_commute_daily`` (mean across seeds, both directions summed)
-    of ``scenario`` minus ``reference``: red more cars, blue fewer. Motorways and ring roads
+    Each road is coloured by its vehicles per day, :data:`TRAFFIC_COLUMNS` summed (commuters'
+    and residents' cars and the routed through traffic; mean across seeds, both directions
+    summed), of ``scenario`` minus ``reference``: red more vehicles, blue fewer, so diverted
+    traffic shows where it went. Motorways and ring roads
     have a dark casing and their names; roads with fewer lanes than in the reference are
     outlined in yellow, roads with a lower speed limit in violet.
 
@@ -672,12 +676,13 @@ def car_volume_change_map(
         rows = link_volumes[(link_volumes["scenario"] == label) & (link_volumes["year"] == year)]
         if rows.empty:
             raise VmobError(f"link_volumes.parquet has no rows for scenario '{label}' in {year}.")
-        return rows.groupby("edge")[["car_commute_daily", "lanes_total", "maxspeed_kph"]].mean()
+        means = rows.groupby("edge")[[*TRAFFIC_COLUMNS, "lanes_total", "maxspeed_kph"]].mean()
+        return means.assign(vehicles=means[list(TRAFFIC_COLUMNS)].sum(axis=1))[["vehicles", "lanes_total", "maxspeed_kph"]]
 
     own, ref = mean_of(scenario), mean_of(reference)
     static = links[["edge", "name", "road_category", "drive", "geometry"]].set_index("edge")
     edges = static.join(own).join(ref, rsuffix="_ref")
-    edges["diff"] = edges["car_commute_daily"].fillna(0.0) - edges["car_commute_daily_ref"].fillna(0.0)
+    edges["diff"] = edges["vehicles"].fillna(0.0) - edges["vehicles_ref"].fillna(0.0)
     edges["narrowed"] = edges["lanes_total"] < edges["lanes_total_ref"] - 1e-9
     edges["slower"] = edges["maxspeed_kph"] < edges["maxspeed_kph_ref"] - 1e-9
     edges["key"] = [_way_key(g) for g in edges.geometry]
@@ -733,7 +738,7 @@ def car_volume_change_map(
     _frame(ax, extent, "")
     _scale_bar(ax, extent)
     colorbar = figure.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, extend="both")
-    colorbar.set_label(f"change in commuter cars per day, both directions\n({scenario} − {reference})")
+    colorbar.set_label(f"change in vehicles per day, both directions\n({scenario} − {reference})")
     colorbar.ax.yaxis.set_major_formatter(_thousands if scale >= 20 else FuncFormatter(lambda v, _p: f"{v:,.1f}"))
     handles = [
         Line2D([], [], color="#2b2b2b", linewidth=5, label="motorway / ring road (casing)"),
@@ -746,12 +751,13 @@ def car_volume_change_map(
     handles.append(Line2D([], [], color=UNCHANGED_COLOR, linewidth=2, label="road, (almost) no change"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncols=3, fontsize=8.5, frameon=False)
     if not np.any(np.abs(ways["diff"].to_numpy()) >= UNCHANGED_SHARE * scale) or float(np.abs(ways["diff"]).max()) < 0.5:
-        ax.text(0.5, 0.98, "No change in commuters' car traffic on any road", transform=ax.transAxes, ha="center",
+        ax.text(0.5, 0.98, "No change in road traffic on any road", transform=ax.transAxes, ha="center",
                 va="top", fontsize=10, bbox={"facecolor": "white", "edgecolor": "#999999", "alpha": 0.9}, zorder=30)
     seeds = int(link_volumes.loc[link_volumes["scenario"] == scenario, "seed"].nunique())
-    ax.set_title(f"Commuter car traffic in {year}: '{scenario}' against '{reference}' (mean of {_seeds_text(seeds)})",
+    ax.set_title(f"Road traffic in {year}: '{scenario}' against '{reference}' (mean of {_seeds_text(seeds)})",
                  fontsize=11)
-    _footer(figure, "Commuters' cars only (through traffic on the motorways is a fixed background flow). "
+    _footer(figure, "Commuters' and residents' cars and the routed through traffic (cars, vans, trucks); "
+            "visitors, local vans and buses are not drawn. "
             f"Colour scale clipped at ±{scale:,.0f} cars/day (98th percentile of the changes). EPSG:25832.", source)
     return _save(figure, out_dir, f"car_volume_change_{slug(scenario)}_{year}")
 

@@ -62,8 +62,8 @@ FIGURES_DIR = "figures"
 FIGURE_LIST = ".report-files.json"
 FIGURE_SUFFIXES = (".png", ".svg")
 #: Columns of ``link_volumes.parquet`` and ``network_links.parquet`` the car-volume maps read.
-VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", "car_commute_daily", "lanes_total", "maxspeed_kph")
-VOLUME_NUMBERS = ("seed", "year", "car_commute_daily", "lanes_total", "maxspeed_kph")
+VOLUME_COLUMNS = ("scenario", "seed", "year", "edge", *plots.TRAFFIC_COLUMNS, "lanes_total", "maxspeed_kph")
+VOLUME_NUMBERS = ("seed", "year", *plots.TRAFFIC_COLUMNS, "lanes_total", "maxspeed_kph")
 LINK_COLUMNS = ("edge", "name", "road_category", "drive", "geometry")
 #: Numeric columns that may be empty (the change vs 2019 of a run without a 2019 row).
 MAY_BE_EMPTY = ("co2_territorial_change_vs_2019_pct",)
@@ -384,8 +384,9 @@ def _maps(results: Results, out: Path, source: str) -> list[tuple[str, Path, str
                                            boundary=results.boundary, source=source)
         maps.append((
             f"Car traffic on the network, {label} against {ref}, {year}", path,
-            f"Change in commuters' cars per day on each road in {year} (both directions together): red roads carry "
-            f"more cars in '{label}' than in '{ref}', blue roads fewer, grey roads about the same. Roads outlined in "
+            f"Change in vehicles per day on each road in {year} (both directions together: commuters' and residents' "
+            f"cars and the routed through traffic): red roads carry more in '{label}' than in '{ref}', blue roads "
+            "fewer, grey roads about the same, so diverted traffic shows where it went. Roads outlined in "
             "yellow have fewer lanes, roads outlined in violet a lower speed limit than in the baseline. "
             "Motorways and ring roads have a dark edge and their names.",
         ))
@@ -451,6 +452,36 @@ def headline_table(summary: pd.DataFrame, labels: Iterable[str], reference: str 
                 "CO2 change vs 2019": _band_text(cell["co2_territorial_change_vs_2019_pct"], "{:+.1f} %"),
                 "Through-traffic CO2 (t/year)": _band_text(cell["co2_through_t"], "{:,.0f}"),
             })
+    return pd.DataFrame(rows)
+
+
+#: Leakage columns of the report: summary measure, heading, scale (to millions for vehicle-km).
+LEAKAGE_MEASURES: tuple[tuple[str, str, float], ...] = (
+    ("vkm_inside_per_year", "Vehicle-km inside (M/year)", 1e-6),
+    ("vkm_outside_per_year", "Vehicle-km outside (M/year)", 1e-6),
+    ("vkm_evaporated_per_year", "Vehicle-km evaporated (M/year)", 1e-6),
+    ("co2_territorial_t", "CO2 inside (t/year)", 1.0),
+    ("co2_outside_t", "CO2 outside (t/year)", 1.0),
+    ("co2_evaporated_t", "CO2 evaporated (t/year)", 1.0),
+)
+
+
+def leakage_table(summary: pd.DataFrame, reference: str = REFERENCE_SCENARIO) -> pd.DataFrame:
+    """Per scenario and headline year: change against the reference inside and outside the boundary, and evaporated.
+
+    A fall inside with a rise outside is traffic (and CO2) moved across the boundary (leakage); the
+    evaporated change is through traffic no longer driven because its travel times rose (its
+    whole trips' kilometres, on the modelled network inside and outside the boundary).
+    """
+    compared = change_vs_baseline(summary, reference)
+    compared = compared[compared["year"].isin(headline_years(summary))].set_index(["scenario", "year", "measure"])["change"]
+    rows = []
+    for label, year in dict.fromkeys((s, y) for s, y, _ in compared.index):
+        row = {"Scenario": label, "Year": str(year)}
+        for measure, title, scale in LEAKAGE_MEASURES:
+            value = compared.get((label, year, measure), np.nan)
+            row[title] = "–" if pd.isna(value) else f"{value * scale:+,.{1 if scale < 1 else 0}f}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -793,6 +824,7 @@ def report_context(results: Results, figures: list[FigureEntry]) -> dict[str, An
             "rows": [[str(v) for v in row] for row in headline.itertuples(index=False)],
             "rule": "|" + "|".join("---" if i < 2 else "---:" for i in range(len(headline.columns))) + "|",
         },
+        "leakage": _table_context(leakage_table(summary)),
         "purposes": _table_context(purpose_table(results.tables["mode_split"], results.labels, years[-1])),
         "purpose_year": years[-1],
         "figures": [

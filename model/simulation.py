@@ -25,6 +25,16 @@ from model.assignment import all_or_nothing, bpr_time_s, link_costs_s, relative_
 from model.choice import ChoiceStructure, choice_structure, logsum, probabilities, utilities, vehicle_columns
 from model.destinations import destinations_path_for, load_destination_sizes
 from model.edges import EdgeArrays, edge_arrays
+from model.external_demand import (
+    CountSections,
+    ExternalDemand,
+    TrafficCount,
+    count_sections,
+    elastic_factor,
+    estimate,
+    gate_measures,
+    load_counts,
+)
 from model.fleet import ChargingAccess, fleet_table, replace_cars, resident_access
 from model.inventory import factors_table, inventory_table
 from model.municipal_account import municipal_account_table
@@ -36,27 +46,37 @@ from model.population import Population, calibrate_gravity, draw_categorical, sy
 from model.random_streams import RandomStreams
 from model.settings import BASE_YEAR, REFERENCE_MONTH_DAY
 from model.skims import (
+    CarTrees,
     Skims,
     SkimSettings,
     ZoneGraph,
     car_route_classes,
     car_route_trees,
+    car_trees,
     free_flow_car_km,
     skim_settings,
     with_car,
 )
 from model.supply_state import SupplyState
-from model.through_traffic import ThroughTraffic, TrafficCount, load_counts, through_traffic
 from model.transit import Transit, load_transit
 from model.trips import TripModel, TripState
-from model.vocabulary import Mode, mode_table
-from model.yearly_tables import YearState, rail_inside_share, visitor_od, year_tables
+from model.vocabulary import EXTERNAL_CLASSES, PERIODS, POWERTRAINS, Mode, mode_table
+from model.yearly_tables import YearState, local_car_daily, rail_inside_share, visitor_od, year_tables
 from model.zones import Zones, check_home_zones_near, load_zones
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from model.levers import Lever
+
+def congestible_edges(edges: EdgeArrays, boundary: Any, buffer_km: float) -> np.ndarray:
+    """Edges whose midpoint lies within ``buffer_km`` of the boundary polygon (EPSG:25832), or inside it."""
+    import shapely
+
+    mx = (edges.x[edges.u] + edges.x[edges.v]) / 2.0
+    my = (edges.y[edges.u] + edges.y[edges.v]) / 2.0
+    return np.asarray(shapely.distance(boundary, shapely.points(mx, my)) <= buffer_km * 1000.0) | (edges.inside_share > 0)
+
 
 #: Iterations of the habit process used to put the base year in its steady state.
 HABIT_BURN_IN = 30
@@ -340,15 +360,43 @@ class MobilityModel(mesa.Model):
         if create_agents:
             for index in range(len(self.population)):
                 Commuter(self, index)
-        self.through: ThroughTraffic = through_traffic(self.edges, context.counts)
-        self.through_net_daily: np.ndarray | None = None  # set in the first year (see yearly_tables.link_vkm)
+        # External (through) demand: estimated in the first year (_fit_external), then routed every
+        # year in each period; its demand factor per period follows the travel time (elastic_factor).
+        self.sections: CountSections = count_sections(self.edges, context.counts)
+        routes = self.skim_settings.car_routes
+        #: Route class external cars, vans and trucks are routed in (the fossil cars' class).
+        self.external_route = routes.of_powertrain[POWERTRAINS.index("diesel")]
+        self.n_routes = len(routes.names)
+        pce: dict[str, float] = {str(vehicle): value for vehicle, value in self.params.local_traffic.pce.items()}
+        #: PCE of the assignment's layers: the commuters' route classes, then EXTERNAL_CLASSES.
+        self.layer_pce: np.ndarray = np.array([1.0] * self.n_routes + [pce[c] for c in EXTERNAL_CLASSES], dtype=float)
+        external_seconds = [routes.seconds_per_km[self.external_route]] * len(EXTERNAL_CLASSES)
+        self.layer_seconds_per_km = np.array([*routes.seconds_per_km, *external_seconds])
+        #: Edges whose time responds to their volume: those within assignment.toml congestion_buffer_km of the
+        #: boundary. Farther out the network is schematic (one link stands for several roads), so its capacity
+        #: means little and the through traffic it gathers would congest it beyond anything real.
+        self.congestible = congestible_edges(self.edges, context.network.boundary, self.params.assignment.congestion_buffer_km)
+        self.external: ExternalDemand | None = None
+        self.base_time: dict[str, np.ndarray] | None = None  # gate-to-gate times of the base year, per period
+        self.demand_factor: dict[str, np.ndarray | float] = dict.fromkeys(PERIODS, 1.0)
+        self._factor_now: dict[str, np.ndarray | float] = dict.fromkeys(PERIODS, 1.0)
+        # Per period: vehicles per hour on each edge, by layer (commuters' route classes, then EXTERNAL_CLASSES).
+        n_edges = len(self.edges.u)
+        self.volume: dict[str, np.ndarray] = {p: np.zeros((n_edges, len(self.layer_pce))) for p in PERIODS}
+        self.period_time_s: dict[str, np.ndarray] = {}
+        self.period_trees: dict[str, CarTrees] = {}
+        self.period_gaps: dict[tuple[int, str], float] = {}
+        self._incidence: dict[str, np.ndarray] | None = None  # while fitting: per period, the sections × gates × gates incidence
+        #: Per count: the base year's count, local and through traffic at its point (set by _fit_external).
+        self.count_fit: pd.DataFrame | None = None
+        self._commute_od: np.ndarray | None = None  # the morning's commuter cars per hour, zones × zones × route classes
+        self._local: tuple[int, local_traffic.LocalFlows] | None = None
         self._rail_inside: dict[str, float] | None = None  # from the first year's lines
-        self.agent_volume = np.zeros(len(self.edges.u))
         self.skims: Skims = free_flow
         self.gap_history: dict[int, list[float]] = {}
         self.link_records: list[pd.DataFrame] = []
         self.tables: dict[str, list[pd.DataFrame]] = {
-            "mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": [], "ridership": [],
+            "mode_split": [], "vehicle_km": [], "energy": [], "co2": [], "fleet": [], "ridership": [], "traffic": [],
         }
         self.bought_new = np.zeros(len(self.population), dtype=bool)  # this year's new cars (the fleet table)
         self.datacollector = mesa.DataCollector(
@@ -357,6 +405,7 @@ class MobilityModel(mesa.Model):
                 **{f"share_{mode}": partial(MobilityModel.resident_share, mode_index=i) for i, mode in enumerate(self.params.choice.modes)},
                 "car_vkm_commute": lambda m: m.last_commute_vkm,
                 "relative_gap": lambda m: m.gap_history[m.year][-1] if m.gap_history.get(m.year) else np.nan,
+                **{f"relative_gap_{p}": partial(MobilityModel.period_gap, period=p) for p in PERIODS},
             }
         )
         self.last_commute_vkm = 0.0
@@ -395,16 +444,33 @@ class MobilityModel(mesa.Model):
         """Residents' charging access in ``year`` (local public chargers and dwellings)."""
         return resident_access(self.params.fleet, self.chargers_in(year), self.residents, year)
 
-    def background_vph(self) -> np.ndarray:
-        """Peak-hour through traffic per edge, plus the local vans, buses and background traffic (in PCE)."""
-        local = local_traffic.peak_preload_vph(self.local_flows(self.year), self.params.local_traffic)
-        return self.through.daily_per_direction * self.params.assignment.through_peak_hour_factor + local
+    def period_gap(self, period: str) -> float:
+        """The relative gap the current year's assignment of ``period`` ended with (NaN before it ran)."""
+        return self.period_gaps.get((self.year, period), np.nan)
+
+    @property
+    def agent_volume(self) -> np.ndarray:
+        """The commuters' cars per edge in the morning peak hour."""
+        return self.volume[PERIODS[0]][:, : self.n_routes].sum(axis=1)
+
+    def background_vph(self, period: str = PERIODS[0]) -> np.ndarray:
+        """Everything but the commuters per edge and hour of ``period``, in PCE: through traffic, vans, buses."""
+        external = self.volume[period][:, self.n_routes:] @ self.layer_pce[self.n_routes:]
+        return external + self._preload_vph(period)
+
+    def _preload_vph(self, period: str) -> np.ndarray:
+        """The local vans, buses and municipal fleet per edge and hour of ``period``, in PCE."""
+        return local_traffic.daily_pce(self.local_flows(self.year), self.params.local_traffic) * self.params.traffic.per_hour(period)
 
     def local_flows(self, year: int) -> local_traffic.LocalFlows:
-        """Daily vans, buses, municipal fleet and background traffic per edge in ``year`` (model/local_traffic.py)."""
-        return local_traffic.local_flows(
-            self.edges, self.context.zones, self.context.anchors.zone_node, self.params, year, self.supply.municipal_zero_emission(year),
-        )
+        """Daily vans, buses and municipal fleet per edge in ``year`` (model/local_traffic.py)."""
+        if self._local is None or self._local[0] != year:
+            flows = local_traffic.local_flows(
+                self.edges, self.context.zones, self.context.anchors.zone_node, self.params, year,
+                self.supply.municipal_zero_emission(year),
+            )
+            self._local = (year, flows)
+        return self._local[1]
 
     # --------------------------------------------------------------------- step
 
@@ -420,12 +486,16 @@ class MobilityModel(mesa.Model):
         first = year == self.start_year
         reconsider = np.ones(len(self.population), dtype=bool) if first else self._life_events(year)
         P = self._equilibrate(year, date, reconsider, first)
+        self._assign_other_periods(year)
         unavailable = (self.population.mode >= 0) & (P[np.arange(len(P)), np.maximum(self.population.mode, 0)] <= 0)
         choosing = reconsider | unavailable | (self.population.mode < 0)
         # One draw per agent, used only by those who choose: who else chooses never shifts it.
         drawn = draw_categorical(P, self.streams("mode_choice", year))
         self.population.mode[choosing] = drawn[choosing]
         self.trip_state = self.trip_model.step(year, self.skims, self.supply.parking_dkk_per_trip, self.weights, self.streams)
+        if self.base_time is None:  # the base year's gate-to-gate times: what later years' demand responds to
+            self.base_time = {p: self._gate_time(trees) for p, trees in self.period_trees.items()}
+        self.demand_factor = dict(self._factor_now)
         self._record(year)
         self.datacollector.collect(self)
         self.year += 1
@@ -472,13 +542,16 @@ class MobilityModel(mesa.Model):
     def _equilibrate(
         self, year: int, date: dt.date, reconsider: np.ndarray, first: bool, choice: ChoiceParameters | None = None,
     ) -> np.ndarray:
-        """MSA with the mode choice in the loop; returns the final choice probabilities.
+        """The morning peak's assignment with the mode choice in the loop; returns the final choice probabilities.
 
         ``choice`` replaces the model's choice parameters for this call (calibration tries constants).
+        The commuters of each route class and the external classes are loaded together
+        (:meth:`_assignment_step`); the other periods follow in :meth:`_assign_other_periods`.
         """
+        if self.external is None:
+            self._fit_external(year, date)
         a = self.params.assignment
         choice = choice or self.params.choice
-        background = self.background_vph()
         habit = choice.coefficients.habit
         ratio = self.skim_settings.bike_kph / self.skim_settings.ebike_kph
         zone_nodes = self.context.anchors.zone_node
@@ -486,32 +559,232 @@ class MobilityModel(mesa.Model):
         gaps: list[float] = []
         P = None
         base = self._skims(date, None)
-        n_edges = len(self.edges.u)
         routes = self.skim_settings.car_routes
         agent_class = routes.of_agents(self.population.powertrain)
-        class_volume = np.zeros((n_edges, len(routes.names)))
+        structure = choice_structure(choice)
+        am = PERIODS[0]
         for k in range(1, a.max_iterations + 1):
-            time_s = bpr_time_s(self.edges, self.agent_volume + background, a.bpr_alpha, a.bpr_beta)
+            time_s = self._congested_time_s(am)
             trees = car_route_trees(self.edges, time_s, zone_nodes, routes)
             self.skims = with_car(base, trees, self.skim_settings)
             V, available = utilities(
                 self.population, self.skims, self.context.zones, choice, ratio, habit=not first,
                 parking_dkk_per_trip=self.supply.parking_dkk_per_trip,
             )
-            structure = choice_structure(choice)
             P = habit_steady_state(V, available, habit, structure=structure) if first else probabilities(V, available, structure)
             car_share = np.where(reconsider, P[:, self.car_columns].sum(axis=1), current_car)
-            od = np.stack([self._car_od_vph(car_share * self.weights * (agent_class == c)) for c in range(len(routes.names))], axis=-1)
-            aux, shortest = all_or_nothing(trees, od, n_edges)
-            if k > 1:
-                gaps.append(relative_gap(link_costs_s(self.edges, time_s, routes.seconds_per_km), class_volume, shortest))
-            class_volume = aux if k == 1 else class_volume + (aux - class_volume) / k
-            self.agent_volume = class_volume.sum(axis=1)
+            od = np.stack([self._car_od_vph(car_share * self.weights * (agent_class == c)) for c in range(self.n_routes)], axis=-1)
+            self._commute_od = od
+            gap = self._assignment_step(am, k, trees, time_s, od, year)
+            if np.isfinite(gap):
+                gaps.append(gap)
             if gaps and gaps[-1] < a.relative_gap:
                 break
         self.gap_history[year] = gaps
+        self.period_gaps[(year, am)] = gaps[-1] if gaps else np.nan
         assert P is not None  # max_iterations >= 1 (assignment.toml schema)
         return P
+
+    def _assign_other_periods(self, year: int) -> None:
+        """The afternoon peak (the commuters' return trips) and the off-peak, with the morning's commuter demand fixed."""
+        a = self.params.assignment
+        assert self._commute_od is not None  # the morning peak ran first
+        routes = self.skim_settings.car_routes
+        for period in PERIODS[1:]:
+            commute = self.params.traffic.periods[period].commute
+            od = self._commute_od.transpose(1, 0, 2) if commute == "return" else self._commute_od * (commute == "outbound")
+            gap = np.nan
+            for k in range(1, a.max_iterations + 1):
+                time_s = self._congested_time_s(period)
+                trees = car_route_trees(self.edges, time_s, self.context.anchors.zone_node, routes)
+                gap = self._assignment_step(period, k, trees, time_s, od, year)
+                if gap < a.relative_gap:
+                    break
+            self.period_gaps[(year, period)] = gap
+
+    def _congested_time_s(self, period: str) -> np.ndarray:
+        """Edge times of ``period`` under its current volumes, preload included."""
+        a = self.params.assignment
+        return bpr_time_s(self.edges, self.volume[period] @ self.layer_pce + self._preload_vph(period), a.bpr_alpha, a.bpr_beta,
+                          self.congestible)
+
+    def _assignment_step(
+        self, period: str, k: int, trees: list[CarTrees], time_s: np.ndarray, commute_od: np.ndarray, year: int,
+    ) -> float:
+        """One Frank–Wolfe step of ``period``: load every layer on ``trees``; the relative gap before the step.
+
+        The first step takes the all-or-nothing loads (a cold start every year: the demand has
+        changed). The gap ``|Σ c·V − Σ d·c_sp| / Σ c·V`` is taken on generalised cost over all
+        layers in passenger-car equivalents (the preload is fixed and excluded); infinite at the
+        first step.
+        """
+        n_edges = len(self.edges.u)
+        external_trees = trees[self.external_route]
+        external = self._external_od_vph(period, external_trees, year, update=k == 1)
+        self.period_trees[period], self.period_time_s[period] = external_trees, time_s
+        layer_trees = [*trees[: self.n_routes], *[external_trees] * len(EXTERNAL_CLASSES)]
+        aux, shortest = all_or_nothing(layer_trees, np.concatenate([commute_od, external], axis=-1), n_edges, self.layer_pce)
+        current = self.volume[period]
+        seen = None
+        if self._incidence is not None:
+            assert self.external is not None
+            seen = gate_measures(external_trees, self.external.gates, self.sections.weights)
+        if k == 1:
+            current[:] = aux
+            if seen is not None and self._incidence is not None:
+                self._incidence[period] = seen
+            return np.inf
+        cost = link_costs_s(self.edges, time_s, tuple(self.layer_seconds_per_km)) * self.layer_pce
+        gap = relative_gap(cost, current, shortest)
+        alpha = self._line_search(period, current, aux - current)
+        current += alpha * (aux - current)
+        if seen is not None and self._incidence is not None:  # the incidence that goes with the volumes
+            self._incidence[period] += alpha * (seen - self._incidence[period])
+        return gap
+
+    def _line_search(self, period: str, volume: np.ndarray, direction: np.ndarray, bisections: int = 24) -> float:
+        """Frank–Wolfe step size: the share of the way to the all-or-nothing loads that minimises the Beckmann objective.
+
+        Bisection on ``Σ_e t_e(V + α·d) · d_e + Σ_e,l km_e · s_l · d_el = 0`` over ``α ∈ [0, 1]``
+        (passenger-car equivalents, the fixed preload included in the times; ``s_l`` the layer's
+        seconds per km). With congested through traffic the plain MSA step ``1/k`` needed far
+        more iterations than ``max_iterations`` to reach the gap.
+        """
+        a = self.params.assignment
+        fixed = self._preload_vph(period)
+        flow, change = volume @ self.layer_pce, direction @ self.layer_pce
+        per_km = float(((self.edges.length_m / 1000.0) @ direction) @ (self.layer_seconds_per_km * self.layer_pce))
+
+        def slope(alpha: float) -> float:
+            time_s = bpr_time_s(self.edges, fixed + flow + alpha * change, a.bpr_alpha, a.bpr_beta, self.congestible)
+            return float(time_s @ change) + per_km
+
+        if slope(1.0) <= 0.0:
+            return 1.0
+        low, high = 0.0, 1.0
+        for _ in range(bisections):
+            mid = (low + high) / 2.0
+            low, high = (mid, high) if slope(mid) < 0.0 else (low, mid)
+        return (low + high) / 2.0
+
+    # -------------------------------------------------------------- external demand
+
+    def _fit_external(self, year: int, date: dt.date) -> None:
+        """Estimate the external OD demand from the counts (model/external_demand.py).
+
+        The counts hold the model's own local traffic too, and the routes of the assigned
+        equilibrium can differ from the free-flow paths. So the base year is run provisionally: a
+        first estimate (free-flow paths, the counts less the vans and buses) is assigned with the
+        commuters in every period, the modes and trips are drawn (with the year's random numbers,
+        which the real base year draws again), and the demand is estimated again on that
+        equilibrium's incidence from the counts less all local traffic. ``traffic.toml``
+        ``estimation_rounds`` such rounds are run, or fewer once every count is met within
+        ``count_tolerance``; the best estimate is kept and :attr:`count_fit` says how well it meets
+        each count.
+        """
+        t = self.params.traffic
+        routes = self.skim_settings.car_routes
+        free_flow = car_trees(
+            self.edges, self.edges.free_flow_time_s, self.context.anchors.zone_node, routes.seconds_per_km[self.external_route],
+        )
+        vans_buses = local_traffic.by_count_class(self.local_flows(year))
+
+        def fit(local_daily: np.ndarray, incidence: np.ndarray | None) -> ExternalDemand:
+            return estimate(free_flow, self.edges, self.context.zones, self.sections, van_share=t.van_share_of_light,
+                            decay_per_km=t.prior_decay_per_km, local_daily=local_daily, incidence=incidence)
+
+        self.external = fit(vans_buses, None)
+        everyone = np.ones(len(self.population), dtype=bool)
+        modes, trip_state = self.population.mode.copy(), self.trip_state
+        best: tuple[float, ExternalDemand, pd.DataFrame] | None = None
+        for round_ in range(t.estimation_rounds + 1):
+            self._incidence = {}
+            P = self._equilibrate(year, date, everyone, first=True)
+            self._assign_other_periods(year)
+            incidence = np.sum([t.periods[p].external_share * self._incidence[p] for p in PERIODS], axis=0)
+            self._incidence = None
+            self.population.mode[:] = draw_categorical(P, self.streams("mode_choice", year))
+            self.trip_state = self.trip_model.step(year, self.skims, self.supply.parking_dkk_per_trip, self.weights, self.streams)
+            local = vans_buses.copy()
+            local[:, EXTERNAL_CLASSES.index("car")] += local_car_daily(self.year_state(year))
+            self.population.mode[:], self.trip_state = modes, trip_state
+            fit_table = self._count_fit(local)
+            error = float(fit_table["misfit_share"].abs().max())
+            if best is None or error < best[0]:
+                best = (error, self.external, fit_table)
+            if error <= t.count_tolerance or round_ == t.estimation_rounds:
+                break
+            self.external = fit(local, incidence)
+        assert best is not None
+        _, self.external, self.count_fit = best
+        for volume in self.volume.values():
+            volume[:] = 0.0
+
+    def _count_fit(self, local_daily: np.ndarray) -> pd.DataFrame:
+        """Per count: the count, the local traffic the model carries at its point, the through traffic assigned there."""
+        counted = self.sections.light + self.sections.truck
+        local = self.sections.weights @ local_daily.sum(axis=1)
+        through = self.sections.weights @ self._external_daily().sum(axis=(0, 2))
+        return pd.DataFrame({
+            "road": list(self.sections.roads), "count_aadt": counted, "local_daily": local, "through_daily": through,
+            "misfit_share": (local + through - counted) / counted,
+        })
+
+    def _gate_time(self, trees: CarTrees) -> np.ndarray:
+        """Gate-to-gate travel time (s) on the external classes' paths: the cost external demand responds to."""
+        assert self.external is not None
+        gates = self.external.gates
+        return trees.time_s[np.ix_(gates, gates)]
+
+    def _external_od_vph(self, period: str, trees: CarTrees, year: int, update: bool) -> np.ndarray:
+        """External demand of ``period``, vehicles per hour, ``zones × zones × EXTERNAL_CLASSES``.
+
+        Base-year demand × growth (class, road type) × the elastic factor of this period's
+        gate-to-gate times against the base year's (:func:`model.external_demand.elastic_factor`).
+        The factor is set on the first iteration (``update``), from the times of last year's flows on
+        this year's network (a lever's capacity cut or lower limit shows there), and then held for
+        the year, so that the line search works on a fixed demand.
+        """
+        assert self.external is not None
+        t = self.params.traffic
+        factor: np.ndarray | float = self._factor_now[period]
+        if update:
+            factor = 1.0
+            if self.base_time is not None:
+                e = t.elasticity
+                factor = elastic_factor(np.asarray(self.demand_factor[period]), self._gate_time(trees), self.base_time[period],
+                                        e.short_run, e.long_run)
+            self._factor_now[period] = factor
+        n = len(self.context.zones.ids)
+        layers = []
+        for klass in EXTERNAL_CLASSES:
+            motorway, other = t.growth.factor(klass, year)
+            growth = np.where(self.external.motorway, motorway, other)
+            layers.append(self.external.od(n, klass, growth * factor) * t.per_hour(period))
+        return np.stack(layers, axis=-1)
+
+    def _evaporated_vkm(self, year: int) -> np.ndarray:
+        """External vehicle-km per year not driven because travel times changed since the base year, by class.
+
+        Demand at base-year times (base × growth) less the demand of the periods, each trip at its
+        period's path length; negative where times fell (induced traffic).
+        """
+        out = np.zeros(len(EXTERNAL_CLASSES))
+        if self.external is None:
+            return out
+        t = self.params.traffic
+        gates = self.external.gates
+        for period in PERIODS:
+            trees = self.period_trees.get(period)
+            if trees is None:
+                continue
+            km = np.nan_to_num(trees.dist_km[np.ix_(gates, gates)], nan=0.0, posinf=0.0)
+            lost = 1.0 - np.asarray(self._factor_now[period])
+            for x, klass in enumerate(EXTERNAL_CLASSES):
+                motorway, other = t.growth.factor(klass, year)
+                growth = np.where(self.external.motorway, motorway, other)
+                out[x] += float((self.external.daily[klass] * growth * lost * km).sum()) * t.periods[period].external_share
+        return out * self.params.assignment.days_per_year
 
     # ------------------------------------------------------------------ outputs
 
@@ -526,17 +799,23 @@ class MobilityModel(mesa.Model):
         return YearState(
             year=year, population=self.population, weights=self.weights, modes=self.modes, skims=self.skims,
             edges=self.edges, zone_nodes=self.context.anchors.zone_node, n_zones=len(zones.ids),
-            peak_volume_vph=self.agent_volume + self.background_vph(), through=self.through,
+            peak_volume_vph=self.agent_volume + self.background_vph(),
+            external_daily=self._external_daily(),
+            period_time_s=np.stack([self.period_time_s.get(p, self._congested_time_s(p)) for p in PERIODS]),
+            evaporated_vkm=self._evaporated_vkm(year),
             visitor_od=visitor_od(zones, self.gravity, self.params.assignment.visitor_trips_per_job * jobs),
             params=self.params, factors=self.context.factors, rail_inside_share=self._rail_inside, labels=self.labels,
             trips=self.trip_state,
             local=self.local_flows(year),
         )
 
+    def _external_daily(self) -> np.ndarray:
+        """External vehicles per day on each edge, ``periods × edges × EXTERNAL_CLASSES`` (each period's hours × its hour)."""
+        return np.stack([self.volume[p][:, self.n_routes:] * self.params.traffic.periods[p].hours for p in PERIODS])
+
     def _record(self, year: int) -> None:
         """Turn this year's choices and flows into the long output tables (:mod:`model.yearly_tables`)."""
-        result = year_tables(self.year_state(year), self.through_net_daily)
-        self.through_net_daily = result.through_net_daily
+        result = year_tables(self.year_state(year))
         self.last_commute_vkm = result.commute_vkm
         self.link_records.append(result.link_volumes)
         for name, table in result.tables.items():
@@ -563,7 +842,8 @@ class MobilityModel(mesa.Model):
     def results(self) -> dict[str, pd.DataFrame]:
         """The long output tables of all simulated years, plus the summary, the inventory and the factors."""
         tables = {name: pd.concat(frames, ignore_index=True) for name, frames in self.tables.items() if frames}
-        tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"])
+        traffic = tables.pop("traffic", None)
+        tables["summary"] = summary_table(tables["mode_split"], tables["co2"], tables["vehicle_km"], traffic)
         tables["inventory"] = inventory_table(tables["energy"], tables["co2"], self.context.factors)
         tables["factors"] = factors_table(tables["summary"], self.context.factors)
         tables["municipal_account"] = municipal_account_table(

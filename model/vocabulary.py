@@ -37,6 +37,10 @@ PERSON_AGE_GROUP: dict[str, str] = {
 #: Road vehicle classes of the vehicle-km contract (docs/outputs.md): cars, vans (light commercial
 #: vehicles up to 3.5 t), heavy trucks (the counts' long vehicles) and buses (scheduled bus services).
 VEHICLES: tuple[str, ...] = ("car", "van", "truck", "bus")
+#: Classes of external (through) road traffic, estimated from the counts (model/external_demand.py).
+EXTERNAL_CLASSES: tuple[str, ...] = ("car", "van", "truck")
+#: Periods of the day assigned separately (experiments/parameters/traffic.toml).
+PERIODS: tuple[str, ...] = ("am_peak", "pm_peak", "off_peak")
 #: Car powertrains, in the index order of :attr:`model.population.Population.powertrain`.
 POWERTRAINS: tuple[str, ...] = ("petrol", "diesel", "phev", "bev")
 #: Truck powertrains.
@@ -60,8 +64,8 @@ ACCOUNT_ROAD_TYPES: tuple[str, ...] = ("urban", "rural", "motorway")
 AREAS: tuple[str, ...] = ("inside", "outside")
 #: Kinds of road traffic: the agents' trips by purpose, other local car trips, vans serving homes and
 #: firms (``service``), scheduled buses (``bus_service``), the municipality's own cars and vans
-#: (``municipal_fleet``), other traffic on the municipal roads (``background``), through traffic.
-LOCAL_TRAFFIC_TYPES: tuple[str, ...] = ("service", "bus_service", "municipal_fleet", "background")
+#: (``municipal_fleet``), and through traffic (every trip with neither end in Vallensbæk, on any road).
+LOCAL_TRAFFIC_TYPES: tuple[str, ...] = ("service", "bus_service", "municipal_fleet")
 TRAFFIC_TYPES: tuple[str, ...] = (*PURPOSES, "other_local", *LOCAL_TRAFFIC_TYPES, "through")
 #: Who drives: residents of the municipality or not.
 ROAD_USERS: tuple[str, ...] = ("resident", "non_resident")

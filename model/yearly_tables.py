@@ -22,15 +22,14 @@ import pandas as pd
 import shapely
 
 from model import emissions, local_traffic
-from model.assignment import bpr_time_s, class_loads
+from model.assignment import class_loads
 from model.choice import trip_distance_km, vehicle_columns
 from model.edges import EdgeArrays
-from model.fleet import national_stock_shares, truck_stock_shares
+from model.fleet import national_stock_shares, stock_shares
 from model.parameters import ModelParameters
 from model.population import Gravity, Population
 from model.skims import Skims
-from model.through_traffic import ThroughTraffic
-from model.vocabulary import NO_PURPOSE, POWERTRAINS, PURPOSES, RAIL_MODES, ROAD_USERS, TRIP_PURPOSES, Mode
+from model.vocabulary import EXTERNAL_CLASSES, NO_PURPOSE, PERIODS, POWERTRAINS, PURPOSES, RAIL_MODES, ROAD_USERS, TRIP_PURPOSES, Mode
 from model.zones import Zones
 
 if TYPE_CHECKING:
@@ -58,9 +57,15 @@ class YearState:
     edges, zone_nodes, n_zones
         Network arrays as levers left them, the zones' anchor nodes and the zone count.
     peak_volume_vph
-        Peak-hour car volume per edge: commuters after the assignment plus through traffic.
-    through
-        Counted through traffic per edge.
+        Morning peak-hour volume per edge in passenger-car equivalents: commuters, through traffic,
+        vans, buses and the municipal fleet.
+    external_daily
+        External (through) vehicles per day on each edge, ``periods × edges × EXTERNAL_CLASSES``.
+    period_time_s
+        Congested time per edge in each period, ``periods × edges``.
+    evaporated_vkm
+        External vehicle-km per year not driven because travel times rose since the base year
+        (negative: induced), by class.
     visitor_od
         Other local car trips per day between zones (:func:`visitor_od`).
     params
@@ -87,7 +92,9 @@ class YearState:
     zone_nodes: np.ndarray
     n_zones: int
     peak_volume_vph: np.ndarray
-    through: ThroughTraffic
+    external_daily: np.ndarray
+    period_time_s: np.ndarray
+    evaporated_vkm: np.ndarray
     visitor_od: np.ndarray
     params: ModelParameters
     factors: emissions.EmissionFactors
@@ -103,18 +110,16 @@ class LinkVkm:
 
     frame: pd.DataFrame
     commute_daily: np.ndarray
-    through_net_daily: np.ndarray
     purposes_daily: np.ndarray
 
 
 @dataclass(frozen=True)
 class YearTables:
-    """One year's rows of the output tables, its link volumes and the through traffic it used."""
+    """One year's rows of the output tables and its link volumes."""
 
     tables: dict[str, pd.DataFrame]
     link_volumes: pd.DataFrame
     commute_vkm: float
-    through_net_daily: np.ndarray
 
 
 def visitor_od(zones: Zones, gravity: Gravity, trips_per_day: float) -> np.ndarray:
@@ -240,20 +245,22 @@ def _purpose_rows(state: YearState, trips: TripState) -> list[dict[str, Any]]:
     return rows
 
 
-def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
-    """Link-level vehicle-km of commuting, residents' other purposes, visitors and through traffic by vehicle group.
+@dataclass(frozen=True)
+class LocalLoads:
+    """The commuters', residents' and visitors' daily car loads per edge, by vehicle group."""
 
-    Parameters
-    ----------
-    state
-        The year.
-    through_net_daily
-        Through traffic per edge and day net of local traffic, fixed in the first year; None in
-        the first year, when it is derived here.
-    """
+    groups: list[tuple[str, str, str, str]]
+    annual: np.ndarray  # edges × groups, vehicles per year
+    commute_daily: np.ndarray
+    purposes_daily: np.ndarray
+    per_day: np.ndarray  # all these cars per edge and average day of the year
+
+
+def local_loads(state: YearState) -> LocalLoads:
+    """Commuters', residents' other trips' and visitors' cars routed on the year's morning-peak paths, by group."""
     a = state.params.assignment
     edges, pop, n = state.edges, state.population, state.n_zones
-    time_s = bpr_time_s(edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta)
+    time_s = state.period_time_s[0]
     is_car = np.isin(pop.mode, vehicle_columns(state.modes))
     daily_vehicles = state.weights * a.attendance * 2.0 / a.car_occupancy * is_car
     od_index = pop.home * n + pop.work
@@ -285,25 +292,42 @@ def link_vkm(state: YearState, through_net_daily: np.ndarray | None) -> LinkVkm:
         daily[:, :n_commute] * a.working_days_per_year, daily[:, n_commute:n_visitor] * a.visitor_days_per_year,
         daily[:, n_visitor:] * a.days_per_year,
     ])
-    local_per_day = (
+    per_day = (
         commute_daily * a.working_days_per_year + visitor_daily * a.visitor_days_per_year + purposes_daily * a.days_per_year
     ) / a.days_per_year
-    if through_net_daily is None:
-        # The counts are base-year totals: through traffic is the count net of the first year's
-        # local traffic, then held fixed, so that fewer local cars (a lever) mean fewer cars in all.
-        # The vans of model/local_traffic.py that use the counted roads are in the counts too.
-        counted_local = local_per_day + (state.local.total() if state.local is not None else 0.0)
-        through_net_daily = np.maximum(state.through.daily_per_direction - counted_local, 0.0)
-    truck = state.through.truck_share
-    for powertrain in POWERTRAINS:
-        groups.append(("car", powertrain, "through", "non_resident"))
-        annual = np.column_stack([annual, through_net_daily * (1.0 - truck) * stock[powertrain] * a.days_per_year])
-    for powertrain, share in truck_stock_shares(state.params.fleet, state.year).items():
-        groups.append(("truck", powertrain, "through", "non_resident"))
-        annual = np.column_stack([annual, through_net_daily * truck * share * a.days_per_year])
-    vkm = annual * (edges.length_m / 1000.0)[:, None]
-    frame = _vkm_frame(edges, vkm, groups, edges.length_m / time_s * 3.6, a.peak_period_vkm_share)
-    return LinkVkm(frame, commute_daily, through_net_daily, purposes_daily)
+    return LocalLoads(groups, annual, commute_daily, purposes_daily, per_day)
+
+
+def local_car_daily(state: YearState) -> np.ndarray:
+    """Commuters', residents' and visitors' cars per edge and average day: what the counts hold besides the rest."""
+    return local_loads(state).per_day
+
+
+def link_vkm(state: YearState) -> LinkVkm:
+    """Link-level vehicle-km of commuting, residents' other purposes, visitors and through traffic by vehicle group.
+
+    The agents' and visitors' cars are driven at the morning peak's congested speed for
+    ``peak_period_vkm_share`` of their kilometres and at free-flow speed for the rest; through
+    traffic in each period at that period's congested speed, on every edge it uses, inside and
+    outside the boundary.
+    """
+    a = state.params.assignment
+    edges = state.edges
+    local = local_loads(state)
+    time_s = state.period_time_s[0]
+    km = (edges.length_m / 1000.0)[:, None]
+    frames = [_vkm_frame(edges, local.annual * km, local.groups, edges.length_m / time_s * 3.6, a.peak_period_vkm_share)]
+    for p, _period in enumerate(PERIODS):
+        groups: list[tuple[str, str, str, str]] = []
+        columns: list[np.ndarray] = []
+        for x, vehicle in enumerate(EXTERNAL_CLASSES):
+            for powertrain, share in stock_shares(state.params.fleet, vehicle, state.year).items():
+                groups.append((vehicle, powertrain, "through", "non_resident"))
+                columns.append(state.external_daily[p][:, x] * share * a.days_per_year)
+        speed = edges.length_m / state.period_time_s[p] * 3.6
+        frames.append(_vkm_frame(edges, np.column_stack(columns) * km, groups, speed, 1.0))
+    frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    return LinkVkm(frame, local.commute_daily, local.purposes_daily)
 
 
 def purpose_od(state: YearState) -> tuple[list[tuple[str, str, str, str]], list[np.ndarray]]:
@@ -336,21 +360,20 @@ def _vkm_frame(
     edges: EdgeArrays, vkm: np.ndarray, groups: list[tuple[str, str, str, str]], congested_kph: np.ndarray, peak: float,
 ) -> pd.DataFrame:
     """Long link-vkm rows: per group, area and speed regime (congested peak, free-flow off-peak)."""
-    # The counts hold at Vallensbæk only, so through traffic is kept inside the boundary.
-    return emissions.split_link_vkm(edges, vkm, groups, congested_kph, peak, inside_only=("through",))
+    return emissions.split_link_vkm(edges, vkm, groups, congested_kph, peak)
 
 
 def link_volumes(state: YearState, commute_daily: np.ndarray, purposes_daily: np.ndarray | None = None) -> pd.DataFrame:
     """Per edge: commuters' and residents' other daily cars, through traffic, peak volume, congested speed, lanes, limit."""
-    a, edges = state.params.assignment, state.edges
+    edges = state.edges
     peak = state.peak_volume_vph
     return pd.DataFrame({
         **state.labels, "year": state.year, "edge": np.arange(len(edges.u)),
         "car_commute_daily": commute_daily,
         "car_purposes_daily": np.zeros(len(edges.u)) if purposes_daily is None else purposes_daily,
-        "through_daily": state.through.daily_per_direction,
+        "through_daily": state.external_daily.sum(axis=(0, 2)),
         "peak_volume_vph": peak,
-        "congested_speed_kph": edges.length_m / bpr_time_s(edges, peak, a.bpr_alpha, a.bpr_beta) * 3.6,
+        "congested_speed_kph": edges.length_m / state.period_time_s[0] * 3.6,
         "lanes_total": edges.lanes_total, "maxspeed_kph": edges.maxspeed_kph,
     })
 
@@ -360,22 +383,30 @@ def _local_vkm(state: YearState) -> pd.DataFrame | None:
     if state.local is None:
         return None
     a = state.params.assignment
-    congested_kph = state.edges.length_m / bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta) * 3.6
+    congested_kph = state.edges.length_m / state.period_time_s[0] * 3.6
     return local_traffic.link_vkm_frame(state.edges, state.local, congested_kph, a.peak_period_vkm_share, a.days_per_year)
 
 
-def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearTables:
-    """The year's rows of ``mode_split``, ``vehicle_km``, ``energy`` and ``co2``, and its link volumes.
+def traffic_row(state: YearState, vkm: pd.DataFrame, vehicle_co2: pd.DataFrame) -> pd.DataFrame:
+    """The year's road CO2 outside the boundary and its evaporated through traffic (summary columns).
 
-    Parameters
-    ----------
-    state
-        The year.
-    through_net_daily
-        As in :func:`link_vkm` (None in the first year).
+    Evaporated CO2 is the evaporated vehicle-km at the year's mean CO2 per km of through traffic.
     """
+    through = vkm["traffic"] == "through"
+    through_vkm = float(vkm.loc[through, "vkm_per_year"].sum())
+    through_co2 = float(vehicle_co2.loc[vehicle_co2["traffic"] == "through", "co2_t"].sum())
+    evaporated = float(state.evaporated_vkm.sum())
+    return pd.DataFrame([{
+        "co2_outside_t": float(vehicle_co2.loc[vehicle_co2["area"] == "outside", "co2_t"].sum()),
+        "vkm_evaporated_per_year": evaporated,
+        "co2_evaporated_t": evaporated * through_co2 / through_vkm if through_vkm > 0 else 0.0,
+    }])
+
+
+def year_tables(state: YearState) -> YearTables:
+    """The year's rows of ``mode_split``, ``vehicle_km``, ``energy``, ``co2`` and ``ridership``, and its link volumes."""
     split = mode_split(state)
-    links = link_vkm(state, through_net_daily)
+    links = link_vkm(state)
     vkm = links.frame
     commute_vkm = float(vkm.loc[vkm["traffic"] == "commute", "vkm_per_year"].sum())
     volumes = link_volumes(state, links.commute_daily, links.purposes_daily)
@@ -398,6 +429,7 @@ def year_tables(state: YearState, through_net_daily: np.ndarray | None) -> YearT
         name: table.assign(**state.labels, year=state.year)
         for name, table in (
             ("mode_split", split), ("vehicle_km", vehicle_km), ("energy", energy), ("co2", co2), ("ridership", ridership(state)),
+            ("traffic", traffic_row(state, vkm, vehicle_co2)),
         )
     }
-    return YearTables(tables, volumes, commute_vkm, links.through_net_daily)
+    return YearTables(tables, volumes, commute_vkm)

@@ -2,9 +2,11 @@
 
 Runs the full-population 2019 baseline (about 2 s) and checks the plan's figures (52,009 t in
 2019, climate-plan.md): territorial transport ≈ 60 % (±5 %), passenger cars ≈ half (±10 %, our
-reading of "about half"), motorway through traffic ≈ 45 % (±10 %). The last band is NOT reached
-with defensible inputs (the model gives about +17 %); it is kept as a strict xfail so that the gap
-stays visible, and a regression guard pins today's value. See docs/emissions.md §7.
+reading of "about half"), motorway through traffic ≈ 45 % (±10 %). None of the three is reached with
+defensible inputs since through traffic is routed OD demand fitted to the counts (issue 13): territorial
+about +10 %, motorway through about +24 %, cars about −10 % (12 % of the light through traffic are vans
+now, emitted as vans). The bands are kept as strict xfails so that the gaps stay visible, and a
+regression guard pins today's values. See docs/emissions.md §7.
 """
 
 from __future__ import annotations
@@ -43,29 +45,32 @@ def baseline():
     }
 
 
-@pytest.mark.xfail(strict=True, reason="local vans, buses and background traffic (issue 13 item 5) no longer offset the "
-                   "+17 % motorway through excess: 2019 is about +10 % (docs/emissions.md §7-8); recalibration is issue 13 item 8")
+@pytest.mark.xfail(strict=True, reason="known gap: about +10 %, from the motorway through traffic the counts imply "
+                   "(+24 % on the plan's 45 %) less the cars' share the vans now take (docs/emissions.md §7)")
 def test_territorial_within_5_percent(baseline):
     assert baseline["territorial"] == pytest.approx(TERRITORIAL_T, rel=0.05)
 
 
+@pytest.mark.xfail(strict=True, reason="known gap: cars about -10 % of half the plan total, since 12 % of the light "
+                   "through traffic are vans, emitted as vans (traffic.toml van_share_of_light; docs/emissions.md §7)")
 def test_passenger_cars_near_half(baseline):
     assert baseline["cars"] == pytest.approx(CARS_T, rel=0.10)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: motorway through CO2 is ~+17 % above 45 % of the plan "
+@pytest.mark.xfail(strict=True, reason="known gap: motorway through CO2 is ~+24 % above 45 % of the plan "
                    "total with defensible ÅDT, lengths and factors (docs/emissions.md §7)")
 def test_motorway_through_within_10_percent(baseline):
     assert baseline["motorway_through"] == pytest.approx(THROUGH_T, rel=0.10)
 
 
 def test_motorway_through_gap_is_as_documented(baseline):
-    """Regression guard for the documented gap: +10 % to +25 % above the plan's 45 %."""
-    ratio = baseline["motorway_through"] / THROUGH_T
-    assert 1.10 < ratio < 1.25
+    """Regression guard for the documented gaps (motorway through, territorial and cars against the plan)."""
+    assert 1.15 < baseline["motorway_through"] / THROUGH_T < 1.35
+    assert 1.05 < baseline["territorial"] / TERRITORIAL_T < 1.15
+    assert 0.85 < baseline["cars"] / CARS_T < 0.95
 
 
 def test_summary_through_adds_the_ring_road(baseline):
-    """co2_through_t also holds Søndre Ringvej's background flow (a few kt), so it exceeds the motorway part."""
+    """co2_through_t also holds the through traffic on Søndre Ringvej and the municipal roads (a few kt)."""
     assert baseline["summary_through"] > baseline["motorway_through"]
     assert baseline["summary_through"] - baseline["motorway_through"] < 4000.0

@@ -25,11 +25,11 @@ from hypothesis.control import currently_in_test_context
 
 from model.config import load_config
 from model.errors import VmobError
+from model.external_demand import load_counts
 from model.files import read_toml
 from model.inventory import INVENTORY_VALUES
 from model.parameters import load_parameter_data, validate_parameters
 from model.simulation import MobilityModel, ModelContext
-from model.through_traffic import load_counts
 from model.transit import load_transit
 from model.zones import load_zones
 

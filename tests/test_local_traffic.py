@@ -18,6 +18,7 @@ from model.levers import LeverConfig, MunicipalFleet
 from model.parameters import load_parameters
 from model.settings import PARAMETERS_DIR
 from model.supply_state import SupplyState
+from model.vocabulary import EXTERNAL_CLASSES
 from tests.abm_fixtures import default_context, small_model
 
 YEARS = (2019, 2025, 2030, 2040, 2050)
@@ -43,19 +44,19 @@ def test_local_vehicle_km_add_up_by_class_and_traffic_type(params):
     edges = default_context().edges
     frame = frame_of(flows, params)
     km = edges.length_m / 1000.0
-    for vehicle in ("car", "van", "truck", "bus"):
-        for traffic in ("service", "bus_service", "municipal_fleet", "background"):
+    for vehicle in ("car", "van", "bus"):
+        for traffic in ("service", "bus_service", "municipal_fleet"):
             expected = float((flows.total(vehicle, traffic) * km).sum() * 365.0)
             rows = frame[(frame["vehicle"] == vehicle) & (frame["traffic"] == traffic)]
             assert rows["vkm_per_year"].sum() == pytest.approx(expected, rel=1e-9, abs=1e-6)
             inside = float((flows.total(vehicle, traffic) * km * edges.inside_share).sum() * 365.0)
             assert rows.loc[rows["area"] == "inside", "vkm_per_year"].sum() == pytest.approx(inside, rel=1e-9, abs=1e-6)
     # every class is there, and the powertrain split of each class sums to its total
-    assert set(frame["vehicle"]) == {"car", "van", "truck", "bus"}
-    assert set(frame["traffic"]) == {"service", "bus_service", "municipal_fleet", "background"}
+    assert set(frame["vehicle"]) == {"car", "van", "bus"}
+    assert set(frame["traffic"]) == {"service", "bus_service", "municipal_fleet"}
 
 
-def test_the_municipal_fleet_drives_its_stated_km_and_background_its_share_of_the_aadt(params):
+def test_the_municipal_fleet_drives_its_stated_km(params):
     flows = flows_of(params)
     edges = default_context().edges
     km = edges.length_m / 1000.0
@@ -63,11 +64,6 @@ def test_the_municipal_fleet_drives_its_stated_km_and_background_its_share_of_th
     for vehicle in ("car", "van"):
         expected = own.vehicles[vehicle] * own.km_per_vehicle_per_year[vehicle]
         assert float((flows.total(vehicle, "municipal_fleet") * km).sum()) * 365.0 == pytest.approx(expected)
-    bg = params.local_traffic.background
-    road = bg.roads[0]
-    on_road = edges.road_mask([road.road]) & edges.drive
-    per_edge = sum(flows.total(v, "background") for v in ("car", "van", "truck"))[on_road]
-    np.testing.assert_allclose(per_edge, road.aadt / 2.0 * bg.non_local_share)
 
 
 def test_van_trips_follow_households_and_jobs(params):
@@ -88,13 +84,16 @@ def test_van_trips_follow_households_and_jobs(params):
     assert od.sum() == pytest.approx(expected)
 
 
-def test_the_preload_is_the_daily_flow_in_pce_times_the_peak_hour_factor(params):
+def test_the_preload_is_the_daily_flow_in_pce_and_buses_count_as_long_vehicles(params):
     flows = flows_of(params)
-    preload = local_traffic.peak_preload_vph(flows, params.local_traffic)
+    preload = local_traffic.daily_pce(flows, params.local_traffic)
     lt = params.local_traffic
-    expected = sum(flows.total(v) * lt.pce[v] for v in ("car", "van", "truck", "bus")) * lt.peak_hour_factor
+    expected = sum(flows.total(v) * lt.pce[v] for v in ("car", "van", "truck", "bus"))
     np.testing.assert_allclose(preload, expected)
     assert (preload >= 0).all() and preload.max() > 0
+    by_class = local_traffic.by_count_class(flows)
+    np.testing.assert_allclose(by_class.sum(axis=1), flows.daily.sum(axis=1))
+    np.testing.assert_allclose(by_class[:, EXTERNAL_CLASSES.index("truck")], flows.total("truck") + flows.total("bus"))
 
 
 def _territorial_co2(params, year: int, municipal: dict[str, float] | None) -> float:
@@ -133,25 +132,24 @@ def test_the_lever_is_read_from_an_experiment_and_refuses_a_target_before_its_st
         bad.check(default_context(), "levers[0]")
 
 
-def test_a_model_year_has_vans_buses_and_background_without_double_counting_the_counts():
+def test_a_model_year_has_vans_and_buses_without_double_counting_the_counts():
     model = small_model(end_year=2019, sample_fraction=0.05)
     model.run()
     tables = model.results()
     vkm = tables["vehicle_km"]
     inside = vkm[vkm["area"] == "inside"]
     assert {"van", "bus"} <= set(inside["vehicle"])
-    assert {"service", "bus_service", "municipal_fleet", "background"} <= set(inside["traffic"])
+    assert {"service", "bus_service", "municipal_fleet"} <= set(inside["traffic"])
     co2 = tables["co2"]
     territorial = co2[co2["accounting"] == "territorial"]
     assert territorial.loc[territorial["source"] == "van", "co2_t"].sum() > 0
     # none of it is residents' traffic
-    assert not (co2[co2["accounting"] == "resident"]["traffic"].isin(["service", "bus_service", "background"])).any()
-    # the vans on the counted roads are taken out of the count, as the agents are
-    flows = model.local_flows(2019)
-    counted = model.through.daily_per_direction > 0
-    vans = flows.total("van", "service")
-    assert (vans[counted] > 0).any()
-    assert (model.through_net_daily[counted] <= model.through.daily_per_direction[counted] - vans[counted] + 1e-9).all()
+    assert not (co2[co2["accounting"] == "resident"]["traffic"].isin(["service", "bus_service", "through"])).any()
+    # the vans at the count points are taken out of the counts, as the agents are
+    vans = model.sections.weights @ model.local_flows(2019).total("van", "service")
+    assert (vans > 0).any()
+    fit = model.count_fit
+    assert (fit["local_daily"] >= vans - 1e-9).all()
 
 
 @pytest.mark.parametrize(
@@ -159,8 +157,6 @@ def test_a_model_year_has_vans_buses_and_background_without_double_counting_the_
     [
         ("trips_per_household_per_day = 0.19", "trips_per_household_per_day = -0.19", "vans.trips_per_household_per_day",
          "greater than or equal to 0"),
-        ("non_local_share = 0.5", "non_local_share = 1.5", "background.non_local_share", "less than or equal to 1"),
-        ("van_share = 0.10", "van_share = 0.99", "background", "must not exceed 1"),
         ("departures_per_day_per_direction = { 2019 = 30 }", "departures_per_day_per_direction = { 2019 = -30 }",
          "buses[0].departures_per_day_per_direction", "negative"),
     ],
@@ -181,9 +177,11 @@ def test_bad_local_traffic_input_is_a_one_line_error_naming_file_and_key(tmp_pat
 
 def test_a_road_the_network_lacks_is_named_and_carries_nothing(params):
     # the parameter files serve any network, so a missing road warns instead of stopping the run
-    bad = load_parameters({"local_traffic.background.roads": [{"road": "Nowhere Road", "aadt": 5000, "source": "test"}]})
-    named = r"local_traffic.toml: key 'background.roads\[0\].road': road 'Nowhere Road'"
+    line = {"name": "test", "owner": "regional", "roads": ["Nowhere Road"], "departures_per_day_per_direction": {2019: 30},
+            "source": "test"}
+    bad = load_parameters({"local_traffic.buses": [line]})
+    named = r"local_traffic.toml: key 'buses\[0\].roads': road 'Nowhere Road'"
     with pytest.warns(local_traffic.LocalTrafficWarning, match=named):
         flows = flows_of(bad)
-    assert flows.total(traffic="background").sum() == 0.0
+    assert flows.total(traffic="bus_service").sum() == 0.0
     assert flows.total(traffic="service").sum() > 0.0

@@ -82,7 +82,7 @@ def test_destination_choice_on_the_network_prefers_the_nearer_of_two_equal_place
 def test_totals_by_purpose_add_up_to_the_totals(stepped):
     model = stepped
     state = model.year_state(model.start_year)
-    tables = year_tables(state, model.through_net_daily).tables
+    tables = year_tables(state).tables
     split, vkm = tables["mode_split"], tables["vehicle_km"]
     residents = split[split["road_user"] == "resident"]
     by_purpose = residents.groupby("purpose")["trips_per_day"].sum()

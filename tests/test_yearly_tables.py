@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.assignment import bpr_time_s
 from model.skims import car_trees
 from model.vocabulary import PURPOSES
 from model.yearly_tables import link_vkm, mode_split, rail_inside_share, visitor_od, year_tables
@@ -38,16 +37,16 @@ def test_mode_split_shares_sum_to_one_and_pkm_is_trips_times_distance(stepped):
 
 
 def test_commute_vehicle_km_equal_daily_cars_times_route_length(stepped):
-    model, state = stepped
+    _, state = stepped
     a = state.params.assignment
-    result = link_vkm(state, model.through_net_daily)
+    result = link_vkm(state)
     commute = result.frame[result.frame["traffic"] == "commute"]
     pop = state.population
     # Commuters without a household car who go by car get a lift: they add no car of their own.
     car = (pop.mode == [m.name for m in state.modes].index("car")) & (pop.powertrain >= 0)
     n = state.n_zones
     cars = state.weights * a.attendance * 2.0 / a.car_occupancy * car
-    time_s = bpr_time_s(state.edges, state.peak_volume_vph, a.bpr_alpha, a.bpr_beta)
+    time_s = state.period_time_s[0]  # the morning peak's congested times, on which the model routed them
     routes = state.skims.car_routes
     route_class = routes.of_agents(pop.powertrain)
     expected = 0.0
@@ -60,25 +59,23 @@ def test_commute_vehicle_km_equal_daily_cars_times_route_length(stepped):
     assert (result.commute_daily >= 0).all() and result.commute_daily.max() > 0
 
 
-def test_through_traffic_is_netted_once_then_kept_and_stays_inside(stepped):
-    model, state = stepped
-    first = link_vkm(state, None)
-    np.testing.assert_array_equal(first.through_net_daily, model.through_net_daily)
-    assert (first.through_net_daily <= state.through.daily_per_direction).all()
-    halved = link_vkm(state, first.through_net_daily / 2.0)
-    through = first.frame[first.frame["traffic"] == "through"]
-    assert set(through["area"]) == {"inside"}
-    assert halved.frame.loc[halved.frame["traffic"] == "through", "vkm_per_year"].sum() == pytest.approx(
-        through["vkm_per_year"].sum() / 2.0
-    )
+def test_through_traffic_vkm_is_its_daily_flow_times_length_inside_and_outside(stepped):
+    _, state = stepped
+    frame = link_vkm(state).frame
+    through = frame[frame["traffic"] == "through"]
+    expected = (state.external_daily.sum(axis=(0, 2)) * state.edges.length_m / 1000.0).sum() * state.params.assignment.days_per_year
+    assert through["vkm_per_year"].sum() == pytest.approx(expected, rel=1e-9)
+    # routed on the whole network: the part outside the boundary is counted as outside
+    assert set(through["area"]) == {"inside", "outside"}
+    assert set(through["vehicle"]) == {"car", "van", "truck"}
 
 
 def test_year_tables_carry_the_run_labels_and_reconcile_vehicle_km(stepped):
     model, state = stepped
-    result = year_tables(state, model.through_net_daily)
+    result = year_tables(state)
     for name, table in result.tables.items():
         assert (table["year"] == state.year).all() and (table["experiment"] == state.labels["experiment"]).all(), name
-    links = link_vkm(state, model.through_net_daily).frame
+    links = link_vkm(state).frame
     vehicle_km = result.tables["vehicle_km"]
     assert state.local is not None  # vans, buses, municipal fleet and background (model/local_traffic.py)
     local = (state.local.daily * state.edges.length_m[:, None] / 1000.0).sum() * state.params.assignment.days_per_year

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -409,6 +410,7 @@ class MobilityModel(mesa.Model):
             }
         )
         self.last_commute_vkm = 0.0
+        self.clamped_speeds = 0  # speeds the emission curves clamped, summed over the years (one warning per run)
 
     # ------------------------------------------------------------------ helpers
 
@@ -815,7 +817,14 @@ class MobilityModel(mesa.Model):
 
     def _record(self, year: int) -> None:
         """Turn this year's choices and flows into the long output tables (:mod:`model.yearly_tables`)."""
-        result = year_tables(self.year_state(year))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", emissions.SpeedClampWarning)
+            result = year_tables(self.year_state(year))
+        for warning in caught:  # summed over the run (see run()); others are passed on
+            if issubclass(warning.category, emissions.SpeedClampWarning):
+                self.clamped_speeds += int(str(warning.message).split()[0])
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         self.last_commute_vkm = result.commute_vkm
         self.link_records.append(result.link_volumes)
         for name, table in result.tables.items():
@@ -838,6 +847,10 @@ class MobilityModel(mesa.Model):
             years = tqdm(years, desc="years", unit="year", leave=False)
         for _ in years:
             self.step()
+        if self.clamped_speeds:
+            warnings.warn(f"{self.clamped_speeds} link speed value(s) over {self.start_year}–{self.end_year} lay outside the COPERT "
+                          "curves' valid range and were clamped to it (docs/emissions.md §1)",
+                          emissions.SpeedClampWarning, stacklevel=2)
 
     def results(self) -> dict[str, pd.DataFrame]:
         """The long output tables of all simulated years, plus the summary, the inventory and the factors."""
